@@ -1,0 +1,55 @@
+// sknet: the exceptions thrown on bad input, and the checks that build their messages.
+//
+// Every message names the layer (type and, when known, its parameter-name prefix such as
+// "layer1.0.conv2.paths.1.conv") and states the expected and the actual value.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace sknet {
+
+/// An option or a combination of options that cannot describe a valid layer
+/// (zero sizes, channels not divisible by groups, ...).
+class ConfigError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// A tensor handed to a layer whose rank, channel count or size does not fit the layer.
+class ShapeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// A parameter value that would make the output meaningless (e.g. a negative BN variance).
+class ValueError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+namespace detail {
+
+/// "Conv2d 'paths.0.conv'" or just "Conv2d" when the layer has no name yet.
+inline std::string layer_label(const char* type, const std::string& name) {
+  return name.empty() ? std::string(type) : std::string(type) + " '" + name + "'";
+}
+
+template <class Error, class Expected, class Actual>
+[[noreturn]] void fail(const std::string& layer, const std::string& what, const Expected& expected,
+                       const Actual& actual) {
+  std::ostringstream os;
+  os << layer << ": " << what << ": expected " << expected << ", got " << actual;
+  throw Error(os.str());
+}
+
+/// Throws Error("<layer>: <what>: expected <expected>, got <actual>") unless ok.
+template <class Error, class Expected, class Actual>
+void require(bool ok, const std::string& layer, const std::string& what, const Expected& expected,
+             const Actual& actual) {
+  if (!ok) fail<Error>(layer, what, expected, actual);
+}
+
+}  // namespace detail
+}  // namespace sknet

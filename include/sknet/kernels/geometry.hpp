@@ -1,0 +1,35 @@
+// sknet kernels: the flat problem descriptions every kernel takes (no layer types here).
+#pragma once
+
+#include <cstdint>
+
+namespace sknet {
+namespace kernels {
+
+using dim_t = std::int64_t;
+
+/// A 2-D convolution over NHWC activations with PyTorch-ordered weights [oc, ic/groups, kh, kw].
+/// ic and oc are the total channel counts; both are divisible by groups.
+struct ConvGeometry {
+  dim_t n = 1, groups = 1;
+  dim_t ic = 0, ih = 0, iw = 0;
+  dim_t oc = 0, oh = 0, ow = 0;
+  dim_t kh = 1, kw = 1;
+  dim_t sh = 1, sw = 1;  ///< strides
+  dim_t dh = 1, dw = 1;  ///< dilations (1 = dense)
+  dim_t ph = 0, pw = 0;  ///< zero padding at the top/left (and bottom/right)
+  dim_t ic_per_group() const { return ic / groups; }
+  dim_t oc_per_group() const { return oc / groups; }
+  /// Multiply-adds of one forward.
+  dim_t macs() const { return n * oh * ow * oc * ic_per_group() * kh * kw; }
+};
+
+/// A 2-D max pooling window over NHWC activations; padding behaves as -infinity.
+struct PoolGeometry {
+  dim_t n = 1, c = 0;
+  dim_t ih = 0, iw = 0, oh = 0, ow = 0;
+  dim_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+};
+
+}  // namespace kernels
+}  // namespace sknet

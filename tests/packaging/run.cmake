@@ -1,0 +1,32 @@
+# Packaging check, run by CTest: cmake -DMODE=find_package|add_subdirectory -DSOURCE_DIR=... -DWORK_DIR=... -P run.cmake
+cmake_minimum_required(VERSION 3.21)
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "${out}")
+endfunction()
+
+set(consumer_dir "${SOURCE_DIR}/tests/packaging/${MODE}")
+if(MODE STREQUAL "find_package")
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/sknet-build" -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix
+      -DSKNET_BUILD_TESTS=OFF -DSKNET_BUILD_BENCHMARKS=OFF -DSKNET_BUILD_EXAMPLES=OFF)
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/sknet-build")
+  foreach(f include/sknet/sknet.hpp share/cmake/sknet/sknetConfig.cmake share/cmake/sknet/sknetConfigVersion.cmake
+            share/cmake/sknet/sknetTargets.cmake share/pkgconfig/sknet.pc)
+    if(NOT EXISTS "${WORK_DIR}/prefix/${f}")
+      message(FATAL_ERROR "install tree lacks ${f}")
+    endif()
+  endforeach()
+  run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+elseif(MODE STREQUAL "add_subdirectory")
+  run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DSKNET_SOURCE_DIR=${SOURCE_DIR})
+else()
+  message(FATAL_ERROR "MODE must be find_package or add_subdirectory, got '${MODE}'")
+endif()
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/consumer-build")
+run("${WORK_DIR}/consumer-build/consumer")
