@@ -4,7 +4,10 @@ This module is the "other side" of sknet's golden tests: it is written against t
 PyTorch only, never against the C++ code. It provides
 
 * ``SKConv``             -- Split / Fuse / Select, with timm-compatible parameter names,
+* ``SKNet``              -- SKNet-26/50/101 (ResNeXt bottlenecks with an SK 3x3 conv), with the
+                            state_dict names of timm's ``skresnext50_32x4d``,
 * ``randomize_``         -- fills a module with non-trivial random weights and BN statistics,
+* ``randomize_sknet_``   -- the same for a whole SKNet, scaled so activations stay O(1),
 * ``write_safetensors``  -- a small hand-written safetensors writer (F32, F64, I64),
 * ``read_safetensors``   -- the matching reader, used to check the written files.
 
@@ -20,6 +23,9 @@ Parameter names (``state_dict`` keys) of ``SKConv``::
 import json
 import math
 import struct
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -33,6 +39,15 @@ __all__ = [
     "branch_geometry",
     "attn_width",
     "randomize_",
+    "SKNetConfig",
+    "SKUnit",
+    "SKNet",
+    "PRESETS",
+    "sknet_config",
+    "sknet26",
+    "sknet50",
+    "sknet101",
+    "randomize_sknet_",
     "write_safetensors",
     "read_safetensors",
 ]
@@ -159,6 +174,237 @@ def randomize_(module, generator, attn_scale=1.5):
             mod.weight.copy_(uniform((c,), 0.5, 1.5).to(mod.weight.dtype))
             mod.bias.copy_(normal((c,), 0.2).to(mod.bias.dtype))
     return module
+
+
+# ----------------------------------------------------------------------------- SKNet
+#
+# state_dict keys (identical to timm's skresnext50_32x4d):
+#
+#   conv1.weight                              stem conv [stem_width, in_chans, 7, 7] (3x3 "small")
+#   bn1.{weight,bias,running_mean,running_var,num_batches_tracked}
+#   layer{s}.{u}.conv1.conv.weight            1x1 [width, inplanes, 1, 1]
+#   layer{s}.{u}.conv1.bn.*
+#   layer{s}.{u}.conv2.<SKConv keys>          SKConv(width, width, stride) -- paths.{m}..., attn...
+#   layer{s}.{u}.conv3.conv.weight            1x1 [4*planes, width, 1, 1]
+#   layer{s}.{u}.conv3.bn.*
+#   layer{s}.{u}.downsample.0.weight          1x1 stride s [4*planes, inplanes, 1, 1] (unit 0 only,
+#   layer{s}.{u}.downsample.1.*               when stride != 1 or inplanes != 4*planes)
+#   fc.weight, fc.bias                        [num_classes, 4*planes[-1]], [num_classes]
+
+
+@dataclass(frozen=True)
+class SKNetConfig:
+    """Architecture of an SKNet (ResNeXt with SK bottlenecks). Defaults = SKNet-50, M=2."""
+    layers: Tuple[int, ...] = (3, 4, 6, 3)
+    planes: Tuple[int, ...] = (64, 128, 256, 512)
+    strides: Tuple[int, ...] = (1, 2, 2, 2)
+    paths: int = 2
+    groups: int = 32
+    reduction: int = 16
+    min_width: int = 32
+    base_width: int = 4
+    num_classes: int = 1000
+    in_chans: int = 3
+    stem_width: int = 64
+    stem: str = "imagenet"          # "imagenet" (7x7/2 conv + 3x3/2 max pool) or "small" (3x3/1)
+    branch_kernels: str = "dilated"
+    expansion: int = 4
+
+    def __post_init__(self):
+        if not (len(self.layers) == len(self.planes) == len(self.strides)) or not self.layers:
+            raise ValueError("layers, planes and strides must have the same non-zero length")
+        if self.stem not in ("imagenet", "small"):
+            raise ValueError("stem must be 'imagenet' or 'small', got %r" % (self.stem,))
+
+    def unit_width(self, planes):
+        """ResNeXt bottleneck width: floor(planes * base_width / 64) * groups."""
+        return (planes * self.base_width // 64) * self.groups
+
+    def metadata(self):
+        """String metadata describing the architecture (for safetensors headers)."""
+        j = lambda t: ",".join(str(v) for v in t)  # noqa: E731
+        return {
+            "layers": j(self.layers), "planes": j(self.planes), "strides": j(self.strides),
+            "paths": str(self.paths), "groups": str(self.groups),
+            "reduction": str(self.reduction), "min_width": str(self.min_width),
+            "base_width": str(self.base_width), "num_classes": str(self.num_classes),
+            "in_chans": str(self.in_chans), "stem_width": str(self.stem_width),
+            "stem": self.stem, "branch_kernels": self.branch_kernels,
+        }
+
+
+PRESETS = {
+    "sknet26": (2, 2, 2, 2),
+    "sknet50": (3, 4, 6, 3),
+    "sknet101": (3, 4, 23, 3),
+}
+
+
+def sknet_config(arch="sknet50", **overrides):
+    """SKNetConfig of a preset ("sknet26", "sknet50", "sknet101") with optional overrides."""
+    if arch not in PRESETS:
+        raise ValueError("unknown arch %r (expected one of %s)" % (arch, ", ".join(PRESETS)))
+    return replace(SKNetConfig(layers=PRESETS[arch]), **overrides)
+
+
+class _ConvBN(nn.Module):
+    """conv (no bias) -> BN [-> ReLU]; attributes `.conv` and `.bn` as timm's ConvNormAct."""
+
+    def __init__(self, cin, cout, kernel, stride=1, padding=0, act=True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.act = act
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return torch.relu(y) if self.act else y
+
+
+class SKUnit(nn.Module):
+    """SK bottleneck: 1x1 -> SKConv 3x3 (stride s, G groups) -> 1x1, plus identity / projection.
+
+    forward(x) returns (y, attention[N, M, width]).
+    """
+
+    def __init__(self, inplanes, planes, stride, cfg):
+        super().__init__()
+        width = cfg.unit_width(planes)
+        out = cfg.expansion * planes
+        self.conv1 = _ConvBN(inplanes, width, 1, act=True)
+        self.conv2 = SKConv(width, width, paths=cfg.paths, groups=cfg.groups,
+                            reduction=cfg.reduction, min_width=cfg.min_width, stride=stride,
+                            branch_kernels=cfg.branch_kernels)
+        self.conv3 = _ConvBN(width, out, 1, act=False)
+        self.downsample = None
+        if stride != 1 or inplanes != out:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out, eps=BN_EPS))
+
+    def forward(self, x):
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y, a = self.conv2(self.conv1(x))
+        y = self.conv3(y)
+        return torch.relu(y + shortcut), a
+
+
+class SKNet(nn.Module):
+    """SKNet classifier. forward(x) returns logits [N, num_classes] and fills
+    ``self.attention`` (OrderedDict "layer{s}.{u}" -> attention [N, M, width] of that unit)."""
+
+    def __init__(self, cfg=None):
+        super().__init__()
+        cfg = cfg or SKNetConfig()
+        self.cfg = cfg
+        if cfg.stem == "imagenet":
+            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2, padding=3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cfg.stem_width, eps=BN_EPS)
+        inplanes = cfg.stem_width
+        self.unit_names = []
+        for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
+            units = []
+            for u in range(n):
+                units.append(SKUnit(inplanes, planes, stride if u == 0 else 1, cfg))
+                inplanes = cfg.expansion * planes
+                self.unit_names.append("layer%d.%d" % (s, u))
+            self.add_module("layer%d" % s, nn.Sequential(*units))
+        self.num_features = inplanes
+        self.fc = nn.Linear(inplanes, cfg.num_classes, bias=True)
+        self.attention = OrderedDict()
+
+    def stages(self):
+        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
+
+    def forward(self, x):
+        self.attention = OrderedDict()
+        x = torch.relu(self.bn1(self.conv1(x)))
+        if self.cfg.stem == "imagenet":
+            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
+        for s, stage in enumerate(self.stages(), 1):
+            for u, unit in enumerate(stage):
+                x, a = unit(x)
+                self.attention["layer%d.%d" % (s, u)] = a
+        x = x.mean(dim=(2, 3))
+        return self.fc(x)
+
+
+def sknet26(**overrides):
+    return SKNet(sknet_config("sknet26", **overrides))
+
+
+def sknet50(**overrides):
+    return SKNet(sknet_config("sknet50", **overrides))
+
+
+def sknet101(**overrides):
+    return SKNet(sknet_config("sknet101", **overrides))
+
+
+@torch.no_grad()
+def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
+                     calib_shape=(2, 96, 96)):
+    """Reproducible non-trivial random weights for a whole SKNet, with O(1) activations.
+
+    1. Every conv / BN as ``randomize_`` (Kaiming conv weights; fc_select std attn_scale/sqrt(d);
+       BN weight U(0.5, 1.5), bias N(0, 0.2), running stats random).
+    2. Each unit's last BN gamma (``conv3.bn.weight``) is redrawn U(*last_bn_gamma), so each
+       unit adds a modest amount to the residual stream.
+    3. The classifier gets weight N(0, 1/sqrt(features)) and bias N(0, 0.2).
+    4. Calibration, so that activations stay O(1) at any depth: a random input
+       [calib_shape[0], in_chans, calib_shape[1], calib_shape[2]] (drawn from `generator`) is
+       run once in float64; just before each feature-map BN (every BN except the ``attn.bn``
+       of the SK convs, whose input is one pooled vector per image) runs, its running stats
+       are set from the per-channel batch mean mu and variance var of its actual input,
+       perturbed: running_mean = mu + N(0, 0.2) * sqrt(var), running_var = var * U(0.5, 2).
+       Without this, random running stats do not normalise, the residual stream grows
+       geometrically with depth (std ~20 after SKNet-101) and the SK attention saturates.
+
+    All values are float32-representable (drawn in float32 or rounded to float32), so a float64
+    copy of the net holds exactly the same numbers. Call on a float32 or float64 net.
+    """
+    g = generator
+    randomize_(net, g, attn_scale=attn_scale)
+    lo, hi = last_bn_gamma
+    for stage in net.stages():
+        for unit in stage:
+            w = unit.conv3.bn.weight
+            w.copy_((torch.rand(w.shape, generator=g, dtype=torch.float32) * (hi - lo) + lo)
+                    .to(w.dtype))
+    fc = net.fc
+    fc.weight.copy_((torch.randn(fc.weight.shape, generator=g, dtype=torch.float32)
+                     / math.sqrt(fc.in_features)).to(fc.weight.dtype))
+    fc.bias.copy_((torch.randn(fc.bias.shape, generator=g, dtype=torch.float32) * 0.2)
+                  .to(fc.bias.dtype))
+
+    n, h, w = calib_shape
+    x = torch.randn(n, net.cfg.in_chans, h, w, generator=g, dtype=torch.float32)
+
+    def calibrate(bn, inputs):
+        (t,) = inputs
+        mu = t.mean(dim=(0, 2, 3))
+        var = t.var(dim=(0, 2, 3), unbiased=False).clamp_min(1e-4)
+        c = bn.num_features
+        dm = torch.randn((c,), generator=g, dtype=torch.float32).double() * 0.2
+        sv = (torch.rand((c,), generator=g, dtype=torch.float32) * 1.5 + 0.5).double()
+        bn.running_mean.copy_((mu + dm * var.sqrt()).float().to(bn.running_mean.dtype))
+        bn.running_var.copy_((var * sv).float().to(bn.running_var.dtype))
+
+    dtype = net.fc.weight.dtype
+    was_training = net.training
+    hooks = [mod.register_forward_pre_hook(calibrate) for name, mod in net.named_modules()
+             if isinstance(mod, nn.BatchNorm2d) and ".attn." not in "." + name]
+    try:
+        net.double().eval()
+        net(x.double())
+    finally:
+        for hk in hooks:
+            hk.remove()
+        net.to(dtype).train(was_training)
+        net.attention = OrderedDict()
+    return net
 
 
 # ----------------------------------------------------------------------------- safetensors

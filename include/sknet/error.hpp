@@ -29,6 +29,12 @@ class ValueError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+/// A file (checkpoint, .npy) that is unreadable or malformed; the message names the file and rule.
+class FormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 
 /// "Conv2d 'paths.0.conv'" or just "Conv2d" when the layer has no name yet.

@@ -17,6 +17,7 @@ struct ParameterRef {
   std::string name;          ///< full state_dict key
   Scalar* data;              ///< contiguous, C order
   std::vector<Index> shape;  ///< PyTorch shape of the tensor
+  bool buffer = false;       ///< a running statistic (BN mean/var), not a learnable parameter
   Index size() const {
     Index n = 1;
     for (Index d : shape) n *= d;
@@ -32,9 +33,9 @@ inline std::string join_name(const std::string& prefix, const std::string& name)
 }
 
 template <class Scalar, int Rank>
-ParameterRef<Scalar> parameter_ref(const std::string& name, Tensor<Scalar, Rank>& t) {
+ParameterRef<Scalar> parameter_ref(const std::string& name, Tensor<Scalar, Rank>& t, bool buffer = false) {
   std::vector<Index> shape(t.dimensions().begin(), t.dimensions().end());
-  return {name, t.data(), std::move(shape)};
+  return {name, t.data(), std::move(shape), buffer};
 }
 
 }  // namespace detail
@@ -45,6 +46,15 @@ std::vector<ParameterRef<Scalar>> named_parameters(Layer& layer, const std::stri
   std::vector<ParameterRef<Scalar>> out;
   layer.visit_parameters(prefix, [&](ParameterRef<Scalar> p) { out.push_back(std::move(p)); });
   return out;
+}
+
+/// The number of learnable values (buffers such as BN running statistics excluded), as
+/// PyTorch's sum(p.numel() for p in model.parameters()).
+template <class Scalar, class Layer>
+Index count_parameters(Layer& layer) {
+  Index total = 0;
+  layer.visit_parameters("", [&](const ParameterRef<Scalar>& p) { total += p.buffer ? 0 : p.size(); });
+  return total;
 }
 
 }  // namespace sknet

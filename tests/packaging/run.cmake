@@ -14,7 +14,8 @@ endfunction()
 set(consumer_dir "${SOURCE_DIR}/tests/packaging/${MODE}")
 if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/sknet-build" -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix
-      -DSKNET_BUILD_TESTS=OFF -DSKNET_BUILD_BENCHMARKS=OFF -DSKNET_BUILD_EXAMPLES=OFF)
+      -DSKNET_BUILD_TESTS=OFF -DSKNET_BUILD_BENCHMARKS=OFF -DSKNET_BUILD_EXAMPLES=OFF
+      -DSKNET_BUILD_APPS=OFF)
   run(${CMAKE_COMMAND} --install "${WORK_DIR}/sknet-build")
   foreach(f include/sknet/sknet.hpp share/cmake/sknet/sknetConfig.cmake share/cmake/sknet/sknetConfigVersion.cmake
             share/cmake/sknet/sknetTargets.cmake share/pkgconfig/sknet.pc)
@@ -24,7 +25,8 @@ if(MODE STREQUAL "find_package")
   endforeach()
   run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 elseif(MODE STREQUAL "add_subdirectory")
-  run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DSKNET_SOURCE_DIR=${SOURCE_DIR})
+  run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DSKNET_SOURCE_DIR=${SOURCE_DIR}
+      -DSKNET_BUILD_APPS=OFF)
 else()
   message(FATAL_ERROR "MODE must be find_package or add_subdirectory, got '${MODE}'")
 endif()

@@ -55,10 +55,15 @@ class BatchNorm2d : public Module {
   Tensor1<Scalar>& bias() { return bias_; }
   Tensor1<Scalar>& running_mean() { return mean_; }
   Tensor1<Scalar>& running_var() { return var_; }
+  const Tensor1<Scalar>& weight() const { return weight_; }
+  const Tensor1<Scalar>& bias() const { return bias_; }
+  const Tensor1<Scalar>& running_mean() const { return mean_; }
+  const Tensor1<Scalar>& running_var() const { return var_; }
 
-  /// The transform as y = x * scale + shift per channel (computed in double, then rounded).
+  /// The transform as y = x * scale + shift per channel (computed in double, then rounded to T).
   /// Throws ValueError if running_var + eps is not a positive finite number for some channel.
-  void scale_shift(std::vector<Scalar>& scale, std::vector<Scalar>& shift) const {
+  template <class T>
+  void scale_shift(std::vector<T>& scale, std::vector<T>& shift) const {
     const Index c = options_.num_features();
     scale.resize(static_cast<std::size_t>(c));
     shift.resize(static_cast<std::size_t>(c));
@@ -68,8 +73,8 @@ class BatchNorm2d : public Module {
         detail::fail<ValueError>(label(), "running_var[" + std::to_string(i) + "] + eps", "> 0 and finite",
                                  denom);
       const double s = double(weight_(i)) / std::sqrt(denom);
-      scale[static_cast<std::size_t>(i)] = static_cast<Scalar>(s);
-      shift[static_cast<std::size_t>(i)] = static_cast<Scalar>(double(bias_(i)) - double(mean_(i)) * s);
+      scale[static_cast<std::size_t>(i)] = static_cast<T>(s);
+      shift[static_cast<std::size_t>(i)] = static_cast<T>(double(bias_(i)) - double(mean_(i)) * s);
     }
   }
 
@@ -104,8 +109,8 @@ class BatchNorm2d : public Module {
   void visit_parameters(const std::string& prefix, Visitor&& visit) {
     visit(detail::parameter_ref(detail::join_name(prefix, "weight"), weight_));
     visit(detail::parameter_ref(detail::join_name(prefix, "bias"), bias_));
-    visit(detail::parameter_ref(detail::join_name(prefix, "running_mean"), mean_));
-    visit(detail::parameter_ref(detail::join_name(prefix, "running_var"), var_));
+    visit(detail::parameter_ref(detail::join_name(prefix, "running_mean"), mean_, true));
+    visit(detail::parameter_ref(detail::join_name(prefix, "running_var"), var_, true));
   }
 
  private:

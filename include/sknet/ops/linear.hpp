@@ -46,6 +46,8 @@ class Linear : public Module {
   const LinearOptions& options() const { return options_; }
   Tensor2<Scalar>& weight() { return weight_; }
   Tensor1<Scalar>& bias() { return bias_; }
+  const Tensor2<Scalar>& weight() const { return weight_; }
+  const Tensor1<Scalar>& bias() const { return bias_; }
 
   /// requires: input [N, in_features], N >= 1. ensures: returns [N, out_features].
   Tensor2<Scalar> forward(const ConstTensorMap<Scalar, 2>& input) const {

@@ -30,7 +30,9 @@ class Fuse : public Module {
   }
 
   Conv2d<Scalar>& fc_reduce() { return fc_reduce_; }
+  const Conv2d<Scalar>& fc_reduce() const { return fc_reduce_; }
   BatchNorm2d<Scalar>& bn() { return bn_; }
+  const BatchNorm2d<Scalar>& bn() const { return bn_; }
   Index attention_width() const { return fc_reduce_.options().out_channels(); }
 
   /// requires: M branches of equal NHWC dimensions [N, H, W, C]. ensures: returns z [N, d].

@@ -27,6 +27,7 @@ class Select : public Module {
   }
 
   Conv2d<Scalar>& fc_select() { return fc_select_; }
+  const Conv2d<Scalar>& fc_select() const { return fc_select_; }
 
   /// The attention a [N, M, C] for the descriptor z [N, d].
   Tensor3<Scalar> attention(const Tensor2<Scalar>& z) const {

@@ -44,6 +44,14 @@ class SKConv : public Module {
     return split_.conv(0).output_dims(input_dims);
   }
 
+  /// Multiply-adds of one forward: the M branch convolutions, fc_reduce and fc_select.
+  Index macs(const std::array<Index, 4>& input_dims) const {
+    Index total = 0;
+    for (int m = 0; m < M; ++m) total += split_.conv(m).geometry(input_dims).macs();
+    const Index n = input_dims[0], c = options_.out_channels(), d = options_.attention_width();
+    return total + n * c * d + n * d * M * c;
+  }
+
   /// requires: input NHWC [N, H, W, in_channels].
   /// ensures: returns V NHWC [N, OH, OW, out_channels]; `attention` holds a [N, M, out_channels].
   /// const and re-entrant: safe to call from several threads at once.

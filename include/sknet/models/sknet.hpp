@@ -1,0 +1,278 @@
+// sknet: SKNet networks (ResNeXt bottlenecks with SK convolutions), their presets and summaries.
+#pragma once
+
+#include <iomanip>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sknet/ops/conv_bn.hpp"
+#include "sknet/ops/linear.hpp"
+#include "sknet/ops/pooling.hpp"
+#include "sknet/sk/sk_unit.hpp"
+
+namespace sknet {
+
+/// The first layers of the network.
+enum class Stem {
+  imagenet,  ///< 7x7 stride-2 conv (no bias) + BN + ReLU + 3x3 stride-2 max pool with padding 1
+  small,     ///< 3x3 stride-1 conv (no bias) + BN + ReLU, no pooling (for small images)
+};
+
+/// Everything that shapes an SKNet. The defaults are SKNet-50 on ImageNet: SK[2, 32, 16], L = 32,
+/// ResNeXt 32x4d widths (unit width = floor(planes * base_width / 64) * groups, output 4 * planes).
+struct SKNetConfig {
+  std::vector<Index> layers{3, 4, 6, 3};         ///< SK units per stage
+  std::vector<Index> planes{64, 128, 256, 512};  ///< per stage; a unit outputs 4 * planes channels
+  std::vector<Index> strides{1, 2, 2, 2};        ///< stride of the first unit of each stage
+  Index paths = 0;       ///< M; 0 means "the network's template argument"
+  Index groups = 32;     ///< G
+  Index reduction = 16;  ///< r
+  Index min_width = 32;  ///< L
+  Index base_width = 4;
+  Index num_classes = 1000;
+  Index in_channels = 3;
+  Index stem_width = 64;
+  Stem stem = Stem::imagenet;
+  BranchKernel branch_kernel = BranchKernel::dilated;
+
+  static constexpr Index expansion = 4;
+  Index unit_width(std::size_t stage) const { return planes[stage] * base_width / 64 * groups; }
+  Index stage_channels(std::size_t stage) const { return expansion * planes[stage]; }
+
+  /// Throws ConfigError naming the offending field.
+  void validate(const std::string& who) const {
+    using detail::require;
+    require<ConfigError>(!layers.empty(), who, "number of stages", ">= 1", 0);
+    require<ConfigError>(planes.size() == layers.size(), who, "planes per stage (one per stage)", layers.size(),
+                         planes.size());
+    require<ConfigError>(strides.size() == layers.size(), who, "strides per stage (one per stage)", layers.size(),
+                         strides.size());
+    for (std::size_t s = 0; s < layers.size(); ++s) {
+      const std::string stage = " of stage " + std::to_string(s + 1);
+      require<ConfigError>(layers[s] >= 1, who, "units" + stage, ">= 1", layers[s]);
+      require<ConfigError>(planes[s] >= 1, who, "planes" + stage, ">= 1", planes[s]);
+      require<ConfigError>(strides[s] >= 1, who, "stride" + stage, ">= 1", strides[s]);
+      require<ConfigError>(unit_width(s) >= 1, who,
+                           "unit width" + stage + " = floor(planes * base_width / 64) * groups", ">= 1",
+                           unit_width(s));
+    }
+    require<ConfigError>(base_width >= 1, who, "base_width", ">= 1", base_width);
+    require<ConfigError>(num_classes >= 1, who, "num_classes", ">= 1", num_classes);
+    require<ConfigError>(in_channels >= 1, who, "in_channels", ">= 1", in_channels);
+    require<ConfigError>(stem_width >= 1, who, "stem_width", ">= 1", stem_width);
+  }
+};
+
+/// The paper's depths: SKNet-26 {2,2,2,2}, SKNet-50 {3,4,6,3}, SKNet-101 {3,4,23,3}.
+/// `arch` is "sknet26", "sknet50" or "sknet101"; anything else throws ConfigError.
+inline std::vector<Index> sknet_depths(const std::string& arch) {
+  if (arch == "sknet26") return {2, 2, 2, 2};
+  if (arch == "sknet50") return {3, 4, 6, 3};
+  if (arch == "sknet101") return {3, 4, 23, 3};
+  detail::fail<ConfigError>("sknet", "architecture", "sknet26, sknet50 or sknet101", "'" + arch + "'");
+}
+
+/// One row of a network summary.
+struct LayerSummary {
+  std::string name, type;
+  std::array<Index, 4> output;  ///< NHWC
+  Index params = 0;             ///< learnable values (BN running statistics excluded)
+  Index macs = 0;               ///< multiply-adds of convolutions and fully connected layers
+};
+
+struct NetworkSummary {
+  std::vector<LayerSummary> layers;
+  Index params = 0, macs = 0;
+  /// A table, then the two lines "params: N" and "macs: N".
+  std::string to_string() const {
+    std::ostringstream os;
+    os << std::left << std::setw(22) << "layer" << std::setw(12) << "type" << std::setw(24) << "output (NHWC)"
+       << std::right << std::setw(12) << "params" << std::setw(16) << "macs" << "\n";
+    for (const auto& l : layers)
+      os << std::left << std::setw(22) << l.name << std::setw(12) << l.type << std::setw(24)
+         << shape_string(l.output) << std::right << std::setw(12) << l.params << std::setw(16) << l.macs << "\n";
+    os << "params: " << params << "\nmacs: " << macs << "\n";
+    return os.str();
+  }
+};
+
+/// The attention weights of every SK unit of one forward, in network order: (unit name, [N, M, C]).
+template <class Scalar>
+using AttentionMaps = std::vector<std::pair<std::string, Tensor3<Scalar>>>;
+
+/// An SKNet with M paths in every SK convolution. Input NHWC [N, H, W, in_channels] (or NCHW
+/// through forward_nchw); output logits [N, num_classes]. Parameter names follow timm's
+/// skresnext50_32x4d: conv1.weight, bn1.*, layer{s}.{u}.<SKUnit names>, fc.weight, fc.bias.
+template <class Scalar, int M = 2>
+class SKNet : public Module {
+ public:
+  explicit SKNet(const SKNetConfig& config)
+      : Module("SKNet"),
+        config_(validated(config)),
+        stem_(stem_options(config), true, "", "conv1", "bn1"),
+        fc_(LinearOptions(config.stage_channels(config.layers.size() - 1), config.num_classes), "fc") {
+    if (config.stem == Stem::imagenet) pool_.emplace(MaxPool2dOptions(3).stride(2).padding(1), "maxpool");
+    Index in = config.stem_width;
+    for (std::size_t s = 0; s < config.layers.size(); ++s)
+      for (Index u = 0; u < config.layers[s]; ++u) {
+        const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(u);
+        const Index width = config.unit_width(s), out = config.stage_channels(s);
+        const SKConvOptions sk = SKConvOptions(width)
+                                     .paths(M)
+                                     .groups(config.groups)
+                                     .reduction(config.reduction)
+                                     .min_width(config.min_width)
+                                     .stride(u == 0 ? config.strides[s] : 1)
+                                     .branch_kernel(config.branch_kernel);
+        units_.emplace_back(SKUnitOptions(in, out, sk), name);
+        in = out;
+      }
+  }
+
+  const SKNetConfig& config() const { return config_; }
+  const ConvBnAct<Scalar>& stem() const { return stem_; }
+  bool has_max_pool() const { return pool_.has_value(); }
+  const Linear<Scalar>& fc() const { return fc_; }
+  std::size_t num_units() const { return units_.size(); }
+  SKUnit<Scalar, M>& unit(std::size_t i) { return units_[i]; }
+  const SKUnit<Scalar, M>& unit(std::size_t i) const { return units_[i]; }
+  std::vector<std::string> unit_names() const {
+    std::vector<std::string> names;
+    for (const auto& u : units_) names.push_back(u.name());
+    return names;
+  }
+
+  /// requires: input NHWC [N, H, W, in_channels] large enough for every stride (e.g. >= 32x32 with
+  /// the ImageNet stem). ensures: returns logits [N, num_classes]; when `attention` is given it
+  /// receives every unit's attention. const and re-entrant.
+  Tensor2<Scalar> forward(const ConstTensorMap4<Scalar>& input, AttentionMaps<Scalar>* attention) const {
+    detail::require<ShapeError>(input.dimension(3) == config_.in_channels, label(),
+                                "input channels (last dimension of NHWC input " + shape_string(input.dimensions()) +
+                                    ")",
+                                config_.in_channels, input.dimension(3));
+    Tensor4<Scalar> x = stem_.forward(input);
+    if (pool_) x = pool_->forward(x);
+    if (attention) attention->clear();
+    Tensor3<Scalar> a;
+    for (const auto& unit : units_) {
+      x = unit.forward(view(x), a);
+      if (attention) attention->emplace_back(unit.name(), a);
+    }
+    return fc_.forward(global_avg_pool(x));
+  }
+
+  /// As above, keeping the attention maps for attention() / attention_maps().
+  Tensor2<Scalar> forward(const ConstTensorMap4<Scalar>& input) { return forward(input, &attention_); }
+  Tensor2<Scalar> forward(const Tensor4<Scalar>& input) { return forward(view(input), &attention_); }
+  /// PyTorch-ordered input [N, C, H, W] (converted once at the boundary).
+  Tensor2<Scalar> forward_nchw(const ConstTensorMap4<Scalar>& input) { return forward(to_nhwc<Scalar>(input)); }
+
+  const AttentionMaps<Scalar>& attention_maps() const { return attention_; }
+  /// The attention [N, M, C] of unit `name` ("layer1.0", ...) from the last forward that kept it.
+  const Tensor3<Scalar>& attention(const std::string& name) const {
+    for (const auto& entry : attention_)
+      if (entry.first == name) return entry.second;
+    detail::fail<std::out_of_range>(label(), "attention of unit", "one of " + unit_list(), "'" + name + "'");
+  }
+
+  /// Per-layer output shapes, parameters and multiply-adds for an N x H x W input (nothing runs).
+  NetworkSummary summary(Index height, Index width, Index batch = 1) {
+    NetworkSummary s;
+    std::array<Index, 4> dims{batch, height, width, config_.in_channels};
+    const auto add = [&](const std::string& name, const std::string& type, const std::array<Index, 4>& out,
+                         Index params, Index macs) {
+      s.layers.push_back({name, type, out, params, macs});
+      s.params += params;
+      s.macs += macs;
+    };
+    const Index stem_macs = stem_.macs(dims);
+    dims = stem_.output_dims(dims);
+    add("conv1+bn1", "ConvBnAct", dims, count_parameters<Scalar>(stem_), stem_macs);
+    if (pool_) {
+      dims = pool_->output_dims(dims);
+      add("maxpool", "MaxPool2d", dims, 0, 0);
+    }
+    for (auto& unit : units_) {
+      const std::array<Index, 4> in = dims;
+      const auto a = unit.conv1().output_dims(in);
+      add(unit.name() + ".conv1", "ConvBnAct", a, count_parameters<Scalar>(unit.conv1()), unit.conv1().macs(in));
+      const auto b = unit.conv2().output_dims(a);
+      add(unit.name() + ".conv2", "SKConv", b, count_parameters<Scalar>(unit.conv2()), unit.conv2().macs(a));
+      const auto c = unit.conv3().output_dims(b);
+      add(unit.name() + ".conv3", "ConvBnAct", c, count_parameters<Scalar>(unit.conv3()), unit.conv3().macs(b));
+      if (unit.downsample()) {
+        auto& ds = const_cast<ConvBnAct<Scalar>&>(*unit.downsample());
+        add(unit.name() + ".downsample", "ConvBnAct", ds.output_dims(in), count_parameters<Scalar>(ds), ds.macs(in));
+      }
+      dims = c;
+    }
+    add("global_pool", "AvgPool", {batch, 1, 1, dims[3]}, 0, 0);
+    add("fc", "Linear", {batch, 1, 1, config_.num_classes}, count_parameters<Scalar>(fc_),
+        batch * fc_.options().in_features() * fc_.options().out_features());
+    return s;
+  }
+
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    stem_.visit_parameters(prefix, visit);
+    for (auto& unit : units_) unit.visit_parameters(detail::join_name(prefix, unit.name()), visit);
+    fc_.visit_parameters(detail::join_name(prefix, "fc"), visit);
+  }
+
+ private:
+  static const SKNetConfig& validated(const SKNetConfig& config) {
+    config.validate("SKNet");
+    detail::require<ConfigError>(config.paths == 0 || config.paths == M, "SKNet",
+                                 "paths (M, fixed by the template argument)", M, config.paths);
+    return config;
+  }
+  static Conv2dOptions stem_options(const SKNetConfig& c) {
+    return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
+                                    : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
+  }
+  std::string unit_list() const {
+    return units_.empty() ? std::string("(none)") : units_.front().name() + " .. " + units_.back().name();
+  }
+
+  SKNetConfig config_;
+  ConvBnAct<Scalar> stem_;
+  std::optional<MaxPool2d<Scalar>> pool_;
+  std::vector<SKUnit<Scalar, M>> units_;
+  Linear<Scalar> fc_;
+  AttentionMaps<Scalar> attention_;
+};
+
+/// SKNet-26/50/101: `config` with its depths replaced by the paper's.
+template <class Scalar, int M = 2>
+SKNet<Scalar, M> sknet26(SKNetConfig config = {}) {
+  config.layers = sknet_depths("sknet26");
+  return SKNet<Scalar, M>(config);
+}
+template <class Scalar, int M = 2>
+SKNet<Scalar, M> sknet50(SKNetConfig config = {}) {
+  config.layers = sknet_depths("sknet50");
+  return SKNet<Scalar, M>(config);
+}
+template <class Scalar, int M = 2>
+SKNet<Scalar, M> sknet101(SKNetConfig config = {}) {
+  config.layers = sknet_depths("sknet101");
+  return SKNet<Scalar, M>(config);
+}
+
+/// Calls f(std::integral_constant<int, M>{}) for a run-time path count M in 1..4, so code that
+/// reads M from a file or a command line can instantiate SKNet<Scalar, M>.
+template <class F>
+decltype(auto) with_paths(Index m, F&& f) {
+  switch (m) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    default: detail::fail<ConfigError>("sknet", "paths M", "1, 2, 3 or 4", m);
+  }
+}
+
+}  // namespace sknet

@@ -1,0 +1,171 @@
+// SKNet: sizes and names against timm, end-to-end agreement with the PyTorch network fixtures,
+// safetensors round trip, bad configurations.
+#include <catch2/catch.hpp>
+
+#include <sknet/io/npy.hpp>
+#include <sknet/io/safetensors.hpp>
+#include <sknet/sknet.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "support/compare.hpp"
+#include "support/safetensors_fixture.hpp"
+
+using namespace sknet;
+
+namespace {
+
+std::vector<Index> int_list(const std::string& text) {
+  std::vector<Index> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::stoll(item));
+  return out;
+}
+
+SKNetConfig config_from(const sknet_test::Fixture& f) {
+  SKNetConfig c;
+  c.layers = int_list(f.meta("layers"));
+  c.planes = int_list(f.meta("planes"));
+  c.strides = int_list(f.meta("strides"));
+  c.paths = f.meta_int("paths");
+  c.groups = f.meta_int("groups");
+  c.reduction = f.meta_int("reduction");
+  c.min_width = f.meta_int("min_width");
+  c.base_width = f.meta_int("base_width");
+  c.num_classes = f.meta_int("num_classes");
+  c.in_channels = f.meta_int("in_chans");
+  c.stem_width = f.meta_int("stem_width");
+  c.stem = f.meta("stem") == "small" ? Stem::small : Stem::imagenet;
+  return c;
+}
+
+/// L-infinity error of the logits relative to max |logit| (the acceptance measure).
+double relative_linf(const Tensor2<float>& actual, const NamedTensor<float>& expected) {
+  double err = 0, scale = 0;
+  for (std::size_t i = 0; i < expected.values.size(); ++i) {
+    err = std::max(err, std::fabs(double(actual.data()[i]) - double(expected.values[i])));
+    scale = std::max(scale, std::fabs(double(expected.values[i])));
+  }
+  return err / scale;
+}
+
+template <int M>
+void check_network_fixture(const std::string& name) {
+  const std::string base = sknet_test::test_data_path("sknet/" + name);
+  const sknet_test::Fixture meta = sknet_test::load_fixture(base + ".safetensors");
+  SKNet<float, M> net(config_from(meta));
+  load_state_dict(net, io::load_safetensors<float>(base + ".safetensors"));  // strict
+
+  const NamedTensor<float> input = io::read_npy<float>(base + ".input.npy");
+  const NamedTensor<float> expected = io::read_npy<float>(base + ".logits.npy");
+  REQUIRE(input.shape.size() == 4);
+  const ConstTensorMap4<float> nchw(input.values.data(), input.shape[0], input.shape[1], input.shape[2],
+                                    input.shape[3]);
+  const Tensor2<float> logits = net.forward_nchw(nchw);
+  REQUIRE(std::vector<Index>{logits.dimension(0), logits.dimension(1)} == expected.shape);
+  const double rel = relative_linf(logits, expected);
+  INFO(name << ": logits L-inf error / max |logit| = " << rel);
+  CHECK(rel <= 1e-4);
+
+  const StateDict<float> attention = io::load_safetensors<float>(base + ".attention.safetensors");
+  REQUIRE(attention.size() == net.num_units());
+  for (const auto& unit : net.unit_names()) {
+    const Tensor3<float>& a = net.attention(unit);
+    const NamedTensor<float>& want = attention.at(unit);
+    REQUIRE(std::vector<Index>(a.dimensions().begin(), a.dimensions().end()) == want.shape);
+    SKNET_CHECK_CLOSE(a, want.values, (sknet_test::Tolerance{1e-5, 0.0}), name + " attention " + unit);
+  }
+
+  // The same weights after a safetensors round trip give bit-identical logits.
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("sknet_roundtrip_" + name + ".safetensors")).string();
+  io::save_safetensors<float>(path, state_dict<float>(net));
+  SKNet<float, M> again(config_from(meta));
+  load_state_dict(again, io::load_safetensors<float>(path));
+  std::remove(path.c_str());
+  const Tensor2<float> logits2 = again.forward_nchw(nchw);
+  for (Index i = 0; i < logits.size(); ++i) CHECK(logits2.data()[i] == logits.data()[i]);
+}
+
+}  // namespace
+
+TEST_CASE("SKNet-50 has timm's parameter count and the paper's multiply-adds", "[sknet]") {
+  auto net = sknet50<float>();
+  CHECK(count_parameters<float>(net) == 27479784);
+  const NetworkSummary s = net.summary(224, 224);
+  CHECK(s.params == 27479784);
+  CHECK(std::fabs(double(s.macs) / 4.47e9 - 1.0) < 0.01);
+  CHECK(s.layers.back().output == std::array<Index, 4>{1, 1, 1, 1000});
+  CHECK(s.to_string().find("params: 27479784\nmacs: ") != std::string::npos);
+
+  auto net101 = sknet101<float>();
+  CHECK(std::fabs(double(count_parameters<float>(net101)) / 48.9e6 - 1.0) < 0.01);
+  CHECK(std::fabs(double(net101.summary(224, 224).macs) / 8.46e9 - 1.0) < 0.01);
+  CHECK(sknet26<float>().num_units() == 8);
+  CHECK(net101.num_units() == 33);
+}
+
+TEST_CASE("SKNet-50 parameters carry timm's names and shapes", "[sknet]") {
+  auto net = sknet50<float>();
+  std::map<std::string, std::vector<Index>> shapes;
+  for (const auto& p : named_parameters<float>(net)) shapes[p.name] = p.shape;
+  CHECK(shapes.at("conv1.weight") == std::vector<Index>{64, 3, 7, 7});
+  CHECK(shapes.at("bn1.running_var") == std::vector<Index>{64});
+  CHECK(shapes.at("layer1.0.conv1.conv.weight") == std::vector<Index>{128, 64, 1, 1});
+  CHECK(shapes.at("layer1.0.conv2.paths.1.conv.weight") == std::vector<Index>{128, 4, 3, 3});
+  CHECK(shapes.at("layer1.0.conv2.attn.fc_reduce.weight") == std::vector<Index>{32, 128, 1, 1});
+  CHECK(shapes.at("layer1.0.conv2.attn.fc_select.weight") == std::vector<Index>{256, 32, 1, 1});
+  CHECK(shapes.at("layer4.2.conv2.attn.fc_reduce.weight") == std::vector<Index>{64, 1024, 1, 1});
+  CHECK(shapes.at("layer2.0.downsample.0.weight") == std::vector<Index>{512, 256, 1, 1});
+  CHECK(shapes.at("layer2.0.downsample.1.bias") == std::vector<Index>{512});
+  CHECK(shapes.at("layer4.2.conv3.bn.weight") == std::vector<Index>{2048});
+  CHECK(shapes.at("fc.weight") == std::vector<Index>{1000, 2048});
+  CHECK(shapes.count("layer1.1.downsample.0.weight") == 0);
+  CHECK(shapes.size() == 1 + 4 + 16 * 26 + 4 * 5 + 2);  // stem, units, downsamples, fc
+}
+
+TEST_CASE("SKNet reproduces the PyTorch network fixtures end to end", "[sknet][fixture]") {
+  SECTION("tiny_m2 (SKNet-26 depth, reduced width, M = 2)") { check_network_fixture<2>("tiny_m2"); }
+  SECTION("tiny_m3 (M = 3)") { check_network_fixture<3>("tiny_m3"); }
+  SECTION("small_stem_m2 (3x3 stem, no pool)") { check_network_fixture<2>("small_stem_m2"); }
+}
+
+TEST_CASE("SKNet rejects bad configurations and inputs", "[sknet][errors]") {
+  using Catch::Matchers::Contains;
+  SKNetConfig c;
+  c.planes = {64, 128, 256};
+  CHECK_THROWS_WITH(SKNet<float>(c), Contains("planes per stage") && Contains("expected 4, got 3"));
+  c = SKNetConfig{};
+  c.paths = 3;
+  CHECK_THROWS_AS(SKNet<float>(c), ConfigError);
+  c = SKNetConfig{};
+  c.base_width = 1;
+  c.groups = 1;
+  c.planes = {8, 16, 32, 32};
+  CHECK_THROWS_WITH(SKNet<float>(c), Contains("unit width"));
+  CHECK_THROWS_WITH(sknet_depths("sknet34"), Contains("sknet26, sknet50 or sknet101") && Contains("'sknet34'"));
+  CHECK_THROWS_AS(with_paths(5, [](auto) { return 0; }), ConfigError);
+
+  SKNetConfig tiny;
+  tiny.layers = {1, 1};
+  tiny.planes = {8, 16};
+  tiny.strides = {1, 2};
+  tiny.groups = 4;
+  tiny.base_width = 16;
+  tiny.min_width = 4;
+  tiny.stem_width = 8;
+  tiny.num_classes = 5;
+  SKNet<float> net(tiny);
+  Tensor4<float> wrong(1, 32, 32, 4);
+  wrong.setZero();
+  CHECK_THROWS_WITH(net.forward(wrong), Contains("expected 3, got 4"));
+  Tensor4<float> ok(2, 32, 32, 3);
+  ok.setRandom();
+  net.forward(ok);
+  CHECK(net.attention("layer2.0").dimension(1) == 2);
+  CHECK_THROWS_AS(net.attention("layer9.0"), std::out_of_range);
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""Generate sknet's whole-network (SKNet) golden fixtures with PyTorch.
+
+Run from the repository root:
+
+    /usr/bin/python3 tools/gen_net_fixtures.py               # self-check, then (re)write fixtures
+    /usr/bin/python3 tools/gen_net_fixtures.py --self-check  # only the self-check
+
+Writes tests/data/sknet/<case>.safetensors (the state_dict, timm names, incl. the I64
+`num_batches_tracked` scalars), <case>.input.npy, <case>.logits.npy and
+<case>.attention.safetensors. Weights and inputs are float32 drawn from fixed seeds; expected
+outputs are computed in float64 from those exact float32 values and rounded to float32 once.
+"""
+
+import argparse
+import hashlib
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sk_torch import (BN_EPS, SKNet, SKNetConfig, attn_width, branch_geometry,  # noqa: E402
+                      randomize_sknet_, read_safetensors, sknet_config, write_safetensors)
+
+GENERATOR = "tools/gen_net_fixtures.py"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "data", "sknet")
+SIZE_BUDGET = 1_500_000
+SKNET50_PARAMS = 27_479_784      # timm skresnext50_32x4d, parameters only (no BN buffers)
+
+# Reduced widths. The SK convolutions have widths 8, 16, 32, 64 (floor(planes * base_width / 64)
+# * groups), groups 4 (2..16 channels per group), d = max(C // 4, 8) = 8, 8, 8, 16 (both d = L
+# and d = C / r); unit outputs 4 * planes = 16, 32, 64, 128; stem 8 channels, so layer1.0 has
+# a stride-1 projection shortcut like the real network (stem 64 -> 256).
+# (planes (8, 16, 32, 64) with base_width 16 gives the same SK widths but doubles the 1x1
+# convs: 2.3 MB for the three cases, over the 1.5 MB budget.)
+_TINY = dict(planes=(4, 8, 16, 32), base_width=32, groups=4, reduction=4, min_width=8,
+             stem_width=8, num_classes=10, in_chans=3)
+
+# name -> (config, batch, H, W)
+CASES = {
+    "tiny_m2": (SKNetConfig(layers=(2, 2, 2, 2), paths=2, stem="imagenet", **_TINY), 2, 37, 45),
+    "tiny_m3": (SKNetConfig(layers=(2, 2, 2, 2), paths=3, stem="imagenet", **_TINY), 2, 37, 45),
+    "small_stem_m2": (SKNetConfig(layers=(1, 1, 1, 1), paths=2, stem="small", strides=(1, 2, 2, 2),
+                                  **_TINY), 2, 19, 23),
+}
+CALIB_BATCH = 8   # BN calibration batch (see randomize_sknet_), at the case's H x W
+
+
+def case_seed(name):
+    return zlib.crc32(("sknet/%s" % name).encode("utf-8")) & 0x7FFFFFFF
+
+
+def build(cfg, seed, batch, h, w):
+    """The randomized float32 net (eval mode) and its float32 input, from one generator."""
+    gen = torch.Generator().manual_seed(seed)
+    net = randomize_sknet_(SKNet(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
+    x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
+    return net, x
+
+
+# ----------------------------------------------------------------------------- self-check
+
+def expected_keys(cfg):
+    """timm skresnext50_32x4d-style state_dict keys, in order, written out from the spec."""
+    bn = lambda p: ["%s.%s" % (p, t) for t in  # noqa: E731
+                    ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    keys = ["conv1.weight"] + bn("bn1")
+    inplanes = cfg.stem_width
+    for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
+        for u in range(n):
+            p = "layer%d.%d" % (s, u)
+            keys += ["%s.conv1.conv.weight" % p] + bn("%s.conv1.bn" % p)
+            for m in range(cfg.paths):
+                keys += ["%s.conv2.paths.%d.conv.weight" % (p, m)] + bn("%s.conv2.paths.%d.bn" % (p, m))
+            keys += ["%s.conv2.attn.fc_reduce.weight" % p] + bn("%s.conv2.attn.bn" % p)
+            keys += ["%s.conv2.attn.fc_select.weight" % p]
+            keys += ["%s.conv3.conv.weight" % p] + bn("%s.conv3.bn" % p)
+            if u == 0 and (stride != 1 or inplanes != 4 * planes):
+                keys += ["%s.downsample.0.weight" % p] + bn("%s.downsample.1" % p)
+            inplanes = 4 * planes
+    return keys + ["fc.weight", "fc.bias"]
+
+
+def functional_sknet(sd, cfg, x):
+    """SKNet written out with torch.nn.functional from the raw state_dict and the config only.
+    Returns (logits, {unit: attention})."""
+    def bn(t, p):
+        return F.batch_norm(t, sd[p + ".running_mean"], sd[p + ".running_var"], sd[p + ".weight"],
+                            sd[p + ".bias"], training=False, eps=BN_EPS)
+
+    if cfg.stem == "imagenet":
+        y = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=2, padding=3), "bn1"))
+        y = F.max_pool2d(y, 3, stride=2, padding=1)
+    else:
+        y = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=1, padding=1), "bn1"))
+    att = {}
+    for s, (n, stride) in enumerate(zip(cfg.layers, cfg.strides), 1):
+        for u in range(n):
+            p = "layer%d.%d" % (s, u)
+            st = stride if u == 0 else 1
+            h = F.relu(bn(F.conv2d(y, sd[p + ".conv1.conv.weight"]), p + ".conv1.bn"))
+            c = h.shape[1]
+            feats = []
+            for m in range(cfg.paths):
+                k, dil, pad = branch_geometry(m, cfg.branch_kernels)
+                wgt = sd["%s.conv2.paths.%d.conv.weight" % (p, m)]
+                assert wgt.shape[2:] == (k, k)
+                feats.append(F.relu(bn(F.conv2d(h, wgt, stride=st, padding=pad, dilation=dil,
+                                                groups=cfg.groups), "%s.conv2.paths.%d.bn" % (p, m))))
+            uu = sum(feats)
+            sv = uu.sum(dim=(2, 3)) / (uu.shape[2] * uu.shape[3])
+            wr = sd[p + ".conv2.attn.fc_reduce.weight"]
+            assert wr.shape[0] == attn_width(c, cfg.reduction, cfg.min_width)
+            z = F.relu(bn((sv @ wr.flatten(1).t())[:, :, None, None], p + ".conv2.attn.bn"))
+            lg = z.flatten(1) @ sd[p + ".conv2.attn.fc_select.weight"].flatten(1).t()
+            lg = torch.stack([lg[:, m * c:(m + 1) * c] for m in range(cfg.paths)], dim=1)
+            e = torch.exp(lg - lg.max(dim=1, keepdim=True).values)
+            a = e / e.sum(dim=1, keepdim=True)
+            v = sum(a[:, m, :, None, None] * feats[m] for m in range(cfg.paths))
+            out = bn(F.conv2d(v, sd[p + ".conv3.conv.weight"]), p + ".conv3.bn")
+            if p + ".downsample.0.weight" in sd:
+                sc = bn(F.conv2d(y, sd[p + ".downsample.0.weight"], stride=st), p + ".downsample.1")
+            else:
+                sc = y
+            y = F.relu(out + sc)
+            att[p] = a
+    feat = y.sum(dim=(2, 3)) / (y.shape[2] * y.shape[3])
+    return feat @ sd["fc.weight"].t() + sd["fc.bias"], att
+
+
+def self_check():
+    print("self-check:")
+    counts = {}
+    for arch in ("sknet26", "sknet50", "sknet101"):
+        for m in (2, 3):
+            cfg = sknet_config(arch, paths=m)
+            net = SKNet(cfg)
+            counts[(arch, m)] = sum(p.numel() for p in net.parameters())
+            assert list(net.state_dict()) == expected_keys(cfg), arch
+    print("  parameters (no buffers): " + ", ".join(
+        "%s M=%d %s" % (a, m, format(c, ",")) for (a, m), c in counts.items()))
+    assert counts[("sknet50", 2)] == SKNET50_PARAMS, counts[("sknet50", 2)]
+    print("  sknet50 M=2 == timm skresnext50_32x4d (%s), state_dict keys as timm  ok"
+          % format(SKNET50_PARAMS, ","))
+    for name, (cfg, n, h, w) in CASES.items():
+        net, x = build(cfg, 777, n, h, w)
+        assert list(net.state_dict()) == expected_keys(cfg), name
+        with torch.no_grad():
+            net64 = net.double()
+            y = net64(x.double())
+            ry, ra = functional_sknet(net64.state_dict(), cfg, x.double())
+        dy = (y - ry).abs().max().item()
+        da = max((net64.attention[k] - ra[k]).abs().max().item() for k in ra)
+        assert list(ra) == list(net64.attention)
+        assert dy < 1e-10 and da < 1e-12, (dy, da)
+        print("  %-14s module vs functional: max|dlogit|=%.1e max|dA|=%.1e  ok" % (name, dy, da))
+
+
+# ----------------------------------------------------------------------------- generation
+
+def record(path, written):
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    rel = os.path.relpath(path, ROOT)
+    print("  %-48s %8d B  sha256:%s" % (rel, size, digest))
+    written.append((rel, size))
+
+
+def gen_case(name, cfg, n, h, w, written):
+    seed = case_seed(name)
+    net, x = build(cfg, seed, n, h, w)
+    with torch.no_grad():
+        y32 = net(x)                                   # float32 module (what users compare to)
+        a32 = dict(net.attention)
+        sd32 = {k: v.clone() for k, v in net.state_dict().items()}
+        net64 = net.double()
+        y64 = net64(x.double())
+        a64 = dict(net64.attention)
+        ry, ra = functional_sknet(net64.state_dict(), cfg, x.double())
+    assert (y64 - ry).abs().max().item() < 1e-10
+    assert all((a64[k] - ra[k]).abs().max().item() < 1e-12 for k in ra)
+    for k, v in net64.state_dict().items():            # float32-representable
+        if v.is_floating_point():
+            assert torch.equal(sd32[k].double(), v), k
+    logits = y64.float()
+    att = {k: v.float().contiguous() for k, v in a64.items()}
+    assert logits.shape == (n, cfg.num_classes)
+    assert torch.isfinite(logits).all()
+    # stats: how different a float32 implementation is allowed to be, and how non-trivial it is
+    scale = logits.abs().max().item()
+    dl = (y32 - logits).abs().max().item()
+    dat = max((a32[k] - att[k]).abs().max().item() for k in att)
+    allw = torch.cat([a.flatten() for a in att.values()])
+    spread = min((a.max(dim=1).values - a.min(dim=1).values).mean().item() for a in att.values())
+    print("  %s: logits max|.|=%.3f std=%.3f; float32 module vs golden: logits %.1e (rel %.1e), "
+          "attention %.1e; min unit attention spread %.2f, share of weights < 0.01: %.3f"
+          % (name, scale, logits.std().item(), dl, dl / scale, dat, spread,
+             (allw < 0.01).double().mean().item()))
+    assert scale < 20 and spread > 0.1, (scale, spread)
+
+    meta = dict(cfg.metadata())
+    meta.update({"batch": str(n), "height": str(h), "width": str(w), "seed": str(seed),
+                 "generator": GENERATOR})
+    p = os.path.join(OUT, name + ".safetensors")
+    sd = {k: v.contiguous() for k, v in sd32.items()}
+    for k, v in sd.items():
+        if k.endswith("num_batches_tracked"):
+            assert v.dtype == torch.int64 and v.dim() == 0, k
+        else:
+            assert v.dtype == torch.float32, k
+    write_safetensors(p, sd, meta)
+    back, bmeta = read_safetensors(p)
+    assert bmeta == meta and list(back) == list(sd)
+    assert all(torch.equal(back[k], sd[k]) for k in sd)
+    record(p, written)
+
+    p = os.path.join(OUT, name + ".input.npy")
+    np.save(p, x.numpy().astype("<f4"))
+    assert np.array_equal(np.load(p), x.numpy())
+    record(p, written)
+
+    p = os.path.join(OUT, name + ".logits.npy")
+    np.save(p, logits.numpy().astype("<f4"))
+    assert np.array_equal(np.load(p), logits.numpy())
+    record(p, written)
+
+    p = os.path.join(OUT, name + ".attention.safetensors")
+    ameta = {"paths": str(cfg.paths), "batch": str(n), "seed": str(seed), "generator": GENERATOR}
+    write_safetensors(p, att, ameta)
+    back, bmeta = read_safetensors(p)
+    assert bmeta == ameta and list(back) == list(att)
+    assert all(torch.equal(back[k], att[k]) for k in att)
+    record(p, written)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--self-check", action="store_true", help="only run the self-check")
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+
+    self_check()
+    if args.self_check:
+        return
+    os.makedirs(OUT, exist_ok=True)
+    for f in os.listdir(OUT):          # drop stale fixtures from renamed/removed cases
+        if f.endswith(".safetensors") or f.endswith(".npy"):
+            os.remove(os.path.join(OUT, f))
+    written = []
+    print("sknet:")
+    for name, (cfg, n, h, w) in CASES.items():
+        gen_case(name, cfg, n, h, w, written)
+    total = sum(s for _, s in written)
+    print("wrote %d files, total %d bytes (%.2f MB)" % (len(written), total, total / 1e6))
+    assert total < SIZE_BUDGET, "fixtures exceed the %d byte budget" % SIZE_BUDGET
+
+
+if __name__ == "__main__":
+    main()
