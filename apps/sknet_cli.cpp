@@ -6,6 +6,7 @@
 //   sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [network flags]
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
+#include <sknet/models/prepared_sknet.hpp>
 #include <sknet/sknet.hpp>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -33,7 +35,7 @@ const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--attention-dir DIR] [--threads T] [network flags]\n"
-    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [network flags]\n"
+    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
     "arch: sknet26, sknet50, sknet101\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
@@ -207,11 +209,20 @@ int cmd_run(const Args& args) {
   const Tensor4<float> nhwc = to_nhwc<float>(nchw);
 
   return with_paths(config.paths, [&](auto m) {
-    SKNet<float, decltype(m)::value> net(config);
-    load_state_dict(net, weights);
+    constexpr int M = decltype(m)::value;
     AttentionMaps<float> attention;
     const bool want_attention = args.has("--attention-dir");
-    const Tensor2<float> logits = forward_batch(net, nhwc, threads, want_attention ? &attention : nullptr);
+    Tensor2<float> logits;
+    if (config.branch_kernel == BranchKernel::dilated) {
+      // The fast path consumes the checkpoint layer by layer: the weights are held once.
+      PreparedSKNet<M> fast = prepare_from_state_dict<M>(config, std::move(weights), PrepareOptions{int(threads)});
+      logits = fast.forward(nhwc);
+      attention = fast.attention_maps();
+    } else {  // true (2m+1)x(2m+1) branch kernels: reference kernels, batch split over threads
+      SKNet<float, M> net(config);
+      load_state_dict(net, weights);
+      logits = forward_batch(net, nhwc, threads, want_attention ? &attention : nullptr);
+    }
     io::write_npy<float>(output_path, {logits.dimension(0), logits.dimension(1)}, logits.data());
     if (want_attention) {
       const std::filesystem::path dir = args.text("--attention-dir");
@@ -230,23 +241,43 @@ int cmd_bench(const Args& args) {
   const Index batch = args.integer("--batch", 1, 1), size = args.integer("--size", 224, 1);
   const Index threads = args.integer("--threads", 1, 1), reps = args.integer("--reps", 5, 1);
   return with_paths(config.paths, [&](auto m) {
-    SKNet<float, decltype(m)::value> net(config);
-    randomize<float>(net, 2019);
+    constexpr int M = decltype(m)::value;
     Tensor4<float> x(batch, size, size, config.in_channels);
     x.setRandom();
-    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, %s build, reference kernels\n",
-                args.text("--arch").c_str(), long(batch), long(size), long(size), long(threads), long(config.paths),
-                compiled_isa());
-    forward_batch(net, x, threads, nullptr);  // warm-up
+    const bool fast_path = config.branch_kernel == BranchKernel::dilated;
+    std::optional<PreparedSKNet<M>> fast;
+    std::optional<SKNet<float, M>> net;
+    if (fast_path) {
+      fast.emplace(prepare_random<M>(config, 2019, PrepareOptions{int(threads), args.has("--profile")}));
+    } else {
+      net.emplace(config);
+      randomize<float>(*net, 2019);
+    }
+    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, %s build, %s\n", args.text("--arch").c_str(),
+                long(batch), long(size), long(size), long(threads), long(config.paths), compiled_isa(),
+                fast_path ? "prepared (SIMD kernels)" : "reference kernels");
+    const auto once = [&] {
+      if (fast) {
+        fast->forward(x);
+      } else {
+        forward_batch(*net, x, threads, nullptr);
+      }
+    };
+    once();  // warm-up (plans the workspace)
     std::vector<double> ms;
     for (Index r = 0; r < reps; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      forward_batch(net, x, threads, nullptr);
+      once();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       std::printf("rep %ld: %.3f ms\n", long(r + 1), ms.back());
     }
     std::sort(ms.begin(), ms.end());
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    if (fast && args.has("--profile")) {
+      const ForwardProfile& p = fast->profile();
+      for (int i = 0; i < ForwardProfile::kPhases; ++i)
+        std::printf("phase %-10s %8.3f ms per forward\n", ForwardProfile::kNames[i], p.ms[i] / p.forwards);
+    }
     std::printf("median_ms: %.3f\n", median);
     return 0;
   });
@@ -271,7 +302,7 @@ int main(int argc, char** argv) {
       return cmd_run(Args(argc, argv,
                           with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads"})));
     if (command == "bench")
-      return cmd_bench(Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps"})));
+      return cmd_bench(Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile"})));
     throw UsageError("unknown command '" + command + "' (expected info, run or bench)");
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";

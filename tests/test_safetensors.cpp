@@ -92,7 +92,14 @@ TEST_CASE("every malformed safetensors file is a FormatError naming the file and
     }
     INFO("message: " << message);
     CHECK_THAT(message, Contains(substring) && Contains(name));
-    CHECK_THROWS_AS(io::load_safetensors<float>(entry.path().string()), FormatError);
+    // The streaming loader validates through the same rules and says the same thing.
+    std::string streamed;
+    try {
+      io::load_safetensors<float>(entry.path().string());
+    } catch (const FormatError& e) {
+      streamed = e.what();
+    }
+    CHECK(streamed == message);
   }
   std::size_t listed = 0;
   for (auto it = expected.begin(); it != expected.end(); ++it) {

@@ -99,6 +99,48 @@ LoadReport load_state_dict(Layer& layer, const StateDict<Scalar>& dict, bool str
   return report;
 }
 
+/// Loads a network layer by layer from a dict it owns, erasing each entry once copied, so the
+/// weights are held about once in memory while a model is built piece by piece.
+/// Call it as fill(layer, prefix) for every piece, then finish().
+template <class Scalar>
+class ConsumingLoader {
+ public:
+  explicit ConsumingLoader(StateDict<Scalar>&& dict) : dict_(std::move(dict)) {}
+
+  template <class Layer>
+  void operator()(Layer& layer, const std::string& prefix) {
+    layer.visit_parameters(prefix, [&](ParameterRef<Scalar> p) {
+      const auto it = dict_.find(p.name);
+      if (it == dict_.end()) {
+        report_.missing.push_back(p.name);
+        return;
+      }
+      const NamedTensor<Scalar>& t = it->second;
+      if (t.shape != p.shape || static_cast<Index>(t.values.size()) != p.size()) {
+        report_.mismatched.push_back(p.name + ": expected " + shape_string(p.shape) + ", found " + shape_string(t.shape));
+      } else {
+        std::copy(t.values.begin(), t.values.end(), p.data);
+      }
+      dict_.erase(it);
+    });
+  }
+
+  /// Reports the keys no layer asked for as unexpected; strict: throws StateDictError listing
+  /// every problem (the half-built model must then be discarded).
+  LoadReport finish(bool strict = true) {
+    for (const auto& entry : dict_)
+      if (!ignored_state_key(entry.first)) report_.unexpected.push_back(entry.first);
+    dict_.clear();
+    if (strict && !report_.ok())
+      throw StateDictError("load: the state dict does not match the model:" + report_.to_string());
+    return report_;
+  }
+
+ private:
+  StateDict<Scalar> dict_;
+  LoadReport report_;
+};
+
 /// The parameters of `layer` as a state dict (a copy), e.g. for saving.
 template <class Scalar, class Layer>
 StateDict<Scalar> state_dict(Layer& layer, const std::string& prefix = "") {

@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <sys/types.h>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -331,9 +333,26 @@ inline nlohmann::json parse_header_json(const unsigned char* begin, const unsign
 /// Largest header accepted (the limit of the reference implementation).
 constexpr std::uint64_t kMaxSafetensorsHeader = 100'000'000;
 
-/// Parses and validates a safetensors file held in memory. `source` names it in error messages.
-/// Throws FormatError on any violation of the format; copies the tensor bytes out of `data`.
-inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t size, const std::string& source) {
+/// Where one tensor lives in a safetensors file: offsets relative to the data section.
+struct TensorLayout {
+  std::string name;
+  DType dtype;
+  std::vector<std::int64_t> shape;
+  std::uint64_t begin, end;
+};
+
+/// The validated header of a safetensors file: everything but the tensor bytes.
+struct SafetensorsLayout {
+  std::map<std::string, std::string> metadata;
+  std::vector<TensorLayout> tensors;
+  std::uint64_t data_start = 0;  ///< file offset of the data section
+};
+
+/// Validates the header of a safetensors file of `size` bytes whose first `available` bytes
+/// (at least the 8-byte length and the header) are at `data`: every rule of parse_safetensors,
+/// including that the tensors tile the data section exactly. FormatError names `source`.
+inline SafetensorsLayout parse_safetensors_layout(const unsigned char* data, std::size_t available,
+                                                  std::uint64_t size, const std::string& source) {
   using detail::quote_name;
   const auto fail = [&](const std::string& what) { throw FormatError(source + ": " + what); };
   if (size < 8) fail("file too short: expected at least 8 bytes (the u64 header length), got " + std::to_string(size));
@@ -347,6 +366,7 @@ inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t 
   if (header_size == 0) fail("header is empty (header length 0): expected a JSON object");
   const unsigned char* header = data + 8;
   const std::size_t header_len = static_cast<std::size_t>(header_size);
+  if (available < 8 + header_len) fail("internal: the header was not read completely");
   const std::size_t bad = detail::utf8_error_position(header, header_len);
   if (bad != header_len) {
     char byte[8];
@@ -359,9 +379,10 @@ inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t 
   const nlohmann::json json = detail::parse_header_json(header, header + header_len, source);
   if (!json.is_object()) fail("header top level must be a JSON object, got " + detail::describe(json));
 
-  const std::size_t data_start = 8 + header_len;
+  const std::uint64_t data_start = 8 + header_len;
   const std::uint64_t data_size = size - data_start;
-  SafetensorsFile file;
+  SafetensorsLayout file;
+  file.data_start = data_start;
   struct Span {
     std::uint64_t begin, end;
     const std::string* name;
@@ -436,9 +457,7 @@ inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t 
       fail(label + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
            "] out of range: expected end <= " + std::to_string(data_size) + " (the data section size)");
     spans.push_back(Span{begin, end, &name});
-    RawTensor& raw = file.tensors[name];
-    raw.dtype = dtype;
-    raw.shape = std::vector<std::int64_t>(shape.begin(), shape.end());
+    file.tensors.push_back(TensorLayout{name, dtype, std::vector<std::int64_t>(shape.begin(), shape.end()), begin, end});
   }
 
   // The tensors must tile [0, data_size) exactly.
@@ -463,9 +482,21 @@ inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t 
     fail("trailing bytes after the last tensor: tensors end at data offset " + std::to_string(covered) +
          ", expected the end of the data section at " + std::to_string(data_size));
 
-  for (const Span& s : spans) {
-    const unsigned char* p = data + data_start + static_cast<std::size_t>(s.begin);
-    file.tensors[*s.name].bytes.assign(p, p + static_cast<std::size_t>(s.end - s.begin));
+  return file;
+}
+
+/// Parses and validates a safetensors file held in memory. `source` names it in error messages.
+/// Throws FormatError on any violation of the format; copies the tensor bytes out of `data`.
+inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t size, const std::string& source) {
+  const SafetensorsLayout layout = parse_safetensors_layout(data, size, size, source);
+  SafetensorsFile file;
+  file.metadata = layout.metadata;
+  for (const TensorLayout& t : layout.tensors) {
+    RawTensor& raw = file.tensors[t.name];
+    raw.dtype = t.dtype;
+    raw.shape = t.shape;
+    const unsigned char* p = data + layout.data_start + t.begin;
+    raw.bytes.assign(p, p + static_cast<std::size_t>(t.end - t.begin));
   }
   return file;
 }
@@ -497,6 +528,44 @@ inline std::vector<std::uint64_t> checked_raw_shape(const RawTensor& raw, const 
 }
 }  // namespace detail
 
+namespace detail {
+/// Decodes out.size() little-endian values of `dtype` at `p` (any alignment) into `out`.
+template <class Scalar>
+void convert_values(DType dtype, const unsigned char* p, std::vector<Scalar>& out) {
+  const std::size_t n = out.size();
+  switch (dtype) {
+    case DType::F16:
+      for (std::size_t i = 0; i < n; ++i)
+        out[i] = static_cast<Scalar>(half_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
+      break;
+    case DType::BF16:
+      for (std::size_t i = 0; i < n; ++i)
+        out[i] = static_cast<Scalar>(bfloat16_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
+      break;
+    case DType::F32:
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t bits = detail::load_le<std::uint32_t>(p + 4 * i);
+        float v;
+        std::memcpy(&v, &bits, sizeof v);
+        out[i] = static_cast<Scalar>(v);
+      }
+      break;
+    case DType::F64:
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t bits = detail::load_le<std::uint64_t>(p + 8 * i);
+        double v;
+        std::memcpy(&v, &bits, sizeof v);
+        out[i] = static_cast<Scalar>(v);
+      }
+      break;
+    case DType::I64:
+      for (std::size_t i = 0; i < n; ++i)
+        out[i] = static_cast<Scalar>(static_cast<std::int64_t>(detail::load_le<std::uint64_t>(p + 8 * i)));
+      break;
+  }
+}
+}  // namespace detail
+
 /// Converts every tensor to Scalar (float or double). F16/BF16/F32/F64 convert exactly (F64 ->
 /// float rounds); I64 (meant for num_batches_tracked) converts by value.
 template <class Scalar>
@@ -511,47 +580,48 @@ StateDict<Scalar> to_state_dict(const SafetensorsFile& file, const std::string& 
     NamedTensor<Scalar> t;
     t.shape = std::vector<Index>(raw.shape.begin(), raw.shape.end());
     t.values.resize(static_cast<std::size_t>(nbytes / dtype_size(raw.dtype)));
-    const unsigned char* p = raw.bytes.data();
-    const std::size_t n = t.values.size();
-    switch (raw.dtype) {
-      case DType::F16:
-        for (std::size_t i = 0; i < n; ++i)
-          t.values[i] = static_cast<Scalar>(half_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
-        break;
-      case DType::BF16:
-        for (std::size_t i = 0; i < n; ++i)
-          t.values[i] = static_cast<Scalar>(bfloat16_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
-        break;
-      case DType::F32:
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::uint32_t bits = detail::load_le<std::uint32_t>(p + 4 * i);
-          float v;
-          std::memcpy(&v, &bits, sizeof v);
-          t.values[i] = static_cast<Scalar>(v);
-        }
-        break;
-      case DType::F64:
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::uint64_t bits = detail::load_le<std::uint64_t>(p + 8 * i);
-          double v;
-          std::memcpy(&v, &bits, sizeof v);
-          t.values[i] = static_cast<Scalar>(v);
-        }
-        break;
-      case DType::I64:
-        for (std::size_t i = 0; i < n; ++i)
-          t.values[i] = static_cast<Scalar>(static_cast<std::int64_t>(detail::load_le<std::uint64_t>(p + 8 * i)));
-        break;
-    }
+    detail::convert_values(raw.dtype, raw.bytes.data(), t.values);
     dict.emplace(entry.first, std::move(t));
   }
   return dict;
 }
 
-/// read_safetensors + to_state_dict.
+/// read_safetensors + to_state_dict, streamed: only the header is held as raw bytes, each tensor
+/// is read from the file and converted on its own, so peak memory is about the converted weights.
 template <class Scalar>
 StateDict<Scalar> load_safetensors(const std::string& path) {
-  return to_state_dict<Scalar>(read_safetensors(path), path);
+  static_assert(std::is_floating_point<Scalar>::value, "load_safetensors: Scalar must be float or double");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw FormatError(path + ": cannot open for reading: " + std::strerror(errno));
+  const auto read_at = [&](std::uint64_t offset, unsigned char* dst, std::size_t count) {
+    if (fseeko(f.get(), static_cast<off_t>(offset), SEEK_SET) != 0 || std::fread(dst, 1, count, f.get()) != count)
+      throw FormatError(path + ": read error at offset " + std::to_string(offset) + ": " + std::strerror(errno));
+  };
+  if (fseeko(f.get(), 0, SEEK_END) != 0) throw FormatError(path + ": cannot seek: " + std::strerror(errno));
+  const std::uint64_t size = static_cast<std::uint64_t>(ftello(f.get()));
+  std::vector<unsigned char> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 8)));
+  read_at(0, head.data(), head.size());
+  if (size >= 8) {  // read the header only when its length is plausible; the parser reports the rest
+    const std::uint64_t header_size = detail::load_le<std::uint64_t>(head.data());
+    if (header_size <= kMaxSafetensorsHeader && header_size <= size - 8) {
+      head.resize(8 + static_cast<std::size_t>(header_size));
+      read_at(8, head.data() + 8, static_cast<std::size_t>(header_size));
+    }
+  }
+  const SafetensorsLayout layout = parse_safetensors_layout(head.data(), head.size(), size, path);
+  head = {};
+  StateDict<Scalar> dict;
+  std::vector<unsigned char> bytes;
+  for (const TensorLayout& t : layout.tensors) {
+    bytes.resize(static_cast<std::size_t>(t.end - t.begin));
+    if (!bytes.empty()) read_at(layout.data_start + t.begin, bytes.data(), bytes.size());
+    NamedTensor<Scalar> tensor;
+    tensor.shape = std::vector<Index>(t.shape.begin(), t.shape.end());
+    tensor.values.resize(bytes.size() / dtype_size(t.dtype));
+    detail::convert_values(t.dtype, bytes.data(), tensor.values);
+    dict.emplace(t.name, std::move(tensor));
+  }
+  return dict;
 }
 
 /// The file as bytes: "__metadata__" first (when not empty), then tensors in sorted key order,

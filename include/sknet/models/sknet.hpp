@@ -113,12 +113,34 @@ class SKNet : public Module {
       : Module("SKNet"),
         config_(validated(config)),
         stem_(stem_options(config), true, "", "conv1", "bn1"),
-        fc_(LinearOptions(config.stage_channels(config.layers.size() - 1), config.num_classes), "fc") {
+        fc_(head_options(config), "fc") {
     if (config.stem == Stem::imagenet) pool_.emplace(MaxPool2dOptions(3).stride(2).padding(1), "maxpool");
+    for (const auto& unit : unit_plan(config)) units_.emplace_back(unit.second, unit.first);
+  }
+
+  /// Throws ConfigError unless `config` describes an SKNet with M paths. unit_plan, stem_options
+  /// and head_options assume a validated config.
+  static void validate_config(const SKNetConfig& config) {
+    config.validate("SKNet");
+    detail::require<ConfigError>(config.paths == 0 || config.paths == M, "SKNet",
+                                 "paths (M, fixed by the template argument)", M, config.paths);
+  }
+
+  /// The stem convolution of `config` (followed by BN and ReLU).
+  static Conv2dOptions stem_options(const SKNetConfig& c) {
+    return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
+                                    : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
+  }
+  /// The classifier of `config`.
+  static LinearOptions head_options(const SKNetConfig& c) {
+    return LinearOptions(c.stage_channels(c.layers.size() - 1), c.num_classes);
+  }
+  /// Every SK unit of `config` in network order, with its name ("layer1.0", ...).
+  static std::vector<std::pair<std::string, SKUnitOptions>> unit_plan(const SKNetConfig& config) {
+    std::vector<std::pair<std::string, SKUnitOptions>> plan;
     Index in = config.stem_width;
     for (std::size_t s = 0; s < config.layers.size(); ++s)
       for (Index u = 0; u < config.layers[s]; ++u) {
-        const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(u);
         const Index width = config.unit_width(s), out = config.stage_channels(s);
         const SKConvOptions sk = SKConvOptions(width)
                                      .paths(M)
@@ -127,9 +149,10 @@ class SKNet : public Module {
                                      .min_width(config.min_width)
                                      .stride(u == 0 ? config.strides[s] : 1)
                                      .branch_kernel(config.branch_kernel);
-        units_.emplace_back(SKUnitOptions(in, out, sk), name);
+        plan.emplace_back("layer" + std::to_string(s + 1) + "." + std::to_string(u), SKUnitOptions(in, out, sk));
         in = out;
       }
+    return plan;
   }
 
   const SKNetConfig& config() const { return config_; }
@@ -224,14 +247,8 @@ class SKNet : public Module {
 
  private:
   static const SKNetConfig& validated(const SKNetConfig& config) {
-    config.validate("SKNet");
-    detail::require<ConfigError>(config.paths == 0 || config.paths == M, "SKNet",
-                                 "paths (M, fixed by the template argument)", M, config.paths);
+    validate_config(config);
     return config;
-  }
-  static Conv2dOptions stem_options(const SKNetConfig& c) {
-    return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
-                                    : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
   }
   std::string unit_list() const {
     return units_.empty() ? std::string("(none)") : units_.front().name() + " .. " + units_.back().name();

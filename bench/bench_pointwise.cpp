@@ -1,0 +1,177 @@
+// The 1x1 convolution kernel (kernels::pointwise_conv) at every SKNet-50 1x1 shape, batch 1 (and a few
+// at batch 8), one thread, against Eigen's tensor contraction on RowMajor maps as the baseline.
+// GFLOPS = 2 * P * Cin * Cout per second; peak_pct is against the measured FMA peak of one Zen 5
+// core (222 GFLOP/s, /work/shared/PERFORMANCE.md). The kernel runs with a bias + ReLU epilogue,
+// Eigen with none.
+// Run: build/pw/bench/bench_pointwise --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+// g++ 12 -march=native: false -Wmaybe-uninitialized in Eigen's AVX-512 packet code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <unsupported/Eigen/CXX11/Tensor>
+#pragma GCC diagnostic pop
+
+#include <sknet/kernels/pointwise.hpp>
+
+namespace {
+
+using sknet::kernels::dim_t;
+using sknet::kernels::PointwiseEpilogue;
+using sknet::kernels::PointwiseGeometry;
+
+constexpr double kPeakGflops = 222.0;
+
+std::vector<float> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+void set_counters(benchmark::State& state, double flops) {
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_pct"] =
+      benchmark::Counter(flops * 1e-9 / kPeakGflops * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+using KernelFn = void (*)(const PointwiseGeometry&, const float*, const float*, const PointwiseEpilogue&, float*,
+                          dim_t, dim_t, dim_t, dim_t);
+
+/// Args: Cin, Cout, P. `block` is the kernel's packed column block.
+void run_kernel(benchmark::State& state, KernelFn kernel, dim_t block) {
+  const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
+  const PointwiseGeometry g{pixels, cin, cout, cin, cout};
+  const auto src = random_vector(std::size_t(pixels * cin), 1);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  const auto bias = random_vector(std::size_t(cout), 3);
+  std::vector<float> packed(std::size_t(sknet::kernels::detail::pointwise_packed_size(cout, cin, block)));
+  sknet::kernels::detail::pack_pointwise(weight.data(), cout, cin, block, packed.data());
+  std::vector<float> dst(std::size_t(pixels * cout));
+  PointwiseEpilogue ep;
+  ep.bias = bias.data();
+  ep.relu = true;
+  for (auto _ : state) {
+    kernel(g, src.data(), packed.data(), ep, dst.data(), 0, pixels, 0, cout);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, g.flops());
+}
+
+/// The public entry point (compile-time ISA) through PackedPointwiseWeights.
+void BM_Pointwise(benchmark::State& state) {
+  const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
+  const PointwiseGeometry g{pixels, cin, cout, cin, cout};
+  const auto src = random_vector(std::size_t(pixels * cin), 1);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  const auto bias = random_vector(std::size_t(cout), 3);
+  const sknet::kernels::PackedPointwiseWeights packed(weight.data(), cout, cin);
+  std::vector<float> dst(std::size_t(pixels * cout));
+  PointwiseEpilogue ep;
+  ep.bias = bias.data();
+  ep.relu = true;
+  for (auto _ : state) {
+    sknet::kernels::pointwise_conv(g, src.data(), packed, ep, dst.data());
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(sknet::kernels::pointwise_isa());
+  set_counters(state, g.flops());
+}
+
+/// The stride-2 downsample as a caller must run it with this API: one call per output row
+/// (src_stride = 2 * Cin skips every other input pixel). Args: Cin, Cout, output width.
+void BM_PointwiseDownsample(benchmark::State& state) {
+  const dim_t cin = state.range(0), cout = state.range(1), ow = state.range(2), iw = 2 * ow;
+  const auto src = random_vector(std::size_t(iw * iw * cin), 1);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  const auto bias = random_vector(std::size_t(cout), 3);
+  const sknet::kernels::PackedPointwiseWeights packed(weight.data(), cout, cin);
+  std::vector<float> dst(std::size_t(ow * ow * cout));
+  PointwiseEpilogue ep;
+  ep.bias = bias.data();
+  const PointwiseGeometry g{ow, cin, cout, 2 * cin, cout};
+  for (auto _ : state) {
+    for (dim_t y = 0; y < ow; ++y)
+      sknet::kernels::pointwise_conv(g, src.data() + 2 * y * iw * cin, packed, ep, dst.data() + y * ow * cout);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * double(ow * ow) * double(cin) * double(cout));
+}
+
+#if defined(__AVX512F__)
+void BM_Avx512_6x64(benchmark::State& s) {
+  run_kernel(s, sknet::kernels::avx512::pointwise_6x64__avx512, sknet::kernels::avx512::kPointwiseBlock);
+}
+void BM_Avx512_7x48(benchmark::State& s) {
+  run_kernel(s, sknet::kernels::avx512::pointwise_7x48__avx512, sknet::kernels::avx512::kPointwiseBlock);
+}
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+void BM_Avx2_6x16(benchmark::State& s) {
+  run_kernel(s, sknet::kernels::avx2::pointwise_6x16__avx2, sknet::kernels::avx2::kPointwiseBlock);
+}
+#endif
+void BM_Portable_4x8(benchmark::State& s) {
+  run_kernel(s, sknet::kernels::portable::pointwise_4x8__portable, sknet::kernels::portable::kPointwiseBlock);
+}
+
+/// Baseline: Eigen's single-threaded tensor contraction C[P, Cout] = A[P, Cin] . W[Cout, Cin]^T.
+void BM_Eigen(benchmark::State& state) {
+  const Eigen::Index cin = state.range(0), cout = state.range(1), pixels = state.range(2);
+  const auto src = random_vector(std::size_t(pixels * cin), 1);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  std::vector<float> dst(std::size_t(pixels * cout));
+  using ConstMap = Eigen::TensorMap<const Eigen::Tensor<const float, 2, Eigen::RowMajor>>;
+  const ConstMap a(src.data(), pixels, cin), w(weight.data(), cout, cin);
+  Eigen::TensorMap<Eigen::Tensor<float, 2, Eigen::RowMajor>> c(dst.data(), pixels, cout);
+  const Eigen::array<Eigen::IndexPair<int>, 1> dims{Eigen::IndexPair<int>(1, 1)};
+  for (auto _ : state) {
+    c = a.contract(w, dims);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, 2.0 * double(pixels) * double(cin) * double(cout));
+}
+
+// SKNet-50 1x1 shapes {Cin, Cout, P}: stage 1 (56x56), 2 (28x28), 3 (14x14), 4 (7x7), the stem as a
+// GEMM (7x7x3 = 147 -> 64 at 112x112), then batch 8 (P x 8) for three of them.
+void shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"Cin", "Cout", "P"});
+  for (const auto& s : std::vector<std::vector<int64_t>>{
+           {64, 128, 3136}, {64, 256, 3136}, {256, 128, 3136}, {128, 256, 3136},         // stage 1
+           {256, 256, 784}, {512, 256, 784}, {256, 512, 784},                             // stage 2
+           {512, 512, 196}, {1024, 512, 196}, {512, 1024, 196},                           // stage 3
+           {1024, 1024, 49}, {2048, 1024, 49}, {1024, 2048, 49},                          // stage 4
+           {147, 64, 12544},                                                              // stem
+           {256, 128, 3136 * 8}, {512, 1024, 196 * 8}, {1024, 2048, 49 * 8}})             // batch 8
+    b->Args(s);
+}
+void small_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"Cin", "Cout", "P"});
+  for (const auto& s : std::vector<std::vector<int64_t>>{
+           {512, 512, 196}, {1024, 512, 196}, {512, 1024, 196}, {1024, 1024, 49}, {2048, 1024, 49}, {1024, 2048, 49}})
+    b->Args(s);
+}
+
+}  // namespace
+
+BENCHMARK(BM_Pointwise)->Apply(shapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PointwiseDownsample)->ArgNames({"Cin", "Cout", "OW"})->Args({256, 512, 28})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Eigen)->Apply(shapes)->Unit(benchmark::kMicrosecond);
+#if defined(__AVX512F__)
+BENCHMARK(BM_Avx512_6x64)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Avx512_7x48)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+BENCHMARK(BM_Avx2_6x16)->Apply(shapes)->Unit(benchmark::kMicrosecond);
+#endif
+BENCHMARK(BM_Portable_4x8)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK_MAIN();

@@ -1,0 +1,65 @@
+// sknet kernels, AVX-512: the SK branch convolutions (grouped 3x3, dilation m, all branches) for float.
+//
+// One zmm = one block of 16 output channels; register tile = 14 output pixels of a row x 1 block x
+// 1 branch (14 accumulators + 3 weight vectors + input + lane table), narrower tiles (7, 4, 2, 1) for
+// the end of a row. Per reduction step the input vector of a pixel is
+//   gw = 1:       a (masked) load of the block's 16 channels                (pure vertical FMAs);
+//   gw = 2, 4:    that load permuted within 128-bit lanes (vpermilps, table control);
+//   gw = 8:       that load permuted across lanes (vpermps, table control);
+//   gw = 16, 32 and every other width: one input channel broadcast (vbroadcastss).
+// Each input vector feeds the up to 3 taps of its kernel row that read it (see grouped_conv.hpp),
+// so shuffles and input loads are about 0.4 per FMA at stride 1.
+// Epilogue in registers: bias (the accumulators start from it), ReLU, masked store of U_m, and the
+// tile's per-channel sum added to channel_sums.
+#pragma once
+
+#include "sknet/kernels/grouped_conv.hpp"
+
+#if defined(__AVX512F__)
+
+#include <immintrin.h>
+
+namespace sknet {
+namespace kernels {
+namespace avx512 {
+
+/// The vector vocabulary of detail::SKTileKernel for zmm registers.
+struct SKBranchOps {
+  using vec = __m512;
+  using mask_t = __mmask16;
+  using ctrl_t = __m512i;
+  static constexpr int lanes = 16;
+  static mask_t make_mask(int n) { return mask_t((1u << n) - 1u); }
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec load(const float* p) { return _mm512_load_ps(p); }
+  static vec load_masked(const float* p, mask_t k) { return _mm512_maskz_loadu_ps(k, p); }
+  static vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static ctrl_t load_ctrl(const std::int32_t* p) { return _mm512_loadu_si512(p); }
+  // The merge-masked forms with a full mask avoid g++ 12's spurious -Wuninitialized on _mm512_undefined_ps.
+  static vec permute_inlane(vec v, ctrl_t c) { return _mm512_mask_permutevar_ps(v, 0xFFFF, v, c); }
+  static vec permute_cross(vec v, ctrl_t c) { return _mm512_mask_permutexvar_ps(v, 0xFFFF, c, v); }
+  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  static vec relu(vec a) { return _mm512_mask_max_ps(a, 0xFFFF, a, _mm512_setzero_ps()); }
+  static void store_masked(float* p, mask_t k, vec v) { _mm512_mask_storeu_ps(p, k, v); }
+};
+
+/// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
+inline void grouped_conv3x3_sk__avx512(const SKBranchGeometry& g, const float* src_padded,
+                                       const PackedBranchWeights& w, float* const* dst, float* channel_sums,
+                                       dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
+  detail::sk_branches_run<SKBranchOps, 14, 7, 4, 2, 1>(g, src_padded, w, dst, channel_sums, c_begin, c_end,
+                                                       oy_begin, oy_end);
+}
+
+inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
+                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
+                                dim_t oy_begin, dim_t oy_end) {
+  grouped_conv3x3_sk__avx512(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
+}
+
+}  // namespace avx512
+}  // namespace kernels
+}  // namespace sknet
+
+#endif  // __AVX512F__

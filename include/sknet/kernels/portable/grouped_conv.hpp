@@ -1,0 +1,84 @@
+// sknet kernels, portable C++: the SK branch convolutions (grouped 3x3, dilation m, all branches).
+//
+// The same algorithm and packed layout as the SIMD kernels (see grouped_conv.hpp) over 8-float
+// "vectors" held in plain arrays, which compilers auto-vectorise; tiles of 4, 2, 1 pixels. Correct for
+// every geometry; the fallback when neither AVX-512 nor AVX2 + FMA is enabled.
+#pragma once
+
+#include "sknet/kernels/grouped_conv.hpp"
+
+namespace sknet {
+namespace kernels {
+namespace portable {
+
+/// The vector vocabulary of detail::SKTileKernel over float[8].
+struct SKBranchOps {
+  static constexpr int lanes = 8;
+  struct vec {
+    float v[8];
+  };
+  using mask_t = int;  // valid lanes
+  struct ctrl_t {
+    const std::int32_t* p = nullptr;
+  };
+  static mask_t make_mask(int n) { return n; }
+  static vec zero() { return vec{}; }
+  static vec load(const float* p) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = p[l];
+    return r;
+  }
+  static vec load_masked(const float* p, mask_t k) {
+    vec r{};
+    for (int l = 0; l < k; ++l) r.v[l] = p[l];
+    return r;
+  }
+  static vec broadcast(const float* p) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = *p;
+    return r;
+  }
+  static ctrl_t load_ctrl(const std::int32_t* p) { return ctrl_t{p}; }
+  static vec permute_cross(const vec& a, ctrl_t c) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[c.p[l]];
+    return r;
+  }
+  static vec permute_inlane(const vec& a, ctrl_t c) { return permute_cross(a, c); }
+  static vec fma(const vec& a, const vec& b, const vec& c) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[l] * b.v[l] + c.v[l];
+    return r;
+  }
+  static vec add(const vec& a, const vec& b) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[l] + b.v[l];
+    return r;
+  }
+  static vec relu(const vec& a) {
+    vec r;
+    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[l] > 0.0f ? a.v[l] : 0.0f;
+    return r;
+  }
+  static void store_masked(float* p, mask_t k, const vec& a) {
+    for (int l = 0; l < k; ++l) p[l] = a.v[l];
+  }
+};
+
+/// The portable kernel (tiles of 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
+inline void grouped_conv3x3_sk__portable(const SKBranchGeometry& g, const float* src_padded,
+                                         const PackedBranchWeights& w, float* const* dst, float* channel_sums,
+                                         dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
+  detail::sk_branches_run<SKBranchOps, 4, 2, 1>(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
+                                                oy_end);
+}
+
+inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
+                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
+                                dim_t oy_begin, dim_t oy_end) {
+  grouped_conv3x3_sk__portable(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
+}
+
+}  // namespace portable
+}  // namespace kernels
+}  // namespace sknet

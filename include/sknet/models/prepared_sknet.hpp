@@ -1,0 +1,587 @@
+// sknet: PreparedSKNet, the fast float inference form of an SKNet.
+//
+// prepare() folds every BN into its convolution, packs the weights for the SIMD kernels once and
+// keeps a workspace sized for the last input shape, so a forward allocates nothing unless the
+// input shape changes. Activations stay NHWC from the stem to the head; each layer is one
+// parallel region on a persistent thread pool.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/pointwise.hpp"
+#include "sknet/init.hpp"
+#include "sknet/models/sknet.hpp"
+#include "sknet/state_dict.hpp"
+#include "sknet/runtime/thread_pool.hpp"
+
+namespace sknet {
+
+/// Options of prepare(): the number of threads of the pool that runs every layer, and whether
+/// forward() accumulates time per phase (see PreparedSKNet::profile()).
+struct PrepareOptions {
+  int threads = 1;
+  bool profile = false;
+};
+
+/// Milliseconds spent per phase over all forwards since the last reset (when profiling is on).
+struct ForwardProfile {
+  static constexpr int kPhases = 9;
+  static constexpr const char* kNames[kPhases] = {"stem+pool", "conv1", "pad copy",  "branches", "attention",
+                                                  "select V",  "downsample", "conv3", "head"};
+  double ms[kPhases] = {};
+  int forwards = 0;
+};
+
+template <int M>
+class PreparedSKNet {
+  using dim_t = kernels::dim_t;
+
+ public:
+  /// Folds and packs the weights of `net` (which may be destroyed afterwards).
+  PreparedSKNet(const SKNet<float, M>& net, const PrepareOptions& options)
+      : config_(net.config()), pool_(std::make_unique<ThreadPool>(options.threads)), profiling_(options.profile) {
+    prepare_stem(net.stem());
+    for (std::size_t i = 0; i < net.num_units(); ++i) units_.push_back(prepare_unit(net.unit(i)));
+    prepare_head(net.fc());
+  }
+
+  /// Builds the network piece by piece without ever holding the whole unpacked model: each layer
+  /// (stem ConvBnAct, every SKUnit, the fc Linear) is made, given its parameters by
+  /// fill(layer, state_dict_prefix), packed and dropped. See prepare_from_state_dict.
+  template <class Fill>
+  PreparedSKNet(const SKNetConfig& config, Fill&& fill, const PrepareOptions& options)
+      : config_(config), pool_(std::make_unique<ThreadPool>(options.threads)), profiling_(options.profile) {
+    SKNet<float, M>::validate_config(config);
+    {
+      ConvBnAct<float> stem(SKNet<float, M>::stem_options(config), true, "", "conv1", "bn1");
+      fill(stem, "");
+      prepare_stem(stem);
+    }
+    for (const auto& entry : SKNet<float, M>::unit_plan(config)) {
+      SKUnit<float, M> unit(entry.second, entry.first);
+      fill(unit, entry.first);
+      units_.push_back(prepare_unit(unit));
+    }
+    Linear<float> fc(SKNet<float, M>::head_options(config), "fc");
+    fill(fc, "fc");
+    prepare_head(fc);
+  }
+
+  const SKNetConfig& config() const { return config_; }
+  int threads() const { return pool_->size(); }
+  const ForwardProfile& profile() const { return profile_; }
+  void reset_profile() { profile_ = ForwardProfile{}; }
+
+  /// requires: input NHWC [N, H, W, in_channels]. ensures: returns logits [N, num_classes] and
+  /// keeps every unit's attention for attention_maps().
+  Tensor2<float> forward(const ConstTensorMap4<float>& input) {
+    Tensor2<float> logits(input.dimension(0), fc_out_);
+    forward(input, TensorMap<float, 2>(logits.data(), logits.dimensions()));
+    return logits;
+  }
+  Tensor2<float> forward(const Tensor4<float>& input) { return forward(view(input)); }
+  Tensor2<float> forward_nchw(const ConstTensorMap4<float>& input) { return forward(to_nhwc<float>(input)); }
+
+  void forward(const ConstTensorMap4<float>& input, TensorMap<float, 2> logits) {
+    const DenormalsAreZero daz;
+    detail::require<ShapeError>(input.dimension(3) == config_.in_channels, "PreparedSKNet",
+                                "input channels (last dimension of NHWC input " + shape_string(input.dimensions()) +
+                                    ")",
+                                config_.in_channels, input.dimension(3));
+    detail::require<ShapeError>(logits.dimension(0) == input.dimension(0) && logits.dimension(1) == fc_out_,
+                                "PreparedSKNet", "logits dimensions",
+                                shape_string(std::array<Index, 2>{input.dimension(0), fc_out_}),
+                                shape_string(logits.dimensions()));
+    plan(input.dimensions());
+    const dim_t n = input.dimension(0);
+    if (profiling_) last_mark_ = std::chrono::steady_clock::now();
+    Dims dims = run_stem(input.data(), n, input.dimension(1), input.dimension(2));
+    mark(0);
+    float* x = act_a_.data();
+    float* y = act_b_.data();
+    for (std::size_t u = 0; u < units_.size(); ++u) {
+      const bool last = u + 1 == units_.size();
+      dims = run_unit(units_[u], x, dims, y, last ? head_sums_.data() : nullptr, attention_[u].second);
+      std::swap(x, y);
+    }
+    run_head(n, dims.h * dims.w, logits.data());
+    mark(8);
+    profile_.forwards += profiling_ ? 1 : 0;
+  }
+
+  const AttentionMaps<float>& attention_maps() const { return attention_; }
+
+ private:
+  struct Dims {
+    dim_t n, h, w, c;
+  };
+  struct Pointwise {
+    kernels::PackedPointwiseWeights weights;
+    std::vector<float> bias;
+    dim_t cin = 0, cout = 0, stride = 1;
+  };
+  struct Unit {
+    std::string name;
+    Pointwise conv1, conv3;
+    std::optional<Pointwise> downsample;
+    kernels::PackedBranchWeights branches;
+    dim_t width = 0, stride = 1, attn_width = 0, groups = 1;
+    std::vector<float> reduce_weight, reduce_bias, select_weight;  // [d][C], [d], [M*C][d]
+  };
+
+  void prepare_head(const Linear<float>& fc) {
+    fc_in_ = fc.options().in_features();
+    fc_out_ = fc.options().out_features();
+    fc_ = kernels::PackedPointwiseWeights(fc.weight().data(), fc_out_, fc_in_);
+    fc_bias_.assign(fc.bias().data(), fc.bias().data() + fc.bias().size());
+  }
+
+  static Pointwise pack_pointwise(const ConvBnAct<float>& layer) {
+    Pointwise p;
+    std::vector<float> w;
+    fold_conv_bn(layer.conv(), layer.bn(), w, p.bias);
+    p.cout = layer.conv().options().out_channels();
+    p.cin = layer.conv().options().in_channels();
+    p.stride = layer.conv().options().stride()[0];
+    p.weights = kernels::PackedPointwiseWeights(w.data(), p.cout, p.cin);
+    return p;
+  }
+
+  void prepare_stem(const ConvBnAct<float>& stem) {
+    const auto& o = stem.conv().options();
+    stem_kernel_ = o.kernel_size()[0];
+    stem_stride_ = o.stride()[0];
+    stem_pad_ = o.padding()[0];
+    stem_cin_ = o.in_channels();
+    stem_cout_ = o.out_channels();
+    std::vector<float> w, bias;
+    fold_conv_bn(stem.conv(), stem.bn(), w, bias);
+    // PyTorch [oc][ic][ky][kx] -> im2col order [oc][ky][kx][ic], the order of an NHWC patch.
+    const dim_t k = stem_kernel_, taps = k * k * stem_cin_;
+    std::vector<float> reordered(std::size_t(stem_cout_ * taps));
+    for (dim_t oc = 0; oc < stem_cout_; ++oc)
+      for (dim_t ic = 0; ic < stem_cin_; ++ic)
+        for (dim_t t = 0; t < k * k; ++t)
+          reordered[std::size_t(oc * taps + t * stem_cin_ + ic)] = w[std::size_t((oc * stem_cin_ + ic) * k * k + t)];
+    stem_.weights = kernels::PackedPointwiseWeights(reordered.data(), stem_cout_, taps);
+    stem_.bias = std::move(bias);
+    stem_.cin = taps;
+    stem_.cout = stem_cout_;
+  }
+
+  Unit prepare_unit(const SKUnit<float, M>& unit) {
+    Unit u;
+    u.name = unit.name();
+    u.conv1 = pack_pointwise(unit.conv1());
+    u.conv3 = pack_pointwise(unit.conv3());
+    if (unit.downsample()) u.downsample = pack_pointwise(*unit.downsample());
+    const auto& sk = unit.conv2();
+    u.width = sk.options().out_channels();
+    u.stride = sk.options().stride();
+    u.groups = sk.options().groups();
+    detail::require<ConfigError>(sk.options().branch_kernel() == BranchKernel::dilated, "prepare",
+                                 "branch kernels of " + sk.label() + " (the fast path runs dilated 3x3 branches)",
+                                 "dilated", "full");
+    detail::require<ConfigError>(sk.options().in_channels() == u.width, "prepare",
+                                 "in_channels of " + sk.label() + " (the fast path needs a square SK conv)", u.width,
+                                 sk.options().in_channels());
+    std::vector<std::vector<float>> weights(M), biases(M);
+    std::array<const float*, M> wp{}, bp{};
+    for (int m = 0; m < M; ++m) {
+      fold_conv_bn(sk.split().conv(m), sk.split().bn(m), weights[m], biases[m]);
+      wp[m] = weights[m].data();
+      bp[m] = biases[m].data();
+    }
+    u.branches = kernels::PackedBranchWeights(branch_geometry(u, Dims{1, 1, 1, u.width}), wp.data(), bp.data());
+    fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), u.reduce_weight, u.reduce_bias);
+    u.attn_width = sk.options().attention_width();
+    const auto& sel = sk.select().fc_select().weight();
+    u.select_weight.assign(sel.data(), sel.data() + sel.size());
+    return u;
+  }
+
+  static kernels::SKBranchGeometry branch_geometry(const Unit& u, const Dims& in) {
+    kernels::SKBranchGeometry g;
+    g.n = in.n;
+    g.h = in.h;
+    g.w = in.w;
+    g.c = u.width;
+    g.groups = u.groups;
+    g.paths = M;
+    g.stride = u.stride;
+    g.pad = M;
+    return g;
+  }
+
+  // ---- workspace -------------------------------------------------------------------------------
+  void plan(const std::array<Index, 4>& input_dims) {
+    if (planned_ && input_dims == planned_dims_) return;
+    // Shapes through the network; buffers sized for the largest activation of each kind.
+    const dim_t n = input_dims[0];
+    dim_t h = out_extent(input_dims[1], stem_kernel_, stem_stride_, stem_pad_, 1);
+    dim_t w = out_extent(input_dims[2], stem_kernel_, stem_stride_, stem_pad_, 1);
+    detail::require<ShapeError>(h >= 1 && w >= 1, "PreparedSKNet", "input size " + shape_string(input_dims),
+                                "large enough for the stem", "too small");
+    std::size_t stem_out = std::size_t(n * h * w * stem_cout_);
+    if (config_.stem == Stem::imagenet) {
+      h = out_extent(h, 3, 2, 1, 1);
+      w = out_extent(w, 3, 2, 1, 1);
+    }
+    std::size_t act = std::max<std::size_t>(stem_out, std::size_t(n * h * w * stem_cout_));
+    std::size_t padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0;
+    for (const auto& u : units_) {
+      const dim_t oh = (h - 1) / u.stride + 1, ow = (w - 1) / u.stride + 1;
+      mid = std::max<std::size_t>(mid, std::size_t(n * h * w * u.width));
+      widest = std::max<std::size_t>(widest, std::size_t(u.width));
+      padded = std::max<std::size_t>(padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * u.width));
+      branch = std::max<std::size_t>(branch, std::size_t(n * oh * ow * u.width));
+      if (u.downsample && u.stride != 1)
+        gathered = std::max<std::size_t>(gathered, std::size_t(n * oh * ow * u.downsample->cin));
+      act = std::max<std::size_t>(act, std::size_t(n * oh * ow * u.conv3.cout));
+      h = oh;
+      w = ow;
+    }
+    act_a_.assign(act, 0.0f);
+    act_b_.assign(act, 0.0f);
+    stem_buf_.assign(stem_out, 0.0f);
+    mid_.assign(mid, 0.0f);
+    padded_.assign(padded, 0.0f);
+    for (auto& b : branches_) b.assign(branch, 0.0f);
+    v_.assign(std::size_t(pool_->size()) * kBlockRows * widest, 0.0f);
+    gathered_.assign(gathered, 0.0f);
+    sums_.assign(std::size_t(n) * widest * std::size_t(pool_->size()), 0.0f);
+    head_sums_.assign(std::size_t(n) * std::size_t(fc_in_) * std::size_t(pool_->size()), 0.0f);
+    im2col_.assign(std::size_t(pool_->size()) * kIm2colRows * std::size_t(stem_.cin), 0.0f);
+    attention_.clear();
+    for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(n, M, u.width));
+    planned_dims_ = input_dims;
+    planned_ = true;
+  }
+
+  // ---- stem ------------------------------------------------------------------------------------
+  static constexpr dim_t kIm2colRows = 192;
+
+  Dims run_stem(const float* input, dim_t n, dim_t ih, dim_t iw) {
+    const dim_t k = stem_kernel_, s = stem_stride_, p = stem_pad_, cin = stem_cin_, taps = k * k * cin;
+    const dim_t oh = out_extent(ih, k, s, p, 1), ow = out_extent(iw, k, s, p, 1);
+    const dim_t pixels = n * oh * ow;
+    const bool pooled = config_.stem == Stem::imagenet;
+    float* out = pooled ? stem_buf_.data() : act_a_.data();
+    const dim_t blocks = (pixels + kIm2colRows - 1) / kIm2colRows;
+    pool_->run([&](int t) {
+      float* patch = im2col_.data() + std::size_t(t) * kIm2colRows * std::size_t(taps);
+      const auto range = split_range(blocks, pool_->size(), t);
+      for (dim_t b = range.first; b < range.second; ++b) {
+        const dim_t p0 = b * kIm2colRows, p1 = std::min(pixels, p0 + kIm2colRows);
+        for (dim_t px = p0; px < p1; ++px) {
+          const dim_t img = px / (oh * ow), oy = px / ow % oh, ox = px % ow;
+          float* row = patch + (px - p0) * taps;
+          for (dim_t ky = 0; ky < k; ++ky) {
+            const dim_t iy = oy * s - p + ky;
+            for (dim_t kx = 0; kx < k; ++kx) {
+              const dim_t ix = ox * s - p + kx;
+              float* dst = row + (ky * k + kx) * cin;
+              if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
+                std::fill(dst, dst + cin, 0.0f);
+              } else {
+                std::memcpy(dst, input + ((img * ih + iy) * iw + ix) * cin, sizeof(float) * std::size_t(cin));
+              }
+            }
+          }
+        }
+        kernels::PointwiseGeometry g{p1 - p0, taps, stem_cout_, taps, stem_cout_};
+        kernels::PointwiseEpilogue ep;
+        ep.bias = stem_.bias.data();
+        ep.relu = true;
+        kernels::pointwise_conv(g, patch, stem_.weights, ep, out + p0 * stem_cout_, 0, p1 - p0, 0, stem_cout_);
+      }
+    });
+    if (!pooled) return {n, oh, ow, stem_cout_};
+    // 3x3 stride-2 max pool, padding 1 (padding never wins), vectorised over channels.
+    const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1), c = stem_cout_;
+    float* dst = act_a_.data();
+    pool_->run([&](int t) {
+      const auto rows = split_range(n * ph, pool_->size(), t);
+      for (dim_t r = rows.first; r < rows.second; ++r) {
+        const dim_t img = r / ph, py = r % ph;
+        for (dim_t px = 0; px < pw; ++px) {
+          float* o = dst + ((img * ph + py) * pw + px) * c;
+          for (dim_t ch = 0; ch < c; ++ch) o[ch] = -INFINITY;
+          for (dim_t dy = 0; dy < 3; ++dy) {
+            const dim_t y = py * 2 - 1 + dy;
+            if (y < 0 || y >= oh) continue;
+            for (dim_t dx = 0; dx < 3; ++dx) {
+              const dim_t x = px * 2 - 1 + dx;
+              if (x < 0 || x >= ow) continue;
+              const float* in = out + ((img * oh + y) * ow + x) * c;
+              for (dim_t ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], in[ch]);
+            }
+          }
+        }
+      }
+    });
+    return {n, ph, pw, c};
+  }
+
+  // ---- one SK unit -----------------------------------------------------------------------------
+  /// Splits a pointwise convolution over the pool: by pixels when there are many, else by Cout.
+  void pointwise_parallel(const kernels::PointwiseGeometry& g, const float* src, const Pointwise& layer,
+                          kernels::PointwiseEpilogue ep, float* dst, float* per_thread_sums) {
+    const int threads = pool_->size();
+    const bool by_pixels = g.pixels >= 96 * threads || g.cout < 32 * threads;
+    pool_->run([&](int t) {
+      kernels::PointwiseEpilogue mine = ep;
+      if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
+      if (by_pixels) {
+        const auto r = split_range(g.pixels, threads, t);
+        if (r.first < r.second) kernels::pointwise_conv(g, src, layer.weights, mine, dst, r.first, r.second, 0, g.cout);
+      } else {
+        const auto r = split_range(g.cout, threads, t, 16);
+        if (r.first < r.second) kernels::pointwise_conv(g, src, layer.weights, mine, dst, 0, g.pixels, r.first, r.second);
+      }
+    });
+  }
+
+  static constexpr dim_t kBlockRows = 192;
+
+  /// v[p - p0, :] = sum_m a[image(p), m, :] * U_m[p, :] for pixels p in [p0, p1).
+  void select_branches(const Tensor3<float>& attention, dim_t opix, dim_t c, dim_t p0, dim_t p1, float* v) const {
+    for (dim_t px = p0; px < p1; ++px) {
+      const float* a = attention.data() + (px / opix) * M * c;
+      float* out = v + (px - p0) * c;
+      const float* u0 = branches_[0].data() + px * c;
+      for (dim_t ch = 0; ch < c; ++ch) out[ch] = a[ch] * u0[ch];
+      for (int m = 1; m < M; ++m) {
+        const float* um = branches_[m].data() + px * c;
+        const float* am = a + m * c;
+        for (dim_t ch = 0; ch < c; ++ch) out[ch] += am[ch] * um[ch];
+      }
+    }
+  }
+
+  Dims run_unit(Unit& u, const float* x, const Dims& in, float* y, float* head_sums, Tensor3<float>& attention) {
+    const dim_t n = in.n, h = in.h, w = in.w, c = u.width;
+    const dim_t oh = (h - 1) / u.stride + 1, ow = (w - 1) / u.stride + 1, opix = oh * ow;
+    const int threads = pool_->size();
+
+    // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions.
+    {
+      kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
+      kernels::PointwiseEpilogue ep;
+      ep.bias = u.conv1.bias.data();
+      ep.relu = true;
+      pointwise_parallel(g, x, u.conv1, ep, mid_.data(), nullptr);
+      mark(1);
+      const dim_t hp = h + 2 * M, wp = w + 2 * M;
+      float* padded = padded_.data();
+      pool_->run([&](int t) {
+        const auto rows = split_range(n * hp, threads, t);
+        for (dim_t r = rows.first; r < rows.second; ++r) {
+          const dim_t img = r / hp, yy = r % hp;
+          float* row = padded + r * wp * c;
+          if (yy < M || yy >= h + M) {
+            std::fill(row, row + wp * c, 0.0f);
+            continue;
+          }
+          std::fill(row, row + M * c, 0.0f);
+          std::memcpy(row + M * c, mid_.data() + ((img * h + yy - M) * w) * c, sizeof(float) * std::size_t(w * c));
+          std::fill(row + (M + w) * c, row + wp * c, 0.0f);
+        }
+      });
+      mark(2);
+    }
+
+    // The M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U = sum_m U_m.
+    std::fill(sums_.begin(), sums_.begin() + std::ptrdiff_t(n * c * threads), 0.0f);
+    {
+      const kernels::SKBranchGeometry g = branch_geometry(u, Dims{n, h, w, c});
+      std::array<float*, M> dst{};
+      for (int m = 0; m < M; ++m) dst[m] = branches_[m].data();
+      pool_->run([&](int t) {
+        const auto r = split_range(c, threads, t, 16);
+        if (r.first < r.second)
+          kernels::sk_branches_conv3x3(g, padded_.data(), u.branches, dst.data(), sums_.data() + std::size_t(t * n * c),
+                                       r.first, r.second);
+      });
+      mark(3);
+    }
+
+    // Attention: s = mean of U, z = ReLU(W_r s + b_r), logits = W_s z, softmax over the paths.
+    const dim_t d = u.attn_width;
+    std::vector<float>& z = z_;
+    z.resize(std::size_t(d));
+    for (dim_t img = 0; img < n; ++img) {
+      s_.assign(std::size_t(c), 0.0f);
+      for (int t = 0; t < threads; ++t)
+        for (dim_t ch = 0; ch < c; ++ch) s_[std::size_t(ch)] += sums_[std::size_t((t * n + img) * c + ch)];
+      for (auto& v : s_) v /= float(opix);
+      for (dim_t j = 0; j < d; ++j) {
+        float acc = u.reduce_bias[std::size_t(j)];
+        const float* wr = u.reduce_weight.data() + j * c;
+        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s_[std::size_t(ch)];
+        z[std::size_t(j)] = std::max(acc, 0.0f);
+      }
+      float* a = attention.data() + img * M * c;
+      for (dim_t mc = 0; mc < M * c; ++mc) {
+        float acc = 0;
+        const float* ws = u.select_weight.data() + mc * d;
+        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z[std::size_t(j)];
+        a[mc] = acc;
+      }
+      for (dim_t ch = 0; ch < c; ++ch) {
+        float top = a[ch];
+        for (int m = 1; m < M; ++m) top = std::max(top, a[m * c + ch]);
+        float total = 0;
+        for (int m = 0; m < M; ++m) total += (a[m * c + ch] = std::exp(a[m * c + ch] - top));
+        for (int m = 0; m < M; ++m) a[m * c + ch] /= total;
+      }
+    }
+
+    mark(4);
+    // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
+    const dim_t cout = u.conv3.cout;
+    const float* residual = x;
+    if (u.downsample) {
+      const float* src = x;
+      if (u.stride != 1) {
+        const dim_t cin = u.downsample->cin;
+        pool_->run([&](int t) {
+          const auto r = split_range(n * opix, threads, t);
+          for (dim_t px = r.first; px < r.second; ++px) {
+            const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
+            std::memcpy(gathered_.data() + px * cin, x + ((img * h + oy * u.stride) * w + ox * u.stride) * cin,
+                        sizeof(float) * std::size_t(cin));
+          }
+        });
+        src = gathered_.data();
+      }
+      kernels::PointwiseGeometry g{n * opix, u.downsample->cin, cout, u.downsample->cin, cout};
+      kernels::PointwiseEpilogue ep;
+      ep.bias = u.downsample->bias.data();
+      pointwise_parallel(g, src, *u.downsample, ep, y, nullptr);
+      residual = y;
+      mark(6);
+    }
+
+    // conv3 (+BN) + shortcut, ReLU, with V = sum_m a_m U_m built block by block just before it
+    // (V never goes to memory as a whole); the last unit also sums its output per channel.
+    {
+      const dim_t pixels = n * opix;
+      kernels::PointwiseEpilogue ep;
+      ep.bias = u.conv3.bias.data();
+      ep.residual_stride = cout;
+      ep.relu = true;
+      if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
+      const bool by_pixels = pixels >= 96 * threads || cout < 32 * threads;
+      pool_->run([&](int t) {
+        float* v = v_.data() + std::size_t(t) * std::size_t(kBlockRows * c);
+        kernels::PointwiseEpilogue mine = ep;
+        if (head_sums) mine.channel_sums = head_sums + std::size_t(t) * std::size_t(cout);
+        const auto rows = by_pixels ? split_range(pixels, threads, t) : std::pair<long, long>{0, pixels};
+        const auto cols = by_pixels ? std::pair<long, long>{0, cout} : split_range(cout, threads, t, 16);
+        if (cols.first >= cols.second) return;
+        for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
+          const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
+          select_branches(attention, opix, c, p0, p1, v);
+          kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
+          mine.residual = residual + p0 * cout;
+          kernels::pointwise_conv(g, v, u.conv3.weights, mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+        }
+      });
+      mark(7);
+    }
+    return {n, oh, ow, cout};
+  }
+
+  // ---- head ------------------------------------------------------------------------------------
+  void run_head(dim_t n, dim_t pixels, float* logits) {
+    const int threads = pool_->size();
+    const float* last = units_.size() % 2 ? act_b_.data() : act_a_.data();  // where the last unit wrote
+    // Global average pool: from the conv3 epilogue sums at batch 1, else one pass here.
+    pooled_.assign(std::size_t(n * fc_in_), 0.0f);
+    if (n == 1) {
+      for (int t = 0; t < threads; ++t)
+        for (dim_t ch = 0; ch < fc_in_; ++ch) pooled_[std::size_t(ch)] += head_sums_[std::size_t(t * fc_in_ + ch)];
+    } else {
+      for (dim_t img = 0; img < n; ++img)
+        for (dim_t p = 0; p < pixels; ++p) {
+          const float* row = last + (img * pixels + p) * fc_in_;
+          float* dst = pooled_.data() + img * fc_in_;
+          for (dim_t ch = 0; ch < fc_in_; ++ch) dst[ch] += row[ch];
+        }
+    }
+    for (auto& v : pooled_) v /= float(pixels);
+    // FC as a pointwise GEMM over the N pooled rows, output classes split over the threads.
+    kernels::PointwiseGeometry g{n, fc_in_, fc_out_, fc_in_, fc_out_};
+    kernels::PointwiseEpilogue ep;
+    ep.bias = fc_bias_.data();
+    pool_->run([&](int t) {
+      const auto r = split_range(fc_out_, threads, t, 16);
+      if (r.first < r.second) kernels::pointwise_conv(g, pooled_.data(), fc_, ep, logits, 0, n, r.first, r.second);
+    });
+  }
+
+  /// Adds the time since the last mark to phase `phase` (when profiling).
+  void mark(int phase) {
+    if (!profiling_) return;
+    const auto now = std::chrono::steady_clock::now();
+    profile_.ms[phase] += std::chrono::duration<double, std::milli>(now - last_mark_).count();
+    last_mark_ = now;
+  }
+
+  SKNetConfig config_;
+  std::unique_ptr<ThreadPool> pool_;
+  bool profiling_ = false;
+  ForwardProfile profile_;
+  std::chrono::steady_clock::time_point last_mark_;
+  Pointwise stem_;
+  dim_t stem_kernel_ = 0, stem_stride_ = 1, stem_pad_ = 0, stem_cin_ = 0, stem_cout_ = 0;
+  std::vector<Unit> units_;
+  dim_t fc_in_ = 0, fc_out_ = 0;
+  kernels::PackedPointwiseWeights fc_;
+  std::vector<float> fc_bias_;
+
+  bool planned_ = false;
+  std::array<Index, 4> planned_dims_{};
+  std::vector<float> act_a_, act_b_, stem_buf_, mid_, padded_, v_, gathered_, sums_, head_sums_, im2col_, pooled_;
+  std::array<std::vector<float>, M> branches_;
+  std::vector<float> s_, z_;
+  AttentionMaps<float> attention_;
+};
+
+/// The fast float inference form of `net` (see PreparedSKNet).
+template <int M>
+PreparedSKNet<M> prepare(const SKNet<float, M>& net, const PrepareOptions& options = {}) {
+  return PreparedSKNet<M>(net, options);
+}
+
+/// The fast form straight from a checkpoint, consuming `dict` as it goes so the weights are held
+/// about once in memory. strict: throws StateDictError listing every missing, unexpected and
+/// mis-shaped key (as load_state_dict does).
+template <int M>
+PreparedSKNet<M> prepare_from_state_dict(const SKNetConfig& config, StateDict<float>&& dict,
+                                         const PrepareOptions& options = {}, bool strict = true) {
+  ConsumingLoader<float> loader(std::move(dict));
+  PreparedSKNet<M> net(config, loader, options);
+  loader.finish(strict);
+  return net;
+}
+
+/// The fast form with seeded random weights (non-trivial BN statistics), for benchmarks.
+template <int M>
+PreparedSKNet<M> prepare_random(const SKNetConfig& config, std::uint64_t seed, const PrepareOptions& options = {}) {
+  auto fill = [seed](auto& layer, const std::string& prefix) {
+    randomize<float>(layer, seed ^ std::hash<std::string>{}(prefix));
+  };
+  return PreparedSKNet<M>(config, fill, options);
+}
+
+}  // namespace sknet

@@ -1,0 +1,266 @@
+// The SK branch convolution kernels (kernels/grouped_conv.hpp) against the reference conv2d_nhwc
+// + bias + ReLU per branch, and the per-channel sums of U = sum_m U_m, for every ISA compiled into
+// this build. Sweep: channel counts around the vector widths, every group width in {1,2,4,8,16,32}
+// that divides them plus other divisors, 1-3 branches, stride 1 and 2, several map sizes, batch 1 and
+// 2, pad = M and M + 1; then channel- and row-range splits against the whole, the generic tiles
+// (stride 3, 4 branches), the public dispatch and the packing checks.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sknet/kernels/grouped_conv.hpp>
+#include <sknet/kernels/reference/conv2d.hpp>
+
+#include "support/compare.hpp"
+
+namespace {
+
+using namespace sknet::kernels;
+using sknet_test::kFloatTolerance;
+
+using KernelFn = void (*)(const SKBranchGeometry&, const float*, const PackedBranchWeights&, float* const*, float*,
+                          dim_t, dim_t, dim_t, dim_t);
+
+struct Variant {
+  std::string name;
+  dim_t lanes;
+  KernelFn fn;
+};
+
+std::vector<Variant> variants() {
+  std::vector<Variant> v;
+#if defined(__AVX512F__)
+  v.push_back({"avx512", avx512::kSKBranchLanes, avx512::grouped_conv3x3_sk__avx512});
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+  v.push_back({"avx2", avx2::kSKBranchLanes, avx2::grouped_conv3x3_sk__avx2});
+#endif
+  v.push_back({"portable", portable::kSKBranchLanes, portable::grouped_conv3x3_sk__portable});
+  return v;
+}
+
+std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+constexpr float kSentinel = 1234.5f;
+constexpr std::size_t kGuard = 64;  // sentinel floats after every output buffer
+
+/// One problem: the unpadded input, its padded copy, weights and biases per branch, and the expected
+/// U_m and channel sums.
+struct Problem {
+  SKBranchGeometry g;
+  std::vector<float> x, padded;
+  std::vector<std::vector<float>> weights, bias, expected;
+  std::vector<double> expected_sums;
+
+  explicit Problem(const SKBranchGeometry& geom, unsigned seed) : g(geom) {
+    const dim_t C = g.c, gw = g.group_width(), M = g.paths;
+    x = uniform(std::size_t(g.n * g.h * g.w * C), seed, -1.0f, 1.0f);
+    padded.assign(std::size_t(g.n * g.padded_h() * g.padded_w() * C), 0.0f);
+    for (dim_t n = 0; n < g.n; ++n)
+      for (dim_t y = 0; y < g.h; ++y)
+        std::copy_n(x.begin() + ((n * g.h + y) * g.w) * C, g.w * C,
+                    padded.begin() + ((n * g.padded_h() + y + g.pad) * g.padded_w() + g.pad) * C);
+    const std::size_t out = std::size_t(g.n * g.oh() * g.ow() * C);
+    expected_sums.assign(std::size_t(g.n * C), 0.0);
+    for (dim_t m = 0; m < M; ++m) {
+      weights.push_back(uniform(std::size_t(C * gw * 9), seed + 100 + unsigned(m), -0.5f, 0.5f));
+      bias.push_back(uniform(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
+      ConvGeometry cg;
+      cg.n = g.n, cg.groups = g.groups, cg.ic = C, cg.ih = g.h, cg.iw = g.w;
+      cg.oc = C, cg.oh = g.oh(), cg.ow = g.ow(), cg.kh = 3, cg.kw = 3;
+      cg.sh = cg.sw = g.stride;
+      cg.dh = cg.dw = cg.ph = cg.pw = m + 1;
+      std::vector<float> u(out);
+      reference::conv2d_nhwc(cg, x.data(), weights.back().data(), bias.back().data(), u.data());
+      for (std::size_t i = 0; i < out; ++i) {
+        u[i] = std::max(u[i], 0.0f);
+        expected_sums[i / std::size_t(g.oh() * g.ow() * C) * std::size_t(C) + i % std::size_t(C)] += u[i];
+      }
+      expected.push_back(std::move(u));
+    }
+  }
+  std::vector<const float*> weight_ptrs() const {
+    std::vector<const float*> p;
+    for (const auto& w : weights) p.push_back(w.data());
+    return p;
+  }
+  std::vector<const float*> bias_ptrs() const {
+    std::vector<const float*> p;
+    for (const auto& b : bias) p.push_back(b.data());
+    return p;
+  }
+  PackedBranchWeights pack(dim_t lanes) const {
+    const auto w = weight_ptrs(), b = bias_ptrs();
+    return PackedBranchWeights(g, w.data(), b.data(), lanes);
+  }
+};
+
+/// Output buffers (each followed by a sentinel guard) and channel sums.
+struct Outputs {
+  std::vector<std::vector<float>> u;
+  std::vector<float> sums;
+  explicit Outputs(const SKBranchGeometry& g) {
+    const std::size_t out = std::size_t(g.n * g.oh() * g.ow() * g.c);
+    for (dim_t m = 0; m < g.paths; ++m) u.emplace_back(out + kGuard, kSentinel);
+    sums.assign(std::size_t(g.n * g.c), 0.0f);
+  }
+  std::vector<float*> ptrs() {
+    std::vector<float*> p;
+    for (auto& v : u) p.push_back(v.data());
+    return p;
+  }
+  std::vector<float> branch(std::size_t m) const { return {u[m].begin(), u[m].end() - kGuard}; }
+  bool guards_intact() const {
+    for (const auto& v : u)
+      if (!std::all_of(v.end() - kGuard, v.end(), [](float f) { return f == kSentinel; })) return false;
+    return true;
+  }
+};
+
+std::string describe(const SKBranchGeometry& g) {
+  return "n=" + std::to_string(g.n) + " h=" + std::to_string(g.h) + " w=" + std::to_string(g.w) +
+         " c=" + std::to_string(g.c) + " groups=" + std::to_string(g.groups) + " (gw=" +
+         std::to_string(g.group_width()) + ") paths=" + std::to_string(g.paths) +
+         " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(g.pad);
+}
+
+/// Runs `v` over the whole problem and checks every branch, the sums and the guards.
+void check_variant(const Problem& p, const Variant& v) {
+  INFO(v.name << ": " << describe(p.g));
+  const PackedBranchWeights w = p.pack(v.lanes);
+  Outputs o(p.g);
+  const auto dst = o.ptrs();
+  v.fn(p.g, p.padded.data(), w, dst.data(), o.sums.data(), 0, p.g.c, 0, p.g.oh());
+  for (std::size_t m = 0; m < p.expected.size(); ++m) {
+    const auto u = o.branch(m);
+    SKNET_CHECK_CLOSE(u, p.expected[m], kFloatTolerance, "U_" + std::to_string(m + 1));
+  }
+  SKNET_CHECK_CLOSE(o.sums, p.expected_sums, kFloatTolerance, "channel sums");
+  CHECK(o.guards_intact());
+}
+
+std::vector<dim_t> group_widths(dim_t c) {
+  std::vector<dim_t> gws;
+  for (dim_t gw : {1, 2, 4, 8, 16, 32})
+    if (c % gw == 0) gws.push_back(gw);
+  if (c <= 48)  // every other divisor too: the broadcast kernel over spans that straddle blocks
+    for (dim_t gw = 3; gw <= c; ++gw)
+      if (c % gw == 0 && std::find(gws.begin(), gws.end(), gw) == gws.end()) gws.push_back(gw);
+  return gws;
+}
+
+}  // namespace
+
+TEST_CASE("sk_branches_conv3x3 matches the reference over the sweep", "[kernels][grouped_conv]") {
+  const dim_t c = GENERATE(4, 8, 12, 16, 17, 32, 48, 64, 128);
+  const auto gws = group_widths(c);
+  const auto vs = variants();
+  const dim_t sizes[][2] = {{1, 1}, {2, 3}, {7, 9}, {13, 11}, {14, 14}};
+  unsigned seed = unsigned(c) * 1000;
+  for (const dim_t gw : gws)
+    for (dim_t paths = 1; paths <= 3; ++paths)
+      for (dim_t stride = 1; stride <= 2; ++stride)
+        for (const auto& hw : sizes)
+          for (dim_t n = 1; n <= 2; ++n) {
+            // Big shapes only for a subset, to keep the double-precision reference quick.
+            if (c >= 64 && hw[0] >= 13 && (paths == 1 || n == 2)) continue;
+            SKBranchGeometry g{n, hw[0], hw[1], c, c / gw, paths, stride, paths + (n - 1)};
+            const Problem p(g, ++seed);
+            for (const auto& v : vs) check_variant(p, v);
+          }
+}
+
+TEST_CASE("sk_branches_conv3x3 generic tiles: stride 3, four branches", "[kernels][grouped_conv]") {
+  const auto vs = variants();
+  unsigned seed = 77;
+  for (const dim_t c : {16, 32, 48})
+    for (const dim_t gw : {1, 4, 8, 16})
+      for (const auto& sp : {std::pair<dim_t, dim_t>{3, 2}, {1, 4}, {2, 4}, {3, 4}}) {
+        SKBranchGeometry g{1, 11, 16, c, c / gw, sp.second, sp.first, sp.second};
+        const Problem p(g, ++seed);
+        for (const auto& v : vs) check_variant(p, v);
+      }
+}
+
+TEST_CASE("sk_branches_conv3x3 channel and row splits equal the whole", "[kernels][grouped_conv]") {
+  const auto vs = variants();
+  unsigned seed = 500;
+  for (const dim_t c : {48, 64, 128})
+    for (const dim_t gw : {1, 4, 8, 16, 32, 3})
+      for (const dim_t stride : {1, 2}) {
+        if (c % gw) continue;
+        SKBranchGeometry g{2, 13, 14, c, c / gw, 2, stride, 2};
+        const Problem p(g, ++seed);
+        for (const auto& v : vs) {
+          INFO(v.name << ": " << describe(g));
+          const PackedBranchWeights w = p.pack(v.lanes);
+          Outputs whole(g), by_channels(g), by_rows(g);
+          auto d0 = whole.ptrs(), d1 = by_channels.ptrs(), d2 = by_rows.ptrs();
+          v.fn(g, p.padded.data(), w, d0.data(), whole.sums.data(), 0, c, 0, g.oh());
+          // Channel blocks of 16, in reverse order, sharing one channel_sums.
+          for (dim_t c0 = (c - 1) / 16 * 16; c0 >= 0; c0 -= 16)
+            v.fn(g, p.padded.data(), w, d1.data(), by_channels.sums.data(), c0, std::min(c0 + 16, c), 0, g.oh());
+          // Rows in three uneven parts, each with its own channel_sums.
+          const dim_t cut[] = {0, 1, g.oh() / 2 + 1, g.oh()};
+          std::vector<float> row_sums(std::size_t(g.n * c), 0.0f);
+          for (int r = 0; r < 3; ++r) {
+            std::fill(by_rows.sums.begin(), by_rows.sums.end(), 0.0f);
+            v.fn(g, p.padded.data(), w, d2.data(), by_rows.sums.data(), 0, c, cut[r], cut[r + 1]);
+            for (std::size_t i = 0; i < row_sums.size(); ++i) row_sums[i] += by_rows.sums[i];
+          }
+          for (std::size_t m = 0; m < 2; ++m) {
+            CHECK(by_channels.u[m] == whole.u[m]);
+            CHECK(by_rows.u[m] == whole.u[m]);
+            SKNET_CHECK_CLOSE(whole.branch(m), p.expected[m], kFloatTolerance, "U_" + std::to_string(m + 1));
+          }
+          CHECK(by_channels.sums == whole.sums);
+          SKNET_CHECK_CLOSE(row_sums, p.expected_sums, kFloatTolerance, "row-split channel sums");
+        }
+      }
+}
+
+TEST_CASE("sk_branches_conv3x3 public dispatch and null channel sums", "[kernels][grouped_conv]") {
+  SKBranchGeometry g{1, 9, 10, 64, 8, 2, 1, 2};
+  const Problem p(g, 9);
+  const auto wp = p.weight_ptrs(), bp = p.bias_ptrs();
+  const PackedBranchWeights w(g, wp.data(), bp.data());
+  INFO(grouped_conv_isa());
+  Outputs o(g);
+  auto d = o.ptrs();
+  sk_branches_conv3x3(g, p.padded.data(), w, d.data(), o.sums.data());
+  SKNET_CHECK_CLOSE(o.branch(0), p.expected[0], kFloatTolerance, "U_1");
+  SKNET_CHECK_CLOSE(o.branch(1), p.expected[1], kFloatTolerance, "U_2");
+  SKNET_CHECK_CLOSE(o.sums, p.expected_sums, kFloatTolerance, "channel sums");
+  Outputs o2(g);
+  auto d2 = o2.ptrs();
+  sk_branches_conv3x3(g, p.padded.data(), w, d2.data(), nullptr, 0, 32);
+  sk_branches_conv3x3(g, p.padded.data(), w, d2.data(), nullptr, 32, 64);
+  CHECK(o2.u == o.u);
+  CHECK(std::all_of(o2.sums.begin(), o2.sums.end(), [](float f) { return f == 0.0f; }));
+
+  const PackedBranchWeights copy = w;
+  CHECK(copy.size() == w.size());
+  CHECK(std::equal(copy.weights(0, 0), copy.weights(0, 0) + copy.size(), w.weights(0, 0)));
+}
+
+TEST_CASE("PackedBranchWeights rejects invalid geometries", "[kernels][grouped_conv]") {
+  const std::vector<float> wt(16 * 16 * 9), b(16);
+  const float* wp[] = {wt.data(), wt.data(), wt.data()};
+  const float* bp[] = {b.data(), b.data(), b.data()};
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 3, 2, 1, 2}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 1}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 0, 1, 1}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 0, 2}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 0, 4, 16, 1, 2, 1, 2}, wp, bp), std::invalid_argument);
+  CHECK_NOTHROW(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 16, 3, 2, 3}, wp, bp));
+}

@@ -1,0 +1,95 @@
+// PreparedSKNet (folded BN, packed weights, SIMD kernels, thread pool) against the reference SKNet.
+#include <catch2/catch.hpp>
+
+#include <sknet/models/prepared_sknet.hpp>
+#include <sknet/sknet.hpp>
+
+#include <cmath>
+
+#include "support/compare.hpp"
+
+using namespace sknet;
+
+namespace {
+
+double relative_linf(const Tensor2<float>& actual, const Tensor2<float>& expected) {
+  double err = 0, scale = 0;
+  for (Index i = 0; i < expected.size(); ++i) {
+    err = std::max(err, std::fabs(double(actual.data()[i]) - double(expected.data()[i])));
+    scale = std::max(scale, std::fabs(double(expected.data()[i])));
+  }
+  return err / scale;
+}
+
+SKNetConfig small_config(Stem stem, Index paths) {
+  SKNetConfig c;
+  c.layers = {2, 1, 2, 1};
+  c.planes = {8, 16, 32, 64};
+  c.groups = 8;  // unit widths 16/32/64/128: group widths 2, 4, 8, 16
+  c.base_width = 16;
+  c.reduction = 4;
+  c.min_width = 8;
+  c.stem_width = 16;
+  c.num_classes = 17;
+  c.stem = stem;
+  c.paths = paths;
+  return c;
+}
+
+template <int M>
+void check_prepared(const SKNetConfig& config, Index batch, Index height, Index width, int threads) {
+  SKNet<float, M> net(config);
+  randomize<float>(net, 41);
+  Tensor4<float> x(batch, height, width, config.in_channels);
+  x.setRandom();
+  x = x * 2.0f - 1.0f;
+  const Tensor2<float> expected = net.forward(x);
+
+  PreparedSKNet<M> fast = prepare(net, PrepareOptions{threads});
+  for (int repeat = 0; repeat < 2; ++repeat) {  // the second call reuses the planned workspace
+    const Tensor2<float> logits = fast.forward(x);
+    REQUIRE(logits.dimensions() == expected.dimensions());
+    const double rel = relative_linf(logits, expected);
+    INFO("batch " << batch << ", " << height << "x" << width << ", threads " << threads << ": rel " << rel);
+    CHECK(rel <= 1e-4);
+    REQUIRE(fast.attention_maps().size() == net.attention_maps().size());
+    for (std::size_t u = 0; u < net.attention_maps().size(); ++u) {
+      const auto& want = net.attention_maps()[u];
+      const auto& got = fast.attention_maps()[u];
+      CHECK(got.first == want.first);
+      SKNET_CHECK_CLOSE(got.second, want.second, (sknet_test::Tolerance{2e-5, 0.0}), want.first);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("PreparedSKNet matches the reference network", "[prepared]") {
+  const int threads = GENERATE(1, 2);
+  SECTION("ImageNet stem, M = 2, batch 1, odd size") { check_prepared<2>(small_config(Stem::imagenet, 2), 1, 45, 37, threads); }
+  SECTION("ImageNet stem, M = 2, batch 3") { check_prepared<2>(small_config(Stem::imagenet, 2), 3, 33, 32, threads); }
+  SECTION("ImageNet stem, M = 3") { check_prepared<3>(small_config(Stem::imagenet, 3), 2, 40, 41, threads); }
+  SECTION("small stem, M = 2, one channel") {
+    SKNetConfig c = small_config(Stem::small, 2);
+    c.in_channels = 1;
+    check_prepared<2>(c, 2, 19, 23, threads);
+  }
+  SECTION("SKNet-50 group widths (4/8/16/32), tiny map") {
+    SKNetConfig c;  // the real SKNet-50 widths, one unit per stage
+    c.layers = {1, 1, 1, 1};
+    c.num_classes = 10;
+    check_prepared<2>(c, 1, 64, 64, threads);
+  }
+}
+
+TEST_CASE("PreparedSKNet rejects what it cannot run", "[prepared][errors]") {
+  SKNetConfig c = small_config(Stem::imagenet, 2);
+  c.branch_kernel = BranchKernel::full;
+  SKNet<float, 2> net(c);
+  CHECK_THROWS_AS(prepare(net), ConfigError);
+  SKNet<float, 2> ok(small_config(Stem::imagenet, 2));
+  auto fast = prepare(ok);
+  Tensor4<float> wrong(1, 32, 32, 4);
+  wrong.setZero();
+  CHECK_THROWS_AS(fast.forward(wrong), ShapeError);
+}
