@@ -180,16 +180,17 @@ TEST_CASE("sk_branches_conv3x3 matches the reference over the sweep", "[kernels]
           }
 }
 
-TEST_CASE("sk_branches_conv3x3 generic tiles: stride 3, four branches", "[kernels][grouped_conv]") {
+TEST_CASE("sk_branches_conv3x3 generic tiles: stride 3, four branches, 7 and 16 wide", "[kernels][grouped_conv]") {
   const auto vs = variants();
   unsigned seed = 77;
   for (const dim_t c : {16, 32, 48})
     for (const dim_t gw : {1, 4, 8, 16})
-      for (const auto& sp : {std::pair<dim_t, dim_t>{3, 2}, {1, 4}, {2, 4}, {3, 4}}) {
-        SKBranchGeometry g{1, 11, 16, c, c / gw, sp.second, sp.first, sp.second};
-        const Problem p(g, ++seed);
-        for (const auto& v : vs) check_variant(p, v);
-      }
+      for (const auto& sp : {std::pair<dim_t, dim_t>{3, 2}, {1, 4}, {2, 4}, {3, 4}})
+        for (const dim_t w : {7, 16}) {  // 7: the 2-row avx512 tiles
+          SKBranchGeometry g{1, 11, w * sp.first - sp.first + 1, c, c / gw, sp.second, sp.first, sp.second};
+          const Problem p(g, ++seed);
+          for (const auto& v : vs) check_variant(p, v);
+        }
 }
 
 TEST_CASE("sk_branches_conv3x3 channel and row splits equal the whole", "[kernels][grouped_conv]") {

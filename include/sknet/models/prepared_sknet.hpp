@@ -40,6 +40,12 @@ struct ForwardProfile {
   int forwards = 0;
 };
 
+/// An SKNet with M paths, ready for fast float inference: BN folded into the convolutions,
+/// weights packed for the compiled instruction set (AVX-512, AVX2+FMA or portable C++), NHWC
+/// activations in a workspace reused across calls, one thread-pool region per layer.
+/// forward() is not re-entrant (it owns the workspace): use one PreparedSKNet per calling thread.
+/// Results match SKNet::forward within float rounding (reassociated sums) and do not depend on the
+/// thread count beyond that.
 template <int M>
 class PreparedSKNet {
   using dim_t = kernels::dim_t;
@@ -65,7 +71,9 @@ class PreparedSKNet {
       fill(stem, "");
       prepare_stem(stem);
     }
-    for (const auto& entry : SKNet<float, M>::unit_plan(config)) {
+    const auto plan = SKNet<float, M>::unit_plan(config);
+    units_.reserve(plan.size());
+    for (const auto& entry : plan) {
       SKUnit<float, M> unit(entry.second, entry.first);
       fill(unit, entry.first);
       units_.push_back(prepare_unit(unit));
@@ -109,7 +117,7 @@ class PreparedSKNet {
     float* y = act_b_.data();
     for (std::size_t u = 0; u < units_.size(); ++u) {
       const bool last = u + 1 == units_.size();
-      dims = run_unit(units_[u], x, dims, y, last ? head_sums_.data() : nullptr, attention_[u].second);
+      dims = run_unit(units_[u], x, dims, y, last && n == 1 ? head_sums_.data() : nullptr, attention_[u].second);
       std::swap(x, y);
     }
     run_head(n, dims.h * dims.w, logits.data());
@@ -258,7 +266,7 @@ class PreparedSKNet {
     v_.assign(std::size_t(pool_->size()) * kBlockRows * widest, 0.0f);
     gathered_.assign(gathered, 0.0f);
     sums_.assign(std::size_t(n) * widest * std::size_t(pool_->size()), 0.0f);
-    head_sums_.assign(std::size_t(n) * std::size_t(fc_in_) * std::size_t(pool_->size()), 0.0f);
+    head_sums_.assign(std::size_t(fc_in_) * std::size_t(pool_->size()), 0.0f);
     im2col_.assign(std::size_t(pool_->size()) * kIm2colRows * std::size_t(stem_.cin), 0.0f);
     attention_.clear();
     for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(n, M, u.width));
@@ -284,15 +292,26 @@ class PreparedSKNet {
         for (dim_t px = p0; px < p1; ++px) {
           const dim_t img = px / (oh * ow), oy = px / ow % oh, ox = px % ow;
           float* row = patch + (px - p0) * taps;
+          const dim_t ix0 = ox * s - p;
+          const bool inside_x = ix0 >= 0 && ix0 + k <= iw;
           for (dim_t ky = 0; ky < k; ++ky) {
             const dim_t iy = oy * s - p + ky;
+            float* dst = row + ky * k * cin;
+            if (iy < 0 || iy >= ih) {
+              std::fill(dst, dst + k * cin, 0.0f);
+              continue;
+            }
+            const float* src_row = input + (img * ih + iy) * iw * cin;
+            if (inside_x) {  // the k taps of a kernel row are k adjacent NHWC pixels
+              std::memcpy(dst, src_row + ix0 * cin, sizeof(float) * std::size_t(k * cin));
+              continue;
+            }
             for (dim_t kx = 0; kx < k; ++kx) {
-              const dim_t ix = ox * s - p + kx;
-              float* dst = row + (ky * k + kx) * cin;
-              if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) {
-                std::fill(dst, dst + cin, 0.0f);
+              const dim_t ix = ix0 + kx;
+              if (ix < 0 || ix >= iw) {
+                std::fill(dst + kx * cin, dst + (kx + 1) * cin, 0.0f);
               } else {
-                std::memcpy(dst, input + ((img * ih + iy) * iw + ix) * cin, sizeof(float) * std::size_t(cin));
+                std::memcpy(dst + kx * cin, src_row + ix * cin, sizeof(float) * std::size_t(cin));
               }
             }
           }
@@ -351,6 +370,7 @@ class PreparedSKNet {
   }
 
   static constexpr dim_t kBlockRows = 192;
+  static constexpr dim_t kRowByRowWidth = 28;
 
   /// v[p - p0, :] = sum_m a[image(p), m, :] * U_m[p, :] for pixels p in [p0, p1).
   void select_branches(const Tensor3<float>& attention, dim_t opix, dim_t c, dim_t p0, dim_t p1, float* v) const {
@@ -372,18 +392,23 @@ class PreparedSKNet {
     const dim_t oh = (h - 1) / u.stride + 1, ow = (w - 1) / u.stride + 1, opix = oh * ow;
     const int threads = pool_->size();
 
-    // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions.
+    // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions: row by
+    // row straight into place on wide maps; on narrow maps (where one call per row would re-stream
+    // the large weights) densely, then copied into place.
     {
-      kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
+      const dim_t hp = h + 2 * M, wp = w + 2 * M;
+      float* padded = padded_.data();
       kernels::PointwiseEpilogue ep;
       ep.bias = u.conv1.bias.data();
       ep.relu = true;
-      pointwise_parallel(g, x, u.conv1, ep, mid_.data(), nullptr);
-      mark(1);
-      const dim_t hp = h + 2 * M, wp = w + 2 * M;
-      float* padded = padded_.data();
+      const bool row_by_row = w >= kRowByRowWidth;
+      if (!row_by_row) {
+        kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
+        pointwise_parallel(g, x, u.conv1, ep, mid_.data(), nullptr);
+      }
       pool_->run([&](int t) {
         const auto rows = split_range(n * hp, threads, t);
+        const kernels::PointwiseGeometry g{w, u.conv1.cin, c, u.conv1.cin, c};
         for (dim_t r = rows.first; r < rows.second; ++r) {
           const dim_t img = r / hp, yy = r % hp;
           float* row = padded + r * wp * c;
@@ -392,11 +417,16 @@ class PreparedSKNet {
             continue;
           }
           std::fill(row, row + M * c, 0.0f);
-          std::memcpy(row + M * c, mid_.data() + ((img * h + yy - M) * w) * c, sizeof(float) * std::size_t(w * c));
           std::fill(row + (M + w) * c, row + wp * c, 0.0f);
+          const dim_t src_row = (img * h + yy - M) * w;
+          if (row_by_row) {
+            kernels::pointwise_conv(g, x + src_row * u.conv1.cin, u.conv1.weights, ep, row + M * c, 0, w, 0, c);
+          } else {
+            std::memcpy(row + M * c, mid_.data() + src_row * c, sizeof(float) * std::size_t(w * c));
+          }
         }
       });
-      mark(2);
+      mark(1);
     }
 
     // The M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U = sum_m U_m.

@@ -1,12 +1,12 @@
 // sknet kernels, AVX2 + FMA: the SK branch convolutions (grouped 3x3, dilation m, all branches) for float.
 //
-// One ymm = one block of 8 output channels; register tile = 8 output pixels of a row x 1 block x
-// 1 branch (8 accumulators + 3 weight vectors + input + lane table + load mask: 16 ymm), narrower
-// tiles (4, 2, 1) for the end of a row. Per reduction step the input vector of a pixel is
-//   gw = 1:       a (masked) load of the block's 8 channels (pure vertical FMAs);
-//   gw = 2, 4:    that load permuted within 128-bit lanes (vpermilps, table control);
+// One ymm = one block of 8 output channels. Register tiles (detail::SKTileKernel over SKBranchOps):
+// 8 or 7 output pixels of a row x 1 block x 1 branch (at most 8 accumulators + 3 weight vectors +
+// input + lane table of the 16 ymm registers), 4/2/1-pixel tiles for other row ends. Per reduction
+// step the input vector of a pixel, from the compact scratch rows, is
+//   gw = 1:       the block's 8 channels (vertical FMAs);
+//   gw = 2, 4:    those permuted within 128-bit lanes (vpermilps, table control);
 //   gw = 8, 16, 32 and every other width: one input channel broadcast (vbroadcastss).
-// Each input vector feeds the up to 3 taps of its kernel row that read it (see grouped_conv.hpp).
 // Epilogue in registers: bias, ReLU, masked store of U_m, per-channel sums.
 #pragma once
 
@@ -31,6 +31,8 @@ struct SKBranchOps {
   }
   static vec zero() { return _mm256_setzero_ps(); }
   static vec load(const float* p) { return _mm256_load_ps(p); }
+  static vec loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm256_store_ps(p, v); }
   static vec load_masked(const float* p, mask_t k) { return _mm256_maskload_ps(p, k); }
   static vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static ctrl_t load_ctrl(const std::int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -42,12 +44,18 @@ struct SKBranchOps {
   static void store_masked(float* p, mask_t k, vec v) { _mm256_maskstore_ps(p, k, v); }
 };
 
+/// The tile plan of one call: 1-row tiles of 8 pixels,
+/// narrower 1-row tiles for the rest (see detail::sk_branches_run).
+inline detail::SKTilePlan sk_plan(detail::SKKind kind, dim_t s, dim_t paths) {
+  return detail::sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<8, 7, 4, 2, 1>{}, kind, s, paths);
+}
+
 /// The avx2 kernel (tiles of 8, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__avx2(const SKBranchGeometry& g, const float* src_padded,
                                      const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                      dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  detail::sk_branches_run<SKBranchOps, 8, 4, 2, 1>(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
-                                                   oy_end);
+  detail::sk_branches_run<SKBranchOps>(sk_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
+                                       channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,

@@ -1,8 +1,8 @@
 // sknet kernels, portable C++: the SK branch convolutions (grouped 3x3, dilation m, all branches).
 //
-// The same algorithm and packed layout as the SIMD kernels (see grouped_conv.hpp) over 8-float
-// "vectors" held in plain arrays, which compilers auto-vectorise; tiles of 4, 2, 1 pixels. Correct for
-// every geometry; the fallback when neither AVX-512 nor AVX2 + FMA is enabled.
+// The same algorithm, driver and packed layout as the SIMD kernels (see grouped_conv.hpp) over 8-float
+// "vectors" held in plain arrays, which compilers auto-vectorise; tiles of 4, 2, 1 pixels of a row.
+// Correct for every geometry; the fallback when neither AVX-512 nor AVX2 + FMA is enabled.
 #pragma once
 
 #include "sknet/kernels/grouped_conv.hpp"
@@ -27,6 +27,10 @@ struct SKBranchOps {
     vec r;
     for (int l = 0; l < lanes; ++l) r.v[l] = p[l];
     return r;
+  }
+  static vec loadu(const float* p) { return load(p); }
+  static void store(float* p, const vec& a) {
+    for (int l = 0; l < lanes; ++l) p[l] = a.v[l];
   }
   static vec load_masked(const float* p, mask_t k) {
     vec r{};
@@ -65,12 +69,18 @@ struct SKBranchOps {
   }
 };
 
+/// The tile plan of one call: 1-row tiles of 4 pixels,
+/// narrower 1-row tiles for the rest (see detail::sk_branches_run).
+inline detail::SKTilePlan sk_plan(detail::SKKind kind, dim_t s, dim_t paths) {
+  return detail::sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, kind, s, paths);
+}
+
 /// The portable kernel (tiles of 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__portable(const SKBranchGeometry& g, const float* src_padded,
                                          const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                          dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  detail::sk_branches_run<SKBranchOps, 4, 2, 1>(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
-                                                oy_end);
+  detail::sk_branches_run<SKBranchOps>(sk_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
+                                       channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
