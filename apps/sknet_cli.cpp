@@ -34,7 +34,7 @@ struct UsageError : std::runtime_error {
 const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
-    "                   [--attention-dir DIR] [--threads T] [network flags]\n"
+    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
     "arch: sknet26, sknet50, sknet101\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
@@ -187,6 +187,9 @@ int cmd_run(const Args& args) {
   const std::string input_path = args.text("--input");
   const std::string output_path = args.text("--output");
   const Index threads = args.integer("--threads", 1, 1);
+  const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
+  if (kernels != "fast" && kernels != "reference")
+    throw UsageError("option '--kernels': expected fast or reference, got '" + kernels + "'");
   StateDict<float> weights = io::load_safetensors<float>(weights_path);
   const auto fc = weights.find("fc.weight");
   if (fc == weights.end() || fc->second.shape.size() != 2)
@@ -213,12 +216,12 @@ int cmd_run(const Args& args) {
     AttentionMaps<float> attention;
     const bool want_attention = args.has("--attention-dir");
     Tensor2<float> logits;
-    if (config.branch_kernel == BranchKernel::dilated) {
+    if (kernels == "fast" && config.branch_kernel == BranchKernel::dilated) {
       // The fast path consumes the checkpoint layer by layer: the weights are held once.
       PreparedSKNet<M> fast = prepare_from_state_dict<M>(config, std::move(weights), PrepareOptions{int(threads)});
       logits = fast.forward(nhwc);
       attention = fast.attention_maps();
-    } else {  // true (2m+1)x(2m+1) branch kernels: reference kernels, batch split over threads
+    } else {  // reference kernels (accumulating in double; also for true (2m+1)x(2m+1) branch kernels)
       SKNet<float, M> net(config);
       load_state_dict(net, weights);
       logits = forward_batch(net, nhwc, threads, want_attention ? &attention : nullptr);
@@ -300,7 +303,7 @@ int main(int argc, char** argv) {
     if (command == "info") return cmd_info(Args(argc, argv, with_network_flags({"--size"})));
     if (command == "run")
       return cmd_run(Args(argc, argv,
-                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads"})));
+                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels"})));
     if (command == "bench")
       return cmd_bench(Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile"})));
     throw UsageError("unknown command '" + command + "' (expected info, run or bench)");

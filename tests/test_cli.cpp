@@ -69,11 +69,12 @@ TEST_CASE("sknet run reproduces PyTorch's logits and attention from a timm-named
   const std::string base = sknet_test::test_data_path("sknet/" + name);
   const fs::path work = fs::temp_directory_path() / ("sknet_cli_" + name + "_" + std::to_string(::getpid()));
   const std::string threads = GENERATE(std::string("1"), std::string("2"));
+  const std::string kernels = GENERATE(std::string("fast"), std::string("reference"));
   fs::remove_all(work);
   fs::create_directories(work);
   const Result r = run_cli("run " + kTinyFlags + " --paths " + std::to_string(paths) + " --weights " + base +
                            ".safetensors --input " + base + ".input.npy --output " + (work / "y.npy").string() +
-                           " --attention-dir " + (work / "attention").string() + " --threads " + threads);
+                           " --attention-dir " + (work / "attention").string() + " --threads " + threads + " --kernels " + kernels);
   INFO(r.err);
   REQUIRE(r.status == 0);
   const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
@@ -118,6 +119,8 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
   one_line_error(run_cli("info --arch sknet50 --groups x"), "expected an integer");
   one_line_error(run_cli("info --arch sknet50 --bogus 1"), "unknown option '--bogus'");
   one_line_error(run_cli("frobnicate"), "unknown command");
+  one_line_error(run_cli("run --arch sknet26 --weights w --input x --output y --kernels turbo"),
+                 "expected fast or reference");
   one_line_error(run_cli("run --arch sknet26 --input x.npy --output y.npy"), "missing required option '--weights'");
   one_line_error(run_cli("run " + kTinyFlags + " --weights " + (work / "nope.safetensors").string() + " --input " +
                          base + ".input.npy --output " + (work / "y.npy").string()),

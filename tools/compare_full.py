@@ -129,7 +129,7 @@ def run_case(arch, paths, args, workdir):
         return row
 
     cmd = [args.sknet, "run", "--arch", arch, "--paths", str(paths), "--weights", wpath,
-           "--input", xpath, "--output", ypath, "--attention-dir", adir]
+           "--input", xpath, "--output", ypath, "--attention-dir", adir, "--kernels", args.kernels]
     print("  $ " + " ".join(cmd))
     t0 = time.perf_counter()
     try:
@@ -198,6 +198,9 @@ def main():
                     help="also report PyTorch float32 vs float64 error (slower)")
     ap.add_argument("--threads", type=int, default=0,
                     help="PyTorch threads (default: PyTorch's choice)")
+    ap.add_argument("--kernels", choices=["fast", "reference"], default="fast",
+                    help="sknet run --kernels: the float32 SIMD fast path (default) or the reference "
+                         "kernels accumulating in double")
     ap.add_argument("--keep", metavar="DIR",
                     help="write the files to DIR and keep them (default: a temp dir, removed)")
     args = ap.parse_args()

@@ -10,9 +10,10 @@ Data and placement: tools/fashion_data.py (training: random scale in [0.75, 1.75
 horizontal flip, random position; evaluation: fixed scale, seeded position, EVAL_SEED).
 
 Network (tools/sk_torch.py SKNet, timm names): ImageNet-style stem (7x7/2 conv, 3x3/2 max pool)
-with 16 channels on 1-channel 64x64 inputs, four stages of one SK bottleneck unit each, strides
-1/2/2/1 (feature maps 16x16, 8x8, 4x4, 4x4), SK[M=2, G=8, r=4], L=16, unit widths
-32/64/128/256, outputs 64/128/256/512, 10 classes (708,474 parameters).
+with 32 channels on 1-channel 64x64 inputs, four stages of 2/2/2/1 SK bottleneck units, strides
+1/2/2/1 (feature maps 16x16, 8x8, 4x4, 4x4), SK[M=2, G=4, r=4], L=16, unit widths
+32/64/128/256, outputs 64/128/256/512, 10 classes. Trained in channels_last memory format (a
+speed-up only; the saved tensors are ordinary contiguous NCHW/OIHW).
 
 Optimiser: SGD (momentum 0.9, Nesterov), batch 128, peak LR 0.1 with a linear warm-up over the
 first epoch then cosine decay to 0 (per step), weight decay 5e-4 on conv/linear weights only,
@@ -52,21 +53,23 @@ def ints(s):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--wd", type=float, default=5e-4)
     p.add_argument("--smoothing", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=4,
+                   help="log the scale-1.0 test accuracy every N epochs (0: only at the end)")
     p.add_argument("--subset", type=int, default=0, help="train on the first N images (pilot runs)")
-    p.add_argument("--layers", type=ints, default=(1, 1, 1, 1))
+    p.add_argument("--layers", type=ints, default=(2, 2, 2, 1))
     p.add_argument("--planes", type=ints, default=(16, 32, 64, 128))
     p.add_argument("--strides", type=ints, default=(1, 2, 2, 1))
-    p.add_argument("--groups", type=int, default=8)
+    p.add_argument("--groups", type=int, default=4)
     p.add_argument("--reduction", type=int, default=4)
     p.add_argument("--min-width", type=int, default=16)
-    p.add_argument("--base-width", type=int, default=16)
-    p.add_argument("--stem-width", type=int, default=16)
+    p.add_argument("--base-width", type=int, default=32)
+    p.add_argument("--stem-width", type=int, default=32)
     p.add_argument("--stem", default="imagenet", choices=("imagenet", "small"))
     p.add_argument("--out", default=os.path.join(ROOT, "models", "fashion_sknet.safetensors"))
     p.add_argument("--log", default=os.path.join(ROOT, "tools", "fashion_training.json"))
@@ -115,6 +118,7 @@ def main(argv=None):
 
     cfg = config_from_args(a)
     net = SKNet(cfg)
+    net = net.to(memory_format=torch.channels_last)     # ~8% faster on CPU; same math
     with torch.no_grad():
         for stage in net.stages():
             for unit in stage:
@@ -156,7 +160,7 @@ def main(argv=None):
         loss_sum, correct, seen = 0.0, 0, 0
         for b in range(steps_per_epoch):
             idx = order[b * a.batch:(b + 1) * a.batch]
-            x = fd.augment(tr_x[idx], rng)
+            x = fd.augment(tr_x[idx], rng).contiguous(memory_format=torch.channels_last)
             y = torch.as_tensor(tr_y[idx])
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
@@ -174,11 +178,12 @@ def main(argv=None):
                     epoch + 1, b, steps_per_epoch, float(loss), lr_at(step - 1),
                     time.time() - t0), flush=True)
         train_time = time.time() - te0
-        acc1 = evaluate(net, te_x, te_y, 1.0)
         entry = {"epoch": epoch + 1, "train_loss": round(loss_sum / seen, 5),
-                 "train_acc_augmented": round(correct / seen, 5), "test_acc_scale_1.0": acc1,
-                 "epoch_train_seconds": round(train_time, 1),
-                 "elapsed_seconds": round(time.time() - t0, 1)}
+                 "train_acc_augmented": round(correct / seen, 5),
+                 "epoch_train_seconds": round(train_time, 1)}
+        if a.eval_every and (epoch + 1) % a.eval_every == 0 and epoch + 1 < a.epochs:
+            entry["test_acc_scale_1.0"] = evaluate(net, te_x, te_y, 1.0)
+        entry["elapsed_seconds"] = round(time.time() - t0, 1)
         log.append(entry)
         print(json.dumps(entry), flush=True)
     train_wall = time.time() - t0
