@@ -611,21 +611,7 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
         for (dim_t y = std::max(lo, next_row); y <= hi; ++y) copy_row(y);
         next_row = hi + 1;
         const dim_t dst_row = ((n * OH + oy) * OW) * C;
-        static const int pfmode = getenv("SKPF") ? atoi(getenv("SKPF")) : 0;
-        const dim_t pf_hi = std::min(next_row + 2 * s, Hp);
-        const dim_t pf_bytes = (ch_hi - ch_lo) * dim_t(sizeof(float));
         for (dim_t b = gb; b < ge; ++b) {
-          if (pfmode) {
-            const dim_t x0 = (b - gb) * Wp / (ge - gb), x1 = (b - gb + 1) * Wp / (ge - gb);
-            for (dim_t y = next_row; y < pf_hi; ++y)
-              for (dim_t x = x0; x < x1; ++x) {
-                const char* p = reinterpret_cast<const char*>(image + (y * Wp + x) * C + ch_lo);
-                for (dim_t off = 0; off < pf_bytes; off += 64) {
-                  if (pfmode == 1) __builtin_prefetch(p + off, 0, 3);
-                  else __builtin_prefetch(p + off, 0, 2);
-                }
-              }
-          }
           const dim_t c0 = b * L, rel = first_channel(b) - ch_lo;
           for (dim_t dy = -M; dy <= (pair ? s : 0) + M; ++dy)
             row_ptr[std::size_t(dy + M)] =
