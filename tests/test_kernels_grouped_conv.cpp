@@ -31,15 +31,34 @@ struct Variant {
   KernelFn fn;
 };
 
+// Each build tests the kernels of the instruction set it compiles for; scripts/test builds the
+// portable, AVX2 and AVX-512 presets, so every ISA is tested. With SKNET_TEST_ALL_ISAS (CMake option
+// of the same name) a build also tests the narrower ISAs compiled into it, at several minutes more
+// compile time (each ISA instantiates its own set of unrolled tile kernels).
+#if defined(__AVX512F__)
+#define SKNET_TEST_NATIVE_ISA 3
+#elif defined(__AVX2__) && defined(__FMA__)
+#define SKNET_TEST_NATIVE_ISA 2
+#else
+#define SKNET_TEST_NATIVE_ISA 1
+#endif
+#if defined(SKNET_TEST_ALL_ISAS)
+#define SKNET_TEST_ISA(level) (level <= SKNET_TEST_NATIVE_ISA)
+#else
+#define SKNET_TEST_ISA(level) (level == SKNET_TEST_NATIVE_ISA)
+#endif
+
 std::vector<Variant> variants() {
   std::vector<Variant> v;
-#if defined(__AVX512F__)
+#if SKNET_TEST_ISA(3)
   v.push_back({"avx512", avx512::kSKBranchLanes, avx512::grouped_conv3x3_sk__avx512});
 #endif
-#if defined(__AVX2__) && defined(__FMA__)
+#if SKNET_TEST_ISA(2)
   v.push_back({"avx2", avx2::kSKBranchLanes, avx2::grouped_conv3x3_sk__avx2});
 #endif
+#if SKNET_TEST_ISA(1)
   v.push_back({"portable", portable::kSKBranchLanes, portable::grouped_conv3x3_sk__portable});
+#endif
   return v;
 }
 

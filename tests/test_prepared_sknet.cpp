@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sknet/models/prepared_sknet.hpp>
+#include <sknet/sk/prepared_sk_conv.hpp>
 #include <sknet/sknet.hpp>
 
 #include <cmath>
@@ -92,4 +93,65 @@ TEST_CASE("PreparedSKNet rejects what it cannot run", "[prepared][errors]") {
   Tensor4<float> wrong(1, 32, 32, 4);
   wrong.setZero();
   CHECK_THROWS_AS(fast.forward(wrong), ShapeError);
+}
+
+namespace {
+
+template <int M>
+void check_prepared_sk_conv(Index c, Index groups, Index stride, Index batch, Index h, Index w, int threads) {
+  const SKConvOptions options = SKConvOptions(c).paths(M).groups(groups).reduction(4).min_width(8).stride(stride);
+  SKConv<float, M> sk(options, "unit.conv2");
+  randomize<float>(sk, 7 + unsigned(c));
+  Tensor4<float> x(batch, h, w, c);
+  x.setRandom();
+  x = x * 2.0f - 1.0f;
+  Tensor3<float> want_attention;
+  const Tensor4<float> want = sk.forward(view(x), want_attention);
+
+  PreparedSKConv<M> fast(sk);
+  ThreadPool pool(threads);
+  Tensor4<float> v(want.dimensions());
+  Tensor3<float> attention;
+  for (int repeat = 0; repeat < 2; ++repeat) {  // the second call reuses the workspace
+    v.setConstant(1234.5f);
+    fast.forward(pool, view(x), TensorMap4<float>(v.data(), v.dimensions()), attention);
+    INFO("C " << c << ", G " << groups << ", stride " << stride << ", batch " << batch << ", " << h << "x" << w
+              << ", threads " << threads << ", call " << repeat);
+    SKNET_CHECK_CLOSE(v, want, sknet_test::kFloatTolerance, "V");
+    SKNET_CHECK_CLOSE(attention, want_attention, (sknet_test::Tolerance{2e-6, 1e-5}), "attention");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("PreparedSKConv matches the reference SK convolution", "[prepared][sk_conv]") {
+  const int threads = GENERATE(1, 2);
+  SECTION("M = 2, group widths 1 (depthwise), 4, 8, 32") {
+    check_prepared_sk_conv<2>(32, 32, 1, 1, 9, 11, threads);
+    check_prepared_sk_conv<2>(128, 32, 1, 1, 14, 14, threads);  // SKNet-50 stage-1 grouping
+    check_prepared_sk_conv<2>(64, 8, 2, 2, 13, 10, threads);
+    check_prepared_sk_conv<2>(64, 2, 1, 1, 7, 7, threads);
+  }
+  SECTION("M = 3, odd channel count, stride 2") {
+    check_prepared_sk_conv<3>(24, 6, 2, 2, 15, 12, threads);
+    check_prepared_sk_conv<3>(48, 12, 1, 1, 8, 9, threads);
+  }
+}
+
+TEST_CASE("PreparedSKConv rejects what it cannot run", "[prepared][sk_conv][errors]") {
+  SKConv<float, 2> full(SKConvOptions(32).groups(8).branch_kernel(BranchKernel::full), "layer1.0.conv2");
+  CHECK_THROWS_AS(PreparedSKConv<2>(full), ConfigError);
+  SKConv<float, 2> wide(SKConvOptions(16, 32).groups(8), "layer1.0.conv2");
+  CHECK_THROWS_AS(PreparedSKConv<2>(wide), ConfigError);
+  SKConv<float, 2> sk(SKConvOptions(32).groups(8), "layer1.0.conv2");
+  PreparedSKConv<2> fast(sk);
+  ThreadPool pool(1);
+  Tensor4<float> x(1, 8, 8, 16), v(1, 8, 8, 32);
+  x.setZero();
+  Tensor3<float> a;
+  CHECK_THROWS_WITH(fast.forward(pool, view(x), TensorMap4<float>(v.data(), v.dimensions()), a),
+                    Catch::Matchers::Contains("layer1.0.conv2") && Catch::Matchers::Contains("32"));
+  Tensor4<float> x2(1, 8, 8, 32), small(1, 4, 4, 32);
+  x2.setZero();
+  CHECK_THROWS_AS(fast.forward(pool, view(x2), TensorMap4<float>(small.data(), small.dimensions()), a), ShapeError);
 }

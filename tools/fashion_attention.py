@@ -63,7 +63,7 @@ def analyse(net, images, labels, scale, batch=500):
     diff_sum, a2_sum = {}, {}
     correct = 0
     for b in range(0, len(images), batch):
-        x = fd.place(images[b:b + batch], scale, fd.EVAL_SEED)
+        x = fd.place(images[b:b + batch], scale, fd.EVAL_SEED, first=b)
         correct += int((net(x).argmax(1).numpy() == labels[b:b + batch]).sum())
         for name, a in net.attention.items():       # a: [N, M, C]
             a = a.double()

@@ -15,8 +15,8 @@ Canvas placement (the "object scale" experiment). Every 28x28 image is put on a 
   When s == 28 there is NO resampling: the uint8 pixels are copied unchanged.
 * it is written at rows [top, top + s), columns [left, left + s), fully inside the canvas.
 
-Evaluation placement, ``place(images, scale, seed)``: the offsets of image i (0-based index in
-the array passed) are, with all arithmetic modulo 2**64 on unsigned 64-bit integers,
+Evaluation placement, ``place(images, scale, seed, first)``: the offsets of test image i (its
+0-based index in the test set; ``images[k]`` is test image ``first + k``) are, with all arithmetic modulo 2**64 on unsigned 64-bit integers,
 
     top_i  = splitmix64((seed << 32) + 2*i)     % (CANVAS - s + 1)
     left_i = splitmix64((seed << 32) + 2*i + 1) % (CANVAS - s + 1)
@@ -112,12 +112,13 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-def eval_offsets(n, scale, seed=EVAL_SEED):
-    """(top, left) int64 arrays [n] of the documented evaluation placement."""
+def eval_offsets(n, scale, seed=EVAL_SEED, first=0):
+    """(top, left) int64 arrays [n] of the documented evaluation placement of images
+    first .. first + n - 1."""
     s = scaled_size(scale)
     span = np.uint64(CANVAS - s + 1)
     base = np.uint64((int(seed) << 32) & _MASK64)
-    i2 = np.arange(n, dtype=np.uint64) * np.uint64(2)
+    i2 = np.arange(first, first + n, dtype=np.uint64) * np.uint64(2)
     with np.errstate(over="ignore"):
         top = splitmix64(base + i2) % span
         left = splitmix64(base + i2 + np.uint64(1)) % span
@@ -150,13 +151,14 @@ def paste(resized, top, left):
     return canvas
 
 
-def place(images, scale, seed=EVAL_SEED):
+def place(images, scale, seed=EVAL_SEED, first=0):
     """Evaluation inputs: every image at `scale`, documented seeded position.
 
-    images uint8 [N, 28, 28] -> normalised float32 tensor [N, 1, 64, 64]."""
+    images uint8 [N, 28, 28], test images first .. first + N - 1 (the index picks the position)
+    -> normalised float32 tensor [N, 1, 64, 64]."""
     images = np.asarray(images)
     s = scaled_size(scale)
-    top, left = eval_offsets(images.shape[0], scale, seed)
+    top, left = eval_offsets(images.shape[0], scale, seed, first)
     return normalize(paste(resize(images, s), top, left))
 
 

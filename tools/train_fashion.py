@@ -104,7 +104,7 @@ def evaluate(net, images, labels, scale, seed=fd.EVAL_SEED, batch=500):
     net.eval()
     correct = 0
     for b in range(0, len(images), batch):
-        x = fd.place(images[b:b + batch], scale, seed)
+        x = fd.place(images[b:b + batch], scale, seed, first=b)
         pred = net(x).argmax(dim=1).numpy()
         correct += int((pred == labels[b:b + batch]).sum())
     return correct / len(images)

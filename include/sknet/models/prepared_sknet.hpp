@@ -21,6 +21,7 @@
 #include "sknet/models/sknet.hpp"
 #include "sknet/state_dict.hpp"
 #include "sknet/runtime/thread_pool.hpp"
+#include "sknet/sk/prepared_sk_conv.hpp"
 
 namespace sknet {
 
@@ -140,9 +141,7 @@ class PreparedSKNet {
     std::string name;
     Pointwise conv1, conv3;
     std::optional<Pointwise> downsample;
-    kernels::PackedBranchWeights branches;
-    dim_t width = 0, stride = 1, attn_width = 0, groups = 1;
-    std::vector<float> reduce_weight, reduce_bias, select_weight;  // [d][C], [d], [M*C][d]
+    PreparedSKConv<M> sk;
   };
 
   void prepare_head(const Linear<float>& fc) {
@@ -191,42 +190,8 @@ class PreparedSKNet {
     u.conv1 = pack_pointwise(unit.conv1());
     u.conv3 = pack_pointwise(unit.conv3());
     if (unit.downsample()) u.downsample = pack_pointwise(*unit.downsample());
-    const auto& sk = unit.conv2();
-    u.width = sk.options().out_channels();
-    u.stride = sk.options().stride();
-    u.groups = sk.options().groups();
-    detail::require<ConfigError>(sk.options().branch_kernel() == BranchKernel::dilated, "prepare",
-                                 "branch kernels of " + sk.label() + " (the fast path runs dilated 3x3 branches)",
-                                 "dilated", "full");
-    detail::require<ConfigError>(sk.options().in_channels() == u.width, "prepare",
-                                 "in_channels of " + sk.label() + " (the fast path needs a square SK conv)", u.width,
-                                 sk.options().in_channels());
-    std::vector<std::vector<float>> weights(M), biases(M);
-    std::array<const float*, M> wp{}, bp{};
-    for (int m = 0; m < M; ++m) {
-      fold_conv_bn(sk.split().conv(m), sk.split().bn(m), weights[m], biases[m]);
-      wp[m] = weights[m].data();
-      bp[m] = biases[m].data();
-    }
-    u.branches = kernels::PackedBranchWeights(branch_geometry(u, Dims{1, 1, 1, u.width}), wp.data(), bp.data());
-    fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), u.reduce_weight, u.reduce_bias);
-    u.attn_width = sk.options().attention_width();
-    const auto& sel = sk.select().fc_select().weight();
-    u.select_weight.assign(sel.data(), sel.data() + sel.size());
+    u.sk = PreparedSKConv<M>(unit.conv2());
     return u;
-  }
-
-  static kernels::SKBranchGeometry branch_geometry(const Unit& u, const Dims& in) {
-    kernels::SKBranchGeometry g;
-    g.n = in.n;
-    g.h = in.h;
-    g.w = in.w;
-    g.c = u.width;
-    g.groups = u.groups;
-    g.paths = M;
-    g.stride = u.stride;
-    g.pad = M;
-    return g;
   }
 
   // ---- workspace -------------------------------------------------------------------------------
@@ -246,12 +211,12 @@ class PreparedSKNet {
     std::size_t act = std::max<std::size_t>(stem_out, std::size_t(n * h * w * stem_cout_));
     std::size_t padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0;
     for (const auto& u : units_) {
-      const dim_t oh = (h - 1) / u.stride + 1, ow = (w - 1) / u.stride + 1;
-      mid = std::max<std::size_t>(mid, std::size_t(n * h * w * u.width));
-      widest = std::max<std::size_t>(widest, std::size_t(u.width));
-      padded = std::max<std::size_t>(padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * u.width));
-      branch = std::max<std::size_t>(branch, std::size_t(n * oh * ow * u.width));
-      if (u.downsample && u.stride != 1)
+      const dim_t c = u.sk.channels(), oh = u.sk.out_extent(h), ow = u.sk.out_extent(w);
+      mid = std::max<std::size_t>(mid, std::size_t(n * h * w * c));
+      widest = std::max<std::size_t>(widest, std::size_t(c));
+      padded = std::max<std::size_t>(padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * c));
+      branch = std::max<std::size_t>(branch, std::size_t(n * oh * ow * c));
+      if (u.downsample && u.sk.stride() != 1)
         gathered = std::max<std::size_t>(gathered, std::size_t(n * oh * ow * u.downsample->cin));
       act = std::max<std::size_t>(act, std::size_t(n * oh * ow * u.conv3.cout));
       h = oh;
@@ -269,7 +234,7 @@ class PreparedSKNet {
     head_sums_.assign(std::size_t(fc_in_) * std::size_t(pool_->size()), 0.0f);
     im2col_.assign(std::size_t(pool_->size()) * kIm2colRows * std::size_t(stem_.cin), 0.0f);
     attention_.clear();
-    for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(n, M, u.width));
+    for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(n, M, u.sk.channels()));
     planned_dims_ = input_dims;
     planned_ = true;
   }
@@ -372,24 +337,9 @@ class PreparedSKNet {
   static constexpr dim_t kBlockRows = 192;
   static constexpr dim_t kRowByRowWidth = 28;
 
-  /// v[p - p0, :] = sum_m a[image(p), m, :] * U_m[p, :] for pixels p in [p0, p1).
-  void select_branches(const Tensor3<float>& attention, dim_t opix, dim_t c, dim_t p0, dim_t p1, float* v) const {
-    for (dim_t px = p0; px < p1; ++px) {
-      const float* a = attention.data() + (px / opix) * M * c;
-      float* out = v + (px - p0) * c;
-      const float* u0 = branches_[0].data() + px * c;
-      for (dim_t ch = 0; ch < c; ++ch) out[ch] = a[ch] * u0[ch];
-      for (int m = 1; m < M; ++m) {
-        const float* um = branches_[m].data() + px * c;
-        const float* am = a + m * c;
-        for (dim_t ch = 0; ch < c; ++ch) out[ch] += am[ch] * um[ch];
-      }
-    }
-  }
-
   Dims run_unit(Unit& u, const float* x, const Dims& in, float* y, float* head_sums, Tensor3<float>& attention) {
-    const dim_t n = in.n, h = in.h, w = in.w, c = u.width;
-    const dim_t oh = (h - 1) / u.stride + 1, ow = (w - 1) / u.stride + 1, opix = oh * ow;
+    const dim_t n = in.n, h = in.h, w = in.w, c = u.sk.channels(), stride = u.sk.stride();
+    const dim_t oh = u.sk.out_extent(h), ow = u.sk.out_extent(w), opix = oh * ow;
     const int threads = pool_->size();
 
     // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions: row by
@@ -429,65 +379,26 @@ class PreparedSKNet {
       mark(1);
     }
 
-    // The M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U = sum_m U_m.
-    std::fill(sums_.begin(), sums_.begin() + std::ptrdiff_t(n * c * threads), 0.0f);
-    {
-      const kernels::SKBranchGeometry g = branch_geometry(u, Dims{n, h, w, c});
-      std::array<float*, M> dst{};
-      for (int m = 0; m < M; ++m) dst[m] = branches_[m].data();
-      pool_->run([&](int t) {
-        const auto r = split_range(c, threads, t, 16);
-        if (r.first < r.second)
-          kernels::sk_branches_conv3x3(g, padded_.data(), u.branches, dst.data(), sums_.data() + std::size_t(t * n * c),
-                                       r.first, r.second);
-      });
-      mark(3);
-    }
-
-    // Attention: s = mean of U, z = ReLU(W_r s + b_r), logits = W_s z, softmax over the paths.
-    const dim_t d = u.attn_width;
-    std::vector<float>& z = z_;
-    z.resize(std::size_t(d));
-    for (dim_t img = 0; img < n; ++img) {
-      s_.assign(std::size_t(c), 0.0f);
-      for (int t = 0; t < threads; ++t)
-        for (dim_t ch = 0; ch < c; ++ch) s_[std::size_t(ch)] += sums_[std::size_t((t * n + img) * c + ch)];
-      for (auto& v : s_) v /= float(opix);
-      for (dim_t j = 0; j < d; ++j) {
-        float acc = u.reduce_bias[std::size_t(j)];
-        const float* wr = u.reduce_weight.data() + j * c;
-        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s_[std::size_t(ch)];
-        z[std::size_t(j)] = std::max(acc, 0.0f);
-      }
-      float* a = attention.data() + img * M * c;
-      for (dim_t mc = 0; mc < M * c; ++mc) {
-        float acc = 0;
-        const float* ws = u.select_weight.data() + mc * d;
-        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z[std::size_t(j)];
-        a[mc] = acc;
-      }
-      for (dim_t ch = 0; ch < c; ++ch) {
-        float top = a[ch];
-        for (int m = 1; m < M; ++m) top = std::max(top, a[m * c + ch]);
-        float total = 0;
-        for (int m = 0; m < M; ++m) total += (a[m * c + ch] = std::exp(a[m * c + ch] - top));
-        for (int m = 0; m < M; ++m) a[m * c + ch] /= total;
-      }
-    }
-
+    // Split: the M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U.
+    std::array<float*, M> branches{};
+    for (int m = 0; m < M; ++m) branches[std::size_t(m)] = branches_[std::size_t(m)].data();
+    u.sk.split(*pool_, u.sk.geometry(n, h, w), padded_.data(), branches.data(), sums_.data());
+    mark(3);
+    // Fuse and the softmax of Select: the attention a [n][M][C].
+    u.sk.attend(sums_.data(), threads, n, opix, attention.data());
     mark(4);
     // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
     const dim_t cout = u.conv3.cout;
     const float* residual = x;
     if (u.downsample) {
       const float* src = x;
-      if (u.stride != 1) {
+      if (stride != 1) {
         const dim_t cin = u.downsample->cin;
         pool_->run([&](int t) {
           const auto r = split_range(n * opix, threads, t);
           for (dim_t px = r.first; px < r.second; ++px) {
             const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
-            std::memcpy(gathered_.data() + px * cin, x + ((img * h + oy * u.stride) * w + ox * u.stride) * cin,
+            std::memcpy(gathered_.data() + px * cin, x + ((img * h + oy * stride) * w + ox * stride) * cin,
                         sizeof(float) * std::size_t(cin));
           }
         });
@@ -520,7 +431,7 @@ class PreparedSKNet {
         if (cols.first >= cols.second) return;
         for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
           const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
-          select_branches(attention, opix, c, p0, p1, v);
+          u.sk.select(attention.data(), branches.data(), opix, p0, p1, v);
           kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
           mine.residual = residual + p0 * cout;
           kernels::pointwise_conv(g, v, u.conv3.weights, mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
@@ -583,7 +494,6 @@ class PreparedSKNet {
   std::array<Index, 4> planned_dims_{};
   std::vector<float> act_a_, act_b_, stem_buf_, mid_, padded_, v_, gathered_, sums_, head_sums_, im2col_, pooled_;
   std::array<std::vector<float>, M> branches_;
-  std::vector<float> s_, z_;
   AttentionMaps<float> attention_;
 };
 

@@ -1,0 +1,201 @@
+// sknet: PreparedSKConv, the fast float inference form of one SK convolution (Split, Fuse, Select).
+//
+// prepare folds every branch BN into its grouped convolution and the attention BN into fc_reduce,
+// and packs the branch weights for the compiled instruction set. The three steps are exposed
+// separately so a network can fuse them with its neighbours (PreparedSKNet writes conv1's output
+// straight into the padded input of split() and builds V with select() block by block just before
+// conv3); forward() runs them back to back for a standalone SK convolution.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "sknet/error.hpp"
+#include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/ops/conv_bn.hpp"
+#include "sknet/runtime/thread_pool.hpp"
+#include "sknet/sk/sk_conv.hpp"
+#include "sknet/tensor.hpp"
+
+namespace sknet {
+
+/// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), square (in =
+/// out channels), ready for fast float inference. Not re-entrant: attend() and forward() use
+/// scratch owned by the object; use one per calling thread.
+template <int M>
+class PreparedSKConv {
+ public:
+  using dim_t = kernels::dim_t;
+  /// Zero border every input of split() must carry on each side (the largest dilation).
+  static constexpr dim_t kPad = M;
+
+  PreparedSKConv() = default;
+
+  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards).
+  /// Throws ConfigError for branch kernels other than dilated 3x3 or a non-square SK conv.
+  explicit PreparedSKConv(const SKConv<float, M>& sk) {
+    const SKConvOptions& o = sk.options();
+    label_ = sk.label();
+    detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
+                                 "branch kernels of " + label_ + " (the fast path runs dilated 3x3 branches)",
+                                 "dilated", "full");
+    detail::require<ConfigError>(o.in_channels() == o.out_channels(), "prepare",
+                                 "in_channels of " + label_ + " (the fast path needs a square SK conv)",
+                                 o.out_channels(), o.in_channels());
+    width_ = o.out_channels();
+    groups_ = o.groups();
+    stride_ = o.stride();
+    attn_width_ = o.attention_width();
+    std::array<std::vector<float>, M> weights, biases;
+    std::array<const float*, M> wp{}, bp{};
+    for (int m = 0; m < M; ++m) {
+      fold_conv_bn(sk.split().conv(m), sk.split().bn(m), weights[m], biases[m]);
+      wp[m] = weights[m].data();
+      bp[m] = biases[m].data();
+    }
+    branches_ = kernels::PackedBranchWeights(geometry(1, 1, 1), wp.data(), bp.data());
+    fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
+    const auto& sel = sk.select().fc_select().weight();
+    select_weight_.assign(sel.data(), sel.data() + sel.size());
+    s_.assign(std::size_t(width_), 0.0f);
+    z_.assign(std::size_t(attn_width_), 0.0f);
+  }
+
+  const std::string& label() const { return label_; }
+  dim_t channels() const { return width_; }
+  dim_t groups() const { return groups_; }
+  dim_t stride() const { return stride_; }
+  dim_t attention_width() const { return attn_width_; }
+  dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+
+  /// The branch-kernel geometry for an unpadded input [n, h, w, channels()] carried with a kPad border.
+  kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
+    kernels::SKBranchGeometry g;
+    g.n = n, g.h = h, g.w = w, g.c = width_, g.groups = groups_, g.paths = M, g.stride = stride_, g.pad = kPad;
+    return g;
+  }
+
+  /// Split: U_m = ReLU(BN(conv_m(X))) for every branch m, channels split over the pool.
+  /// padded: [g.n, g.h + 2 kPad, g.w + 2 kPad, C] with a zero border; branches[m]: [g.n, oh, ow, C];
+  /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
+  /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
+  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* padded, float* const* branches,
+             float* per_thread_sums) const {
+    const int threads = pool.size();
+    std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
+    pool.run([&](int t) {
+      const auto r = split_range(width_, threads, t, kernels::kSKBranchChannelStep);
+      if (r.first < r.second)
+        kernels::sk_branches_conv3x3(g, padded, branches_, branches, per_thread_sums + std::size_t(t * g.n * width_),
+                                     r.first, r.second);
+    });
+  }
+
+  /// Fuse and the softmax of Select: for each image, s = (sum of the threads' channel sums) /
+  /// pixels_per_image, z = ReLU(BN(W_reduce s)), logits = W_select z [M, C], softmax over the M
+  /// paths per channel, written to attention [n][M][C].
+  void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention) {
+    const dim_t c = width_, d = attn_width_;
+    for (dim_t img = 0; img < n; ++img) {
+      std::fill(s_.begin(), s_.end(), 0.0f);
+      for (int t = 0; t < threads; ++t) {
+        const float* sums = per_thread_sums + (t * n + img) * c;
+        for (dim_t ch = 0; ch < c; ++ch) s_[std::size_t(ch)] += sums[ch];
+      }
+      for (auto& v : s_) v /= float(pixels_per_image);
+      for (dim_t j = 0; j < d; ++j) {
+        float acc = reduce_bias_[std::size_t(j)];
+        const float* wr = reduce_weight_.data() + j * c;
+        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s_[std::size_t(ch)];
+        z_[std::size_t(j)] = std::max(acc, 0.0f);
+      }
+      float* a = attention + img * M * c;
+      for (dim_t mc = 0; mc < M * c; ++mc) {
+        float acc = 0;
+        const float* ws = select_weight_.data() + mc * d;
+        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z_[std::size_t(j)];
+        a[mc] = acc;
+      }
+      for (dim_t ch = 0; ch < c; ++ch) {
+        float top = a[ch];
+        for (int m = 1; m < M; ++m) top = std::max(top, a[m * c + ch]);
+        float total = 0;
+        for (int m = 0; m < M; ++m) total += (a[m * c + ch] = std::exp(a[m * c + ch] - top));
+        for (int m = 0; m < M; ++m) a[m * c + ch] /= total;
+      }
+    }
+  }
+
+  /// Select: v[p - p0, :] = sum_m a[image(p), m, :] * U_m[p, :] for output pixels p in [p0, p1)
+  /// (counted over the whole batch; pixels_per_image = oh * ow), v: [p1 - p0, C].
+  void select(const float* attention, const float* const* branches, dim_t pixels_per_image, dim_t p0, dim_t p1,
+              float* v) const {
+    const dim_t c = width_;
+    for (dim_t px = p0; px < p1; ++px) {
+      const float* a = attention + (px / pixels_per_image) * M * c;
+      float* out = v + (px - p0) * c;
+      const float* u0 = branches[0] + px * c;
+      for (dim_t ch = 0; ch < c; ++ch) out[ch] = a[ch] * u0[ch];
+      for (int m = 1; m < M; ++m) {
+        const float* um = branches[m] + px * c;
+        const float* am = a + m * c;
+        for (dim_t ch = 0; ch < c; ++ch) out[ch] += am[ch] * um[ch];
+      }
+    }
+  }
+
+  /// The whole SK convolution. requires: x NHWC [N, H, W, channels()], v [N, OH, OW, channels()].
+  /// ensures: v = V, attention = a [N, M, channels()]. The workspace (padded input, the M branch
+  /// outputs, the channel sums) is kept and reused while the input shape stays the same.
+  void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention) {
+    const dim_t n = x.dimension(0), h = x.dimension(1), w = x.dimension(2), c = width_;
+    detail::require<ShapeError>(x.dimension(3) == c, label_.empty() ? "PreparedSKConv" : label_,
+                                "input channels (last dimension of NHWC input " + shape_string(x.dimensions()) + ")",
+                                c, x.dimension(3));
+    const dim_t oh = out_extent(h), ow = out_extent(w);
+    const std::array<Index, 4> expected{n, oh, ow, c};
+    detail::require<ShapeError>(v.dimensions() == expected, label_.empty() ? "PreparedSKConv" : label_,
+                                "output dimensions", shape_string(expected), shape_string(v.dimensions()));
+    const int threads = pool.size();
+    const dim_t hp = h + 2 * kPad, wp = w + 2 * kPad;
+    if (work_dims_ != std::array<Index, 4>{n, h, w, threads}) {
+      padded_.assign(std::size_t(n * hp * wp * c), 0.0f);  // the border stays zero from here on
+      for (auto& b : work_branches_) b.assign(std::size_t(n * oh * ow * c), 0.0f);
+      sums_.assign(std::size_t(threads) * std::size_t(n * c), 0.0f);
+      work_dims_ = {n, h, w, threads};
+    }
+    if (attention.dimension(0) != n || attention.dimension(1) != M || attention.dimension(2) != c)
+      attention.resize(n, M, c);
+    pool.run([&](int t) {
+      const auto rows = split_range(n * h, threads, t);
+      for (dim_t r = rows.first; r < rows.second; ++r) {
+        const dim_t img = r / h, y = r % h;
+        std::copy_n(x.data() + r * w * c, w * c, padded_.data() + ((img * hp + y + kPad) * wp + kPad) * c);
+      }
+    });
+    std::array<float*, M> u{};
+    for (int m = 0; m < M; ++m) u[std::size_t(m)] = work_branches_[std::size_t(m)].data();
+    split(pool, geometry(n, h, w), padded_.data(), u.data(), sums_.data());
+    attend(sums_.data(), threads, n, oh * ow, attention.data());
+    pool.run([&](int t) {
+      const auto r = split_range(n * oh * ow, threads, t);
+      if (r.first < r.second) select(attention.data(), u.data(), oh * ow, r.first, r.second, v.data() + r.first * c);
+    });
+  }
+
+ private:
+  std::string label_;
+  dim_t width_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
+  kernels::PackedBranchWeights branches_;
+  std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
+  std::vector<float> s_, z_;                                        // attend() scratch: [C], [d]
+  // forward() workspace
+  std::array<Index, 4> work_dims_{};
+  std::vector<float> padded_, sums_;
+  std::array<std::vector<float>, M> work_branches_;
+};
+
+}  // namespace sknet
