@@ -14,39 +14,17 @@
 #include <unistd.h>
 
 #include "support/compare.hpp"
+#include "support/run_program.hpp"
 #include "support/safetensors_fixture.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Result = sknet_test::ProgramResult;
 
 /// Runs `sknet <args>` and captures exit status, stdout and stderr.
-Result run_cli(const std::string& args) {
-  // Unique capture files: CTest runs the test cases of this file in parallel processes.
-  static int calls = 0;
-  const std::string tag = std::to_string(::getpid()) + "_" + std::to_string(++calls);
-  const fs::path dir = fs::temp_directory_path();
-  const fs::path out = dir / ("sknet_cli_" + tag + ".out"), err = dir / ("sknet_cli_" + tag + ".err");
-  const std::string cmd = std::string("\"") + SKNET_CLI + "\" " + args + " >\"" + out.string() + "\" 2>\"" +
-                          err.string() + "\"";
-  const int raw = std::system(cmd.c_str());
-  Result r{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
+Result run_cli(const std::string& args) { return sknet_test::run_program(SKNET_CLI, args); }
 
 const std::string kTinyFlags =
     "--arch sknet26 --planes 4,8,16,32 --base-width 32 --groups 4 --reduction 4 --min-width 8 --stem-width 8";

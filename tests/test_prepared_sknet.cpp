@@ -75,6 +75,10 @@ TEST_CASE("PreparedSKNet matches the reference network", "[prepared]") {
     c.in_channels = 1;
     check_prepared<2>(c, 2, 19, 23, threads);
   }
+  SECTION("batch 10 and 7 of small maps: chunks of several images, split by image or by layer") {
+    check_prepared<2>(small_config(Stem::imagenet, 2), 10, 21, 18, threads);
+    check_prepared<2>(small_config(Stem::small, 2), 7, 9, 12, threads);
+  }
   SECTION("SKNet-50 group widths (4/8/16/32), tiny map") {
     SKNetConfig c;  // the real SKNet-50 widths, one unit per stage
     c.layers = {1, 1, 1, 1};

@@ -2,8 +2,10 @@
 //
 // prepare() folds every BN into its convolution, packs the weights for the SIMD kernels once and
 // keeps a workspace sized for the last input shape, so a forward allocates nothing unless the
-// input shape changes. Activations stay NHWC from the stem to the head; each layer is one
-// parallel region on a persistent thread pool.
+// input shape changes. Activations stay NHWC from the stem to the head. A batch runs image by
+// image (one image's activations stay in cache between layers): with at least as many images as
+// threads each thread of the persistent pool runs whole images on its own workspace, otherwise
+// each layer of an image is one parallel region on the pool.
 #pragma once
 
 #include <algorithm>
@@ -43,7 +45,8 @@ struct ForwardProfile {
 
 /// An SKNet with M paths, ready for fast float inference: BN folded into the convolutions,
 /// weights packed for the compiled instruction set (AVX-512, AVX2+FMA or portable C++), NHWC
-/// activations in a workspace reused across calls, one thread-pool region per layer.
+/// activations in a workspace reused across calls; threads split the images of a batch, or the
+/// layers of an image when there are fewer images than threads.
 /// forward() is not re-entrant (it owns the workspace): use one PreparedSKNet per calling thread.
 /// Results match SKNet::forward within float rounding (reassociated sums) and do not depend on the
 /// thread count beyond that.
@@ -109,20 +112,30 @@ class PreparedSKNet {
                                 "PreparedSKNet", "logits dimensions",
                                 shape_string(std::array<Index, 2>{input.dimension(0), fc_out_}),
                                 shape_string(logits.dimensions()));
-    plan(input.dimensions());
-    const dim_t n = input.dimension(0);
-    if (profiling_) last_mark_ = std::chrono::steady_clock::now();
-    Dims dims = run_stem(input.data(), n, input.dimension(1), input.dimension(2));
-    mark(0);
-    float* x = act_a_.data();
-    float* y = act_b_.data();
-    for (std::size_t u = 0; u < units_.size(); ++u) {
-      const bool last = u + 1 == units_.size();
-      dims = run_unit(units_[u], x, dims, y, last && n == 1 ? head_sums_.data() : nullptr, attention_[u].second);
-      std::swap(x, y);
+    const dim_t n = input.dimension(0), h = input.dimension(1), w = input.dimension(2);
+    const dim_t image_floats = h * w * config_.in_channels;
+    // A batch runs a few images at a time (as many as keep the largest activation within about
+    // kChunkBytes, so it stays in cache from layer to layer; one image at 224x224). With at
+    // least as many images as threads, each thread runs its own images on its own workspace
+    // (no synchronisation inside the network); otherwise every layer is split over the pool.
+    // Profiling always splits layers, so the per-phase times are meaningful.
+    const int threads = pool_->size();
+    const bool by_images = threads > 1 && !profiling_ && n >= threads && (n % threads == 0 || n >= 4 * threads);
+    plan(input.dimensions(), by_images ? threads : 1);
+    const auto run_range = [&](Workspace& ws, dim_t begin, dim_t end) {
+      for (dim_t img = begin; img < end; img += chunk_) {
+        const dim_t count = std::min(chunk_, end - img);
+        run_images(ws, input.data() + img * image_floats, count, h, w, img, logits.data() + img * fc_out_);
+      }
+    };
+    if (!by_images) {
+      run_range(workspaces_[0], 0, n);
+    } else {
+      pool_->run([&](int t) {
+        const auto images = split_range(n, threads, t);
+        run_range(workspaces_[std::size_t(t)], images.first, images.second);
+      });
     }
-    run_head(n, dims.h * dims.w, logits.data());
-    mark(8);
     profile_.forwards += profiling_ ? 1 : 0;
   }
 
@@ -142,6 +155,16 @@ class PreparedSKNet {
     Pointwise conv1, conv3;
     std::optional<Pointwise> downsample;
     PreparedSKConv<M> sk;
+  };
+  /// Everything one image's forward writes: the activations of one image, and the thread pool
+  /// that splits its layers (the network's pool, or a one-thread pool when whole images run in
+  /// parallel, one workspace per thread).
+  struct Workspace {
+    ThreadPool* pool = nullptr;
+    std::unique_ptr<ThreadPool> own_pool;
+    bool timed = false;  // adds to the profile (layer-split forwards only)
+    std::vector<float> act_a, act_b, stem_buf, mid, padded, v, gathered, sums, head_sums, im2col, pooled, scratch;
+    std::array<std::vector<float>, M> branches;
   };
 
   void prepare_head(const Linear<float>& fc) {
@@ -194,47 +217,96 @@ class PreparedSKNet {
     return u;
   }
 
+  /// The whole network on `count` <= chunk_ images: input NHWC [count, h, w, in_channels] ->
+  /// logits [count, classes]; the attention of every unit goes to rows first.. of attention_maps().
+  void run_images(Workspace& ws, const float* input, dim_t count, dim_t h, dim_t w, dim_t first, float* logits) {
+    if (ws.timed) last_mark_ = std::chrono::steady_clock::now();
+    Dims dims = run_stem(ws, input, count, h, w);
+    mark(ws, 0);
+    float* x = ws.act_a.data();
+    float* y = ws.act_b.data();
+    for (std::size_t u = 0; u < units_.size(); ++u) {
+      const bool last = u + 1 == units_.size();
+      float* attention = attention_[u].second.data() + first * M * units_[u].sk.channels();
+      dims = run_unit(ws, units_[u], x, dims, y, last && count == 1 ? ws.head_sums.data() : nullptr, attention);
+      std::swap(x, y);
+    }
+    run_head(ws, count, dims.h * dims.w, x, logits);
+    mark(ws, 8);
+  }
+
   // ---- workspace -------------------------------------------------------------------------------
-  void plan(const std::array<Index, 4>& input_dims) {
-    if (planned_ && input_dims == planned_dims_) return;
-    // Shapes through the network; buffers sized for the largest activation of each kind.
-    const dim_t n = input_dims[0];
+  /// Floats of each workspace buffer for a chunk of n images.
+  struct BufferSizes {
+    std::size_t act = 0, stem_out = 0, padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0, scratch = 0;
+  };
+  BufferSizes buffer_sizes(const std::array<Index, 4>& input_dims, dim_t n) const {
+    BufferSizes b;
     dim_t h = out_extent(input_dims[1], stem_kernel_, stem_stride_, stem_pad_, 1);
     dim_t w = out_extent(input_dims[2], stem_kernel_, stem_stride_, stem_pad_, 1);
     detail::require<ShapeError>(h >= 1 && w >= 1, "PreparedSKNet", "input size " + shape_string(input_dims),
                                 "large enough for the stem", "too small");
-    std::size_t stem_out = std::size_t(n * h * w * stem_cout_);
+    b.stem_out = std::size_t(n * h * w * stem_cout_);
     if (config_.stem == Stem::imagenet) {
       h = out_extent(h, 3, 2, 1, 1);
       w = out_extent(w, 3, 2, 1, 1);
     }
-    std::size_t act = std::max<std::size_t>(stem_out, std::size_t(n * h * w * stem_cout_));
-    std::size_t padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0;
+    b.act = std::max<std::size_t>(b.stem_out, std::size_t(n * h * w * stem_cout_));
     for (const auto& u : units_) {
       const dim_t c = u.sk.channels(), oh = u.sk.out_extent(h), ow = u.sk.out_extent(w);
-      mid = std::max<std::size_t>(mid, std::size_t(n * h * w * c));
-      widest = std::max<std::size_t>(widest, std::size_t(c));
-      padded = std::max<std::size_t>(padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * c));
-      branch = std::max<std::size_t>(branch, std::size_t(n * oh * ow * c));
+      b.mid = std::max<std::size_t>(b.mid, std::size_t(n * h * w * c));
+      b.widest = std::max<std::size_t>(b.widest, std::size_t(c));
+      b.scratch = std::max<std::size_t>(b.scratch, std::size_t(u.sk.scratch_size()));
+      b.padded = std::max<std::size_t>(b.padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * c));
+      b.branch = std::max<std::size_t>(b.branch, std::size_t(n * oh * ow * c));
       if (u.downsample && u.sk.stride() != 1)
-        gathered = std::max<std::size_t>(gathered, std::size_t(n * oh * ow * u.downsample->cin));
-      act = std::max<std::size_t>(act, std::size_t(n * oh * ow * u.conv3.cout));
+        b.gathered = std::max<std::size_t>(b.gathered, std::size_t(n * oh * ow * u.downsample->cin));
+      b.act = std::max<std::size_t>(b.act, std::size_t(n * oh * ow * u.conv3.cout));
       h = oh;
       w = ow;
     }
-    act_a_.assign(act, 0.0f);
-    act_b_.assign(act, 0.0f);
-    stem_buf_.assign(stem_out, 0.0f);
-    mid_.assign(mid, 0.0f);
-    padded_.assign(padded, 0.0f);
-    for (auto& b : branches_) b.assign(branch, 0.0f);
-    v_.assign(std::size_t(pool_->size()) * kBlockRows * widest, 0.0f);
-    gathered_.assign(gathered, 0.0f);
-    sums_.assign(std::size_t(n) * widest * std::size_t(pool_->size()), 0.0f);
-    head_sums_.assign(std::size_t(fc_in_) * std::size_t(pool_->size()), 0.0f);
-    im2col_.assign(std::size_t(pool_->size()) * kIm2colRows * std::size_t(stem_.cin), 0.0f);
+    return b;
+  }
+
+  /// Sizes `count` workspaces (one per thread running its own images, or one) for chunks of
+  /// chunk_ images, and the attention maps for the whole batch; nothing happens when the input
+  /// shape and count are unchanged since the last call.
+  void plan(const std::array<Index, 4>& input_dims, int count) {
+    if (planned_ && input_dims == planned_dims_ && workspaces_.size() == std::size_t(count)) return;
+    const dim_t per_workspace = (input_dims[0] + count - 1) / count;
+    const BufferSizes one = buffer_sizes(input_dims, 1);
+    chunk_ = std::clamp<dim_t>(dim_t(kChunkBytes / (sizeof(float) * one.act)), 1, per_workspace);
+    const BufferSizes b = chunk_ == 1 ? one : buffer_sizes(input_dims, chunk_);
+    const dim_t n = chunk_;
+    const std::size_t act = b.act, stem_out = b.stem_out, mid = b.mid, padded = b.padded, branch = b.branch,
+                      gathered = b.gathered, widest = b.widest, scratch = b.scratch;
+    workspaces_.clear();
+    workspaces_.resize(std::size_t(count));
+    for (Workspace& ws : workspaces_) {
+      if (count == 1) {
+        ws.pool = pool_.get();
+        ws.timed = profiling_;
+      } else {
+        ws.own_pool = std::make_unique<ThreadPool>(1);
+        ws.pool = ws.own_pool.get();
+      }
+      const std::size_t threads = std::size_t(ws.pool->size());
+      ws.act_a.assign(act, 0.0f);
+      ws.act_b.assign(act, 0.0f);
+      ws.stem_buf.assign(stem_out, 0.0f);
+      ws.mid.assign(mid, 0.0f);
+      ws.padded.assign(padded, 0.0f);
+      for (auto& b : ws.branches) b.assign(branch, 0.0f);
+      ws.v.assign(threads * kBlockRows * widest, 0.0f);
+      ws.gathered.assign(gathered, 0.0f);
+      ws.sums.assign(std::size_t(n) * widest * threads, 0.0f);
+      ws.head_sums.assign(std::size_t(fc_in_) * threads, 0.0f);
+      ws.im2col.assign(threads * kIm2colRows * std::size_t(stem_.cin), 0.0f);
+      ws.pooled.assign(std::size_t(n * fc_in_), 0.0f);
+      ws.scratch.assign(scratch, 0.0f);
+    }
     attention_.clear();
-    for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(n, M, u.sk.channels()));
+    for (const auto& u : units_) attention_.emplace_back(u.name, Tensor3<float>(input_dims[0], M, u.sk.channels()));
     planned_dims_ = input_dims;
     planned_ = true;
   }
@@ -242,16 +314,16 @@ class PreparedSKNet {
   // ---- stem ------------------------------------------------------------------------------------
   static constexpr dim_t kIm2colRows = 192;
 
-  Dims run_stem(const float* input, dim_t n, dim_t ih, dim_t iw) {
+  Dims run_stem(Workspace& ws, const float* input, dim_t n, dim_t ih, dim_t iw) {
     const dim_t k = stem_kernel_, s = stem_stride_, p = stem_pad_, cin = stem_cin_, taps = k * k * cin;
     const dim_t oh = out_extent(ih, k, s, p, 1), ow = out_extent(iw, k, s, p, 1);
     const dim_t pixels = n * oh * ow;
     const bool pooled = config_.stem == Stem::imagenet;
-    float* out = pooled ? stem_buf_.data() : act_a_.data();
+    float* out = pooled ? ws.stem_buf.data() : ws.act_a.data();
     const dim_t blocks = (pixels + kIm2colRows - 1) / kIm2colRows;
-    pool_->run([&](int t) {
-      float* patch = im2col_.data() + std::size_t(t) * kIm2colRows * std::size_t(taps);
-      const auto range = split_range(blocks, pool_->size(), t);
+    ws.pool->run([&](int t) {
+      float* patch = ws.im2col.data() + std::size_t(t) * kIm2colRows * std::size_t(taps);
+      const auto range = split_range(blocks, ws.pool->size(), t);
       for (dim_t b = range.first; b < range.second; ++b) {
         const dim_t p0 = b * kIm2colRows, p1 = std::min(pixels, p0 + kIm2colRows);
         for (dim_t px = p0; px < p1; ++px) {
@@ -291,9 +363,9 @@ class PreparedSKNet {
     if (!pooled) return {n, oh, ow, stem_cout_};
     // 3x3 stride-2 max pool, padding 1 (padding never wins), vectorised over channels.
     const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1), c = stem_cout_;
-    float* dst = act_a_.data();
-    pool_->run([&](int t) {
-      const auto rows = split_range(n * ph, pool_->size(), t);
+    float* dst = ws.act_a.data();
+    ws.pool->run([&](int t) {
+      const auto rows = split_range(n * ph, ws.pool->size(), t);
       for (dim_t r = rows.first; r < rows.second; ++r) {
         const dim_t img = r / ph, py = r % ph;
         for (dim_t px = 0; px < pw; ++px) {
@@ -317,11 +389,12 @@ class PreparedSKNet {
 
   // ---- one SK unit -----------------------------------------------------------------------------
   /// Splits a pointwise convolution over the pool: by pixels when there are many, else by Cout.
-  void pointwise_parallel(const kernels::PointwiseGeometry& g, const float* src, const Pointwise& layer,
-                          kernels::PointwiseEpilogue ep, float* dst, float* per_thread_sums) {
-    const int threads = pool_->size();
+  static void pointwise_parallel(ThreadPool& pool, const kernels::PointwiseGeometry& g, const float* src,
+                                 const Pointwise& layer, kernels::PointwiseEpilogue ep, float* dst,
+                                 float* per_thread_sums) {
+    const int threads = pool.size();
     const bool by_pixels = g.pixels >= 96 * threads || g.cout < 32 * threads;
-    pool_->run([&](int t) {
+    pool.run([&](int t) {
       kernels::PointwiseEpilogue mine = ep;
       if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
       if (by_pixels) {
@@ -335,28 +408,32 @@ class PreparedSKNet {
   }
 
   static constexpr dim_t kBlockRows = 192;
+  /// Images per pass through the network: as many as keep the largest activation within this.
+  static constexpr std::size_t kChunkBytes = std::size_t(1) << 20;
   static constexpr dim_t kRowByRowWidth = 28;
 
-  Dims run_unit(Unit& u, const float* x, const Dims& in, float* y, float* head_sums, Tensor3<float>& attention) {
+  Dims run_unit(Workspace& ws, const Unit& u, const float* x, const Dims& in, float* y, float* head_sums,
+                float* attention) {
     const dim_t n = in.n, h = in.h, w = in.w, c = u.sk.channels(), stride = u.sk.stride();
     const dim_t oh = u.sk.out_extent(h), ow = u.sk.out_extent(w), opix = oh * ow;
-    const int threads = pool_->size();
+    ThreadPool& pool = *ws.pool;
+    const int threads = pool.size();
 
     // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions: row by
     // row straight into place on wide maps; on narrow maps (where one call per row would re-stream
     // the large weights) densely, then copied into place.
     {
       const dim_t hp = h + 2 * M, wp = w + 2 * M;
-      float* padded = padded_.data();
+      float* padded = ws.padded.data();
       kernels::PointwiseEpilogue ep;
       ep.bias = u.conv1.bias.data();
       ep.relu = true;
       const bool row_by_row = w >= kRowByRowWidth;
       if (!row_by_row) {
         kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
-        pointwise_parallel(g, x, u.conv1, ep, mid_.data(), nullptr);
+        pointwise_parallel(pool, g, x, u.conv1, ep, ws.mid.data(), nullptr);
       }
-      pool_->run([&](int t) {
+      pool.run([&](int t) {
         const auto rows = split_range(n * hp, threads, t);
         const kernels::PointwiseGeometry g{w, u.conv1.cin, c, u.conv1.cin, c};
         for (dim_t r = rows.first; r < rows.second; ++r) {
@@ -372,21 +449,21 @@ class PreparedSKNet {
           if (row_by_row) {
             kernels::pointwise_conv(g, x + src_row * u.conv1.cin, u.conv1.weights, ep, row + M * c, 0, w, 0, c);
           } else {
-            std::memcpy(row + M * c, mid_.data() + src_row * c, sizeof(float) * std::size_t(w * c));
+            std::memcpy(row + M * c, ws.mid.data() + src_row * c, sizeof(float) * std::size_t(w * c));
           }
         }
       });
-      mark(1);
+      mark(ws, 1);
     }
 
     // Split: the M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U.
     std::array<float*, M> branches{};
-    for (int m = 0; m < M; ++m) branches[std::size_t(m)] = branches_[std::size_t(m)].data();
-    u.sk.split(*pool_, u.sk.geometry(n, h, w), padded_.data(), branches.data(), sums_.data());
-    mark(3);
+    for (int m = 0; m < M; ++m) branches[std::size_t(m)] = ws.branches[std::size_t(m)].data();
+    u.sk.split(pool, u.sk.geometry(n, h, w), ws.padded.data(), branches.data(), ws.sums.data());
+    mark(ws, 3);
     // Fuse and the softmax of Select: the attention a [n][M][C].
-    u.sk.attend(sums_.data(), threads, n, opix, attention.data());
-    mark(4);
+    u.sk.attend(ws.sums.data(), threads, n, opix, attention, ws.scratch.data());
+    mark(ws, 4);
     // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
     const dim_t cout = u.conv3.cout;
     const float* residual = x;
@@ -394,22 +471,22 @@ class PreparedSKNet {
       const float* src = x;
       if (stride != 1) {
         const dim_t cin = u.downsample->cin;
-        pool_->run([&](int t) {
+        pool.run([&](int t) {
           const auto r = split_range(n * opix, threads, t);
           for (dim_t px = r.first; px < r.second; ++px) {
             const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
-            std::memcpy(gathered_.data() + px * cin, x + ((img * h + oy * stride) * w + ox * stride) * cin,
+            std::memcpy(ws.gathered.data() + px * cin, x + ((img * h + oy * stride) * w + ox * stride) * cin,
                         sizeof(float) * std::size_t(cin));
           }
         });
-        src = gathered_.data();
+        src = ws.gathered.data();
       }
       kernels::PointwiseGeometry g{n * opix, u.downsample->cin, cout, u.downsample->cin, cout};
       kernels::PointwiseEpilogue ep;
       ep.bias = u.downsample->bias.data();
-      pointwise_parallel(g, src, *u.downsample, ep, y, nullptr);
+      pointwise_parallel(pool, g, src, *u.downsample, ep, y, nullptr);
       residual = y;
-      mark(6);
+      mark(ws, 6);
     }
 
     // conv3 (+BN) + shortcut, ReLU, with V = sum_m a_m U_m built block by block just before it
@@ -422,8 +499,8 @@ class PreparedSKNet {
       ep.relu = true;
       if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
       const bool by_pixels = pixels >= 96 * threads || cout < 32 * threads;
-      pool_->run([&](int t) {
-        float* v = v_.data() + std::size_t(t) * std::size_t(kBlockRows * c);
+      pool.run([&](int t) {
+        float* v = ws.v.data() + std::size_t(t) * std::size_t(kBlockRows * c);
         kernels::PointwiseEpilogue mine = ep;
         if (head_sums) mine.channel_sums = head_sums + std::size_t(t) * std::size_t(cout);
         const auto rows = by_pixels ? split_range(pixels, threads, t) : std::pair<long, long>{0, pixels};
@@ -431,48 +508,48 @@ class PreparedSKNet {
         if (cols.first >= cols.second) return;
         for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
           const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
-          u.sk.select(attention.data(), branches.data(), opix, p0, p1, v);
+          u.sk.select(attention, branches.data(), opix, p0, p1, v);
           kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
           mine.residual = residual + p0 * cout;
           kernels::pointwise_conv(g, v, u.conv3.weights, mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
         }
       });
-      mark(7);
+      mark(ws, 7);
     }
     return {n, oh, ow, cout};
   }
 
   // ---- head ------------------------------------------------------------------------------------
-  void run_head(dim_t n, dim_t pixels, float* logits) {
-    const int threads = pool_->size();
-    const float* last = units_.size() % 2 ? act_b_.data() : act_a_.data();  // where the last unit wrote
-    // Global average pool: from the conv3 epilogue sums at batch 1, else one pass here.
-    pooled_.assign(std::size_t(n * fc_in_), 0.0f);
-    if (n == 1) {
+  /// Global average pool (the per-thread channel sums of the last conv3 epilogue) and the FC.
+  void run_head(Workspace& ws, dim_t n, dim_t pixels, const float* last, float* logits) const {
+    const int threads = ws.pool->size();
+    float* pooled = ws.pooled.data();
+    std::fill(pooled, pooled + n * fc_in_, 0.0f);
+    if (n == 1) {  // the per-thread channel sums of the last conv3 epilogue
       for (int t = 0; t < threads; ++t)
-        for (dim_t ch = 0; ch < fc_in_; ++ch) pooled_[std::size_t(ch)] += head_sums_[std::size_t(t * fc_in_ + ch)];
-    } else {
+        for (dim_t ch = 0; ch < fc_in_; ++ch) pooled[ch] += ws.head_sums[std::size_t(t * fc_in_ + ch)];
+    } else {  // one pass over the last activation (`last`, [n, pixels, fc_in])
       for (dim_t img = 0; img < n; ++img)
         for (dim_t p = 0; p < pixels; ++p) {
           const float* row = last + (img * pixels + p) * fc_in_;
-          float* dst = pooled_.data() + img * fc_in_;
+          float* dst = pooled + img * fc_in_;
           for (dim_t ch = 0; ch < fc_in_; ++ch) dst[ch] += row[ch];
         }
     }
-    for (auto& v : pooled_) v /= float(pixels);
-    // FC as a pointwise GEMM over the N pooled rows, output classes split over the threads.
+    for (dim_t i = 0; i < n * fc_in_; ++i) pooled[i] /= float(pixels);
+    // FC as a pointwise GEMM over the n pooled rows, output classes split over the threads.
     kernels::PointwiseGeometry g{n, fc_in_, fc_out_, fc_in_, fc_out_};
     kernels::PointwiseEpilogue ep;
     ep.bias = fc_bias_.data();
-    pool_->run([&](int t) {
+    ws.pool->run([&](int t) {
       const auto r = split_range(fc_out_, threads, t, 16);
-      if (r.first < r.second) kernels::pointwise_conv(g, pooled_.data(), fc_, ep, logits, 0, n, r.first, r.second);
+      if (r.first < r.second) kernels::pointwise_conv(g, pooled, fc_, ep, logits, 0, n, r.first, r.second);
     });
   }
 
   /// Adds the time since the last mark to phase `phase` (when profiling).
-  void mark(int phase) {
-    if (!profiling_) return;
+  void mark(const Workspace& ws, int phase) {
+    if (!ws.timed) return;
     const auto now = std::chrono::steady_clock::now();
     profile_.ms[phase] += std::chrono::duration<double, std::milli>(now - last_mark_).count();
     last_mark_ = now;
@@ -492,8 +569,8 @@ class PreparedSKNet {
 
   bool planned_ = false;
   std::array<Index, 4> planned_dims_{};
-  std::vector<float> act_a_, act_b_, stem_buf_, mid_, padded_, v_, gathered_, sums_, head_sums_, im2col_, pooled_;
-  std::array<std::vector<float>, M> branches_;
+  std::vector<Workspace> workspaces_;
+  dim_t chunk_ = 1;
   AttentionMaps<float> attention_;
 };
 

@@ -23,8 +23,8 @@
 namespace sknet {
 
 /// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), square (in =
-/// out channels), ready for fast float inference. Not re-entrant: attend() and forward() use
-/// scratch owned by the object; use one per calling thread.
+/// out channels), ready for fast float inference. split(), attend() and select() only read the
+/// object (several threads may share it); forward() uses a workspace owned by the object.
 template <int M>
 class PreparedSKConv {
  public:
@@ -60,8 +60,6 @@ class PreparedSKConv {
     fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
     const auto& sel = sk.select().fc_select().weight();
     select_weight_.assign(sel.data(), sel.data() + sel.size());
-    s_.assign(std::size_t(width_), 0.0f);
-    z_.assign(std::size_t(attn_width_), 0.0f);
   }
 
   const std::string& label() const { return label_; }
@@ -70,6 +68,8 @@ class PreparedSKConv {
   dim_t stride() const { return stride_; }
   dim_t attention_width() const { return attn_width_; }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+  /// Floats of scratch memory attend() needs.
+  dim_t scratch_size() const { return width_ + attn_width_; }
 
   /// The branch-kernel geometry for an unpadded input [n, h, w, channels()] carried with a kPad border.
   kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
@@ -97,26 +97,30 @@ class PreparedSKConv {
   /// Fuse and the softmax of Select: for each image, s = (sum of the threads' channel sums) /
   /// pixels_per_image, z = ReLU(BN(W_reduce s)), logits = W_select z [M, C], softmax over the M
   /// paths per channel, written to attention [n][M][C].
-  void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention) {
+  /// scratch: at least scratch_size() floats.
+  void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention,
+              float* scratch) const {
     const dim_t c = width_, d = attn_width_;
+    float* s = scratch;      // [C] the pooled U
+    float* z = scratch + c;  // [d]
     for (dim_t img = 0; img < n; ++img) {
-      std::fill(s_.begin(), s_.end(), 0.0f);
+      std::fill(s, s + c, 0.0f);
       for (int t = 0; t < threads; ++t) {
         const float* sums = per_thread_sums + (t * n + img) * c;
-        for (dim_t ch = 0; ch < c; ++ch) s_[std::size_t(ch)] += sums[ch];
+        for (dim_t ch = 0; ch < c; ++ch) s[ch] += sums[ch];
       }
-      for (auto& v : s_) v /= float(pixels_per_image);
+      for (dim_t ch = 0; ch < c; ++ch) s[ch] /= float(pixels_per_image);
       for (dim_t j = 0; j < d; ++j) {
         float acc = reduce_bias_[std::size_t(j)];
         const float* wr = reduce_weight_.data() + j * c;
-        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s_[std::size_t(ch)];
-        z_[std::size_t(j)] = std::max(acc, 0.0f);
+        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s[ch];
+        z[j] = std::max(acc, 0.0f);
       }
       float* a = attention + img * M * c;
       for (dim_t mc = 0; mc < M * c; ++mc) {
         float acc = 0;
         const float* ws = select_weight_.data() + mc * d;
-        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z_[std::size_t(j)];
+        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z[j];
         a[mc] = acc;
       }
       for (dim_t ch = 0; ch < c; ++ch) {
@@ -165,6 +169,7 @@ class PreparedSKConv {
       padded_.assign(std::size_t(n * hp * wp * c), 0.0f);  // the border stays zero from here on
       for (auto& b : work_branches_) b.assign(std::size_t(n * oh * ow * c), 0.0f);
       sums_.assign(std::size_t(threads) * std::size_t(n * c), 0.0f);
+      scratch_.assign(std::size_t(scratch_size()), 0.0f);
       work_dims_ = {n, h, w, threads};
     }
     if (attention.dimension(0) != n || attention.dimension(1) != M || attention.dimension(2) != c)
@@ -179,7 +184,7 @@ class PreparedSKConv {
     std::array<float*, M> u{};
     for (int m = 0; m < M; ++m) u[std::size_t(m)] = work_branches_[std::size_t(m)].data();
     split(pool, geometry(n, h, w), padded_.data(), u.data(), sums_.data());
-    attend(sums_.data(), threads, n, oh * ow, attention.data());
+    attend(sums_.data(), threads, n, oh * ow, attention.data(), scratch_.data());
     pool.run([&](int t) {
       const auto r = split_range(n * oh * ow, threads, t);
       if (r.first < r.second) select(attention.data(), u.data(), oh * ow, r.first, r.second, v.data() + r.first * c);
@@ -191,10 +196,9 @@ class PreparedSKConv {
   dim_t width_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
   kernels::PackedBranchWeights branches_;
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
-  std::vector<float> s_, z_;                                        // attend() scratch: [C], [d]
   // forward() workspace
   std::array<Index, 4> work_dims_{};
-  std::vector<float> padded_, sums_;
+  std::vector<float> padded_, sums_, scratch_;
   std::array<std::vector<float>, M> work_branches_;
 };
 
