@@ -256,11 +256,8 @@ TEST_CASE("placement: offsets, bilinear resize and normalisation match tools/fas
 }
 
 // ---- agreement with PyTorch on the embedded sample ------------------------------------------
-// Compiled when CMake found the fixtures at configure time (SKNET_FASHION_AGREEMENT; otherwise
-// CMake prints a warning naming the missing files). Once compiled, a missing fixture is a loud
-// failure naming the file, never a skip.
+// A missing fixture is a loud failure naming the file, never a skip.
 
-#ifdef SKNET_FASHION_AGREEMENT
 namespace {
 
 /// The fixtures; the environment variables SKNET_FASHION_SAMPLE_DIR and SKNET_FASHION_MODEL
@@ -385,4 +382,3 @@ TEST_CASE("fashion sample: C++ predictions and logits equal PyTorch's", "[fashio
     CHECK(err / scale <= 1e-4);
   }
 }
-#endif  // SKNET_FASHION_AGREEMENT

@@ -63,7 +63,9 @@ def main(argv=None):
             cmd += ["--threads", str(a.threads)]
         print("running:", " ".join(cmd), flush=True)
         t0 = time.time()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            sys.exit("fashion_agreement: %s failed (exit %d):\n%s" % (a.demo, proc.returncode, proc.stderr))
         cpp_seconds = time.time() - t0
         cpp = np.load(logits_path)
     if cpp.shape != (len(images), 10):
