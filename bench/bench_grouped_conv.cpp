@@ -1,10 +1,12 @@
 // The SK branch convolution (kernels::sk_branches_conv3x3: M grouped 3x3 branches, dilation m, bias,
 // ReLU, channel sums) at the SKNet-50 stage shapes (M = 2, G = 32), one thread, batch 1 and a few at
-// batch 8. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the measured FMA peak of
-// one Zen 5 core (222 GFLOP/s, /work/shared/PERFORMANCE.md). oneDNN (PyTorch 1.13) on the same shapes:
+// batch 8. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
+// one core measured by the same process (bench/support/fma_peak.hpp). oneDNN (PyTorch 1.13) on the same shapes:
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
 // Run: build/gc/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+
+#include "support/fma_peak.hpp"
 
 #include <random>
 #include <vector>
@@ -16,8 +18,6 @@ namespace {
 using sknet::kernels::dim_t;
 using sknet::kernels::PackedBranchWeights;
 using sknet::kernels::SKBranchGeometry;
-
-constexpr double kPeakGflops = 222.0;
 
 std::vector<float> random_vector(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -65,7 +65,7 @@ void run(benchmark::State& state, KernelFn kernel, dim_t lanes) {
   }
   state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
-      benchmark::Counter(g.flops() * 1e-9 / kPeakGflops * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops() * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_SKBranches(benchmark::State& s) {

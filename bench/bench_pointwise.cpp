@@ -1,10 +1,12 @@
 // The 1x1 convolution kernel (kernels::pointwise_conv) at every SKNet-50 1x1 shape, batch 1 (and a few
 // at batch 8), one thread, against Eigen's tensor contraction on RowMajor maps as the baseline.
-// GFLOPS = 2 * P * Cin * Cout per second; peak_pct is against the measured FMA peak of one Zen 5
-// core (222 GFLOP/s, /work/shared/PERFORMANCE.md). The kernel runs with a bias + ReLU epilogue,
+// GFLOPS = 2 * P * Cin * Cout per second; peak_pct is against the FMA peak of one core
+// measured by the same process (bench/support/fma_peak.hpp). The kernel runs with a bias + ReLU epilogue,
 // Eigen with none.
 // Run: build/pw/bench/bench_pointwise --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+
+#include "support/fma_peak.hpp"
 
 #include <cstdint>
 #include <random>
@@ -24,8 +26,6 @@ using sknet::kernels::dim_t;
 using sknet::kernels::PointwiseEpilogue;
 using sknet::kernels::PointwiseGeometry;
 
-constexpr double kPeakGflops = 222.0;
-
 std::vector<float> random_vector(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -37,7 +37,7 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
 void set_counters(benchmark::State& state, double flops) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
-      benchmark::Counter(flops * 1e-9 / kPeakGflops * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(flops * 1e-9 / sknet_bench::fma_peak_gflops() * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 using KernelFn = void (*)(const PointwiseGeometry&, const float*, const float*, const PointwiseEpilogue&, float*,
