@@ -3,7 +3,7 @@
     /usr/bin/python3 tools/train_fashion.py            # the committed model (defaults below)
 
 Deterministic: fixed seeds (torch.manual_seed, numpy Generator(PCG64) per epoch),
-torch.use_deterministic_algorithms(True), one thread (torch.set_num_threads(1)); re-running
+torch.use_deterministic_algorithms(True), one thread unless --threads; re-running
 the same command on the same machine/PyTorch build reproduces the weights.
 
 Data and placement: tools/fashion_data.py (training: random scale in [0.75, 1.75], random
@@ -59,6 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--wd", type=float, default=5e-4)
     p.add_argument("--smoothing", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="PyTorch threads (results are reproducible for a given thread count)")
     p.add_argument("--eval-every", type=int, default=4,
                    help="log the scale-1.0 test accuracy every N epochs (0: only at the end)")
     p.add_argument("--subset", type=int, default=0, help="train on the first N images (pilot runs)")
@@ -112,7 +114,7 @@ def evaluate(net, images, labels, scale, seed=fd.EVAL_SEED, batch=500):
 
 def main(argv=None):
     a = parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(a.seed)
 
