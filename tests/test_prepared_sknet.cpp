@@ -75,6 +75,10 @@ TEST_CASE("PreparedSKNet matches the reference network", "[prepared]") {
     c.in_channels = 1;
     check_prepared<2>(c, 2, 19, 23, threads);
   }
+  SECTION("ImageNet stem on tiny inputs: one or two stem rows and columns, rows split over threads") {
+    check_prepared<2>(small_config(Stem::imagenet, 2), 2, 3, 4, threads);
+    check_prepared<2>(small_config(Stem::imagenet, 2), 1, 1, 9, threads);
+  }
   SECTION("batch 10 and 7 of small maps: chunks of several images, split by image or by layer") {
     check_prepared<2>(small_config(Stem::imagenet, 2), 10, 21, 18, threads);
     check_prepared<2>(small_config(Stem::small, 2), 7, 9, 12, threads);

@@ -238,7 +238,8 @@ class PreparedSKNet {
   // ---- workspace -------------------------------------------------------------------------------
   /// Floats of each workspace buffer for a chunk of n images.
   struct BufferSizes {
-    std::size_t act = 0, stem_out = 0, padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0, scratch = 0;
+    std::size_t act = 0, padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0, scratch = 0;
+    std::size_t stem_patch = 0, stem_ring = 0;  ///< per thread: one im2col row; the pool's ring of stem rows
   };
   BufferSizes buffer_sizes(const std::array<Index, 4>& input_dims, dim_t n) const {
     BufferSizes b;
@@ -246,12 +247,13 @@ class PreparedSKNet {
     dim_t w = out_extent(input_dims[2], stem_kernel_, stem_stride_, stem_pad_, 1);
     detail::require<ShapeError>(h >= 1 && w >= 1, "PreparedSKNet", "input size " + shape_string(input_dims),
                                 "large enough for the stem", "too small");
-    b.stem_out = std::size_t(n * h * w * stem_cout_);
+    b.stem_patch = std::size_t(w * stem_.cin);
     if (config_.stem == Stem::imagenet) {
+      b.stem_ring = std::size_t(4 * w * stem_cout_);
       h = out_extent(h, 3, 2, 1, 1);
       w = out_extent(w, 3, 2, 1, 1);
     }
-    b.act = std::max<std::size_t>(b.stem_out, std::size_t(n * h * w * stem_cout_));
+    b.act = std::size_t(n * h * w * stem_cout_);
     for (const auto& u : units_) {
       const dim_t c = u.sk.channels(), oh = u.sk.out_extent(h), ow = u.sk.out_extent(w);
       b.mid = std::max<std::size_t>(b.mid, std::size_t(n * h * w * c));
@@ -278,7 +280,7 @@ class PreparedSKNet {
     chunk_ = std::clamp<dim_t>(dim_t(kChunkBytes / (sizeof(float) * one.act)), 1, per_workspace);
     const BufferSizes b = chunk_ == 1 ? one : buffer_sizes(input_dims, chunk_);
     const dim_t n = chunk_;
-    const std::size_t act = b.act, stem_out = b.stem_out, mid = b.mid, padded = b.padded, branch = b.branch,
+    const std::size_t act = b.act, mid = b.mid, padded = b.padded, branch = b.branch,
                       gathered = b.gathered, widest = b.widest, scratch = b.scratch;
     workspaces_.clear();
     workspaces_.resize(std::size_t(count));
@@ -293,7 +295,7 @@ class PreparedSKNet {
       const std::size_t threads = std::size_t(ws.pool->size());
       ws.act_a.assign(act, 0.0f);
       ws.act_b.assign(act, 0.0f);
-      ws.stem_buf.assign(stem_out, 0.0f);
+      ws.stem_buf.assign(threads * b.stem_ring, 0.0f);
       ws.mid.assign(mid, 0.0f);
       ws.padded.assign(padded, 0.0f);
       for (auto& b : ws.branches) b.assign(branch, 0.0f);
@@ -301,7 +303,7 @@ class PreparedSKNet {
       ws.gathered.assign(gathered, 0.0f);
       ws.sums.assign(std::size_t(n) * widest * threads, 0.0f);
       ws.head_sums.assign(std::size_t(fc_in_) * threads, 0.0f);
-      ws.im2col.assign(threads * kIm2colRows * std::size_t(stem_.cin), 0.0f);
+      ws.im2col.assign(threads * b.stem_patch, 0.0f);
       ws.pooled.assign(std::size_t(n * fc_in_), 0.0f);
       ws.scratch.assign(scratch, 0.0f);
     }
@@ -312,74 +314,95 @@ class PreparedSKNet {
   }
 
   // ---- stem ------------------------------------------------------------------------------------
-  static constexpr dim_t kIm2colRows = 192;
+  /// The stem runs one output row at a time: im2col of the row (ow x k*k*cin, in L2), one GEMM
+  /// with bias + ReLU. With the ImageNet stem the 3x3/2 max pool follows row by row from a ring of
+  /// the last stem rows, so the full-resolution stem output never leaves the cache.
 
-  Dims run_stem(Workspace& ws, const float* input, dim_t n, dim_t ih, dim_t iw) {
-    const dim_t k = stem_kernel_, s = stem_stride_, p = stem_pad_, cin = stem_cin_, taps = k * k * cin;
-    const dim_t oh = out_extent(ih, k, s, p, 1), ow = out_extent(iw, k, s, p, 1);
-    const dim_t pixels = n * oh * ow;
-    const bool pooled = config_.stem == Stem::imagenet;
-    float* out = pooled ? ws.stem_buf.data() : ws.act_a.data();
-    const dim_t blocks = (pixels + kIm2colRows - 1) / kIm2colRows;
-    ws.pool->run([&](int t) {
-      float* patch = ws.im2col.data() + std::size_t(t) * kIm2colRows * std::size_t(taps);
-      const auto range = split_range(blocks, ws.pool->size(), t);
-      for (dim_t b = range.first; b < range.second; ++b) {
-        const dim_t p0 = b * kIm2colRows, p1 = std::min(pixels, p0 + kIm2colRows);
-        for (dim_t px = p0; px < p1; ++px) {
-          const dim_t img = px / (oh * ow), oy = px / ow % oh, ox = px % ow;
-          float* row = patch + (px - p0) * taps;
-          const dim_t ix0 = ox * s - p;
-          const bool inside_x = ix0 >= 0 && ix0 + k <= iw;
-          for (dim_t ky = 0; ky < k; ++ky) {
-            const dim_t iy = oy * s - p + ky;
-            float* dst = row + ky * k * cin;
-            if (iy < 0 || iy >= ih) {
-              std::fill(dst, dst + k * cin, 0.0f);
-              continue;
-            }
-            const float* src_row = input + (img * ih + iy) * iw * cin;
-            if (inside_x) {  // the k taps of a kernel row are k adjacent NHWC pixels
-              std::memcpy(dst, src_row + ix0 * cin, sizeof(float) * std::size_t(k * cin));
-              continue;
-            }
-            for (dim_t kx = 0; kx < k; ++kx) {
-              const dim_t ix = ix0 + kx;
-              if (ix < 0 || ix >= iw) {
-                std::fill(dst + kx * cin, dst + (kx + 1) * cin, 0.0f);
-              } else {
-                std::memcpy(dst + kx * cin, src_row + ix * cin, sizeof(float) * std::size_t(cin));
-              }
-            }
+  /// im2col of stem output row oy of image img: patch[ox][ky][kx][ic] (zero outside the input).
+  void stem_patch_row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch) const {
+    const dim_t k = stem_kernel_, s = stem_stride_, p = stem_pad_, cin = stem_cin_, kc = k * cin, taps = k * kc;
+    for (dim_t ky = 0; ky < k; ++ky) {
+      const dim_t iy = oy * s - p + ky;
+      if (iy < 0 || iy >= ih) {
+        for (dim_t ox = 0; ox < ow; ++ox) std::fill_n(patch + ox * taps + ky * kc, kc, 0.0f);
+        continue;
+      }
+      const float* src_row = input + (img * ih + iy) * iw * cin;
+      for (dim_t ox = 0; ox < ow; ++ox) {
+        float* dst = patch + ox * taps + ky * kc;
+        const dim_t ix0 = ox * s - p;
+        if (ix0 >= 0 && ix0 + k <= iw) {  // the k taps of a kernel row are k adjacent NHWC pixels
+          const float* src = src_row + ix0 * cin;
+          for (dim_t j = 0; j < kc; ++j) dst[j] = src[j];
+          continue;
+        }
+        for (dim_t kx = 0; kx < k; ++kx) {
+          const dim_t ix = ix0 + kx;
+          if (ix < 0 || ix >= iw) {
+            std::fill_n(dst + kx * cin, cin, 0.0f);
+          } else {
+            for (dim_t ic = 0; ic < cin; ++ic) dst[kx * cin + ic] = src_row[ix * cin + ic];
           }
         }
-        kernels::PointwiseGeometry g{p1 - p0, taps, stem_cout_, taps, stem_cout_};
-        kernels::PointwiseEpilogue ep;
-        ep.bias = stem_.bias.data();
-        ep.relu = true;
-        kernels::pointwise_conv(g, patch, stem_.weights, ep, out + p0 * stem_cout_, 0, p1 - p0, 0, stem_cout_);
       }
-    });
-    if (!pooled) return {n, oh, ow, stem_cout_};
-    // 3x3 stride-2 max pool, padding 1 (padding never wins), vectorised over channels.
-    const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1), c = stem_cout_;
+    }
+  }
+
+  /// Stem output row oy of image img (conv + folded BN + ReLU) into out[ow][cout].
+  void stem_row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch,
+                float* out) const {
+    stem_patch_row(input, img, oy, ih, iw, ow, patch);
+    kernels::PointwiseGeometry g{ow, stem_.cin, stem_cout_, stem_.cin, stem_cout_};
+    kernels::PointwiseEpilogue ep;
+    ep.bias = stem_.bias.data();
+    ep.relu = true;
+    kernels::pointwise_conv(g, patch, stem_.weights, ep, out, 0, ow, 0, stem_cout_);
+  }
+
+  Dims run_stem(Workspace& ws, const float* input, dim_t n, dim_t ih, dim_t iw) {
+    const dim_t k = stem_kernel_, s = stem_stride_, p = stem_pad_, c = stem_cout_;
+    const dim_t oh = out_extent(ih, k, s, p, 1), ow = out_extent(iw, k, s, p, 1);
+    const std::size_t patch_floats = std::size_t(ow * stem_.cin), ring_floats = std::size_t(4 * ow * c);
+    const int threads = ws.pool->size();
+    if (config_.stem != Stem::imagenet) {
+      float* out = ws.act_a.data();
+      ws.pool->run([&](int t) {
+        float* patch = ws.im2col.data() + std::size_t(t) * patch_floats;
+        const auto rows = split_range(n * oh, threads, t);
+        for (dim_t r = rows.first; r < rows.second; ++r)
+          stem_row(input, r / oh, r % oh, ih, iw, ow, patch, out + r * ow * c);
+      });
+      return {n, oh, ow, c};
+    }
+    // 3x3 stride-2 max pool, padding 1 (padding never wins). Pool row py reads stem rows 2py-1..2py+1,
+    // kept in ring slots y % 3; slot 3 holds their vertical maximum.
+    const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1);
     float* dst = ws.act_a.data();
     ws.pool->run([&](int t) {
-      const auto rows = split_range(n * ph, ws.pool->size(), t);
+      float* patch = ws.im2col.data() + std::size_t(t) * patch_floats;
+      float* ring = ws.stem_buf.data() + std::size_t(t) * ring_floats;
+      float* vmax = ring + 3 * ow * c;
+      const auto rows = split_range(n * ph, threads, t);
+      dim_t have_img = -1, have_row = -1;  // the last stem row in the ring
       for (dim_t r = rows.first; r < rows.second; ++r) {
         const dim_t img = r / ph, py = r % ph;
-        for (dim_t px = 0; px < pw; ++px) {
-          float* o = dst + ((img * ph + py) * pw + px) * c;
-          for (dim_t ch = 0; ch < c; ++ch) o[ch] = -INFINITY;
-          for (dim_t dy = 0; dy < 3; ++dy) {
-            const dim_t y = py * 2 - 1 + dy;
-            if (y < 0 || y >= oh) continue;
-            for (dim_t dx = 0; dx < 3; ++dx) {
-              const dim_t x = px * 2 - 1 + dx;
-              if (x < 0 || x >= ow) continue;
-              const float* in = out + ((img * oh + y) * ow + x) * c;
-              for (dim_t ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], in[ch]);
-            }
+        const dim_t y0 = std::max<dim_t>(0, 2 * py - 1), y1 = std::min<dim_t>(oh - 1, 2 * py + 1);
+        for (dim_t y = img == have_img ? std::max(y0, have_row + 1) : y0; y <= y1; ++y)
+          stem_row(input, img, y, ih, iw, ow, patch, ring + (y % 3) * ow * c);
+        have_img = img, have_row = y1;
+        const float* first = ring + (y0 % 3) * ow * c;
+        std::copy_n(first, ow * c, vmax);
+        for (dim_t y = y0 + 1; y <= y1; ++y) {
+          const float* row = ring + (y % 3) * ow * c;
+          for (dim_t i = 0; i < ow * c; ++i) vmax[i] = std::max(vmax[i], row[i]);
+        }
+        float* o = dst + r * pw * c;
+        for (dim_t px = 0; px < pw; ++px, o += c) {
+          const dim_t x0 = std::max<dim_t>(0, 2 * px - 1), x1 = std::min<dim_t>(ow - 1, 2 * px + 1);
+          std::copy_n(vmax + x0 * c, c, o);
+          for (dim_t x = x0 + 1; x <= x1; ++x) {
+            const float* in = vmax + x * c;
+            for (dim_t ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], in[ch]);
           }
         }
       }
