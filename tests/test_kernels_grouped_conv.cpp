@@ -2,7 +2,7 @@
 // + bias + ReLU per branch, and the per-channel sums of U = sum_m U_m, for every ISA compiled into
 // this build. Sweep: channel counts around the vector widths, every group width in {1,2,4,8,16,32}
 // that divides them plus other divisors, 1-3 branches, stride 1 and 2, several map sizes, batch 1 and
-// 2, pad = M and M + 1; then channel- and row-range splits against the whole, the generic tiles
+// 2, pad = 0 (dense input), M and M + 1 in turn; then channel- and row-range splits against the whole, the generic tiles
 // (stride 3, 4 branches), the public dispatch and the packing checks.
 #include <catch2/catch.hpp>
 
@@ -73,7 +73,7 @@ std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
 constexpr float kSentinel = 1234.5f;
 constexpr std::size_t kGuard = 64;  // sentinel floats after every output buffer
 
-/// One problem: the unpadded input, its padded copy, weights and biases per branch, and the expected
+/// One problem: the unpadded input, its padded copy (the input itself when pad = 0), weights and biases per branch, and the expected
 /// U_m and channel sums.
 struct Problem {
   SKBranchGeometry g;
@@ -193,7 +193,8 @@ TEST_CASE("sk_branches_conv3x3 matches the reference over the sweep", "[kernels]
           for (dim_t n = 1; n <= 2; ++n) {
             // Big shapes only for a subset, to keep the double-precision reference quick.
             if (c >= 64 && hw[0] >= 13 && (paths == 1 || n == 2)) continue;
-            SKBranchGeometry g{n, hw[0], hw[1], c, c / gw, paths, stride, paths + (n - 1)};
+            const dim_t pad = seed % 3 == 0 ? 0 : paths + dim_t(seed % 3) - 1;  // dense, M, M + 1 in turn
+            SKBranchGeometry g{n, hw[0], hw[1], c, c / gw, paths, stride, pad};
             const Problem p(g, ++seed);
             for (const auto& v : vs) check_variant(p, v);
           }
@@ -279,6 +280,7 @@ TEST_CASE("PackedBranchWeights rejects invalid geometries", "[kernels][grouped_c
   const float* bp[] = {b.data(), b.data(), b.data()};
   CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 3, 2, 1, 2}, wp, bp), std::invalid_argument);
   CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 1}, wp, bp), std::invalid_argument);
+  CHECK_NOTHROW(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 0}, wp, bp));  // pad 0: dense input
   CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 0, 1, 1}, wp, bp), std::invalid_argument);
   CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 0, 2}, wp, bp), std::invalid_argument);
   CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 0, 4, 16, 1, 2, 1, 2}, wp, bp), std::invalid_argument);

@@ -5,9 +5,10 @@
 //   channel_sums[n, co] += sum_{oy,ox} sum_m U_m[n, oy, ox, co]
 //
 // Branch m is a grouped 3x3 convolution with dilation m and padding m (G groups of gw = C/G channels,
-// Cin = Cout = C, stride s); every branch has the same output size. X is NHWC and arrives already
-// zero-padded by pad >= M on each side, so no kernel checks bounds. The channel sums feed the global
-// average pool of the Fuse step without re-reading U.
+// Cin = Cout = C, stride s); every branch has the same output size. X is NHWC, either dense
+// (pad = 0) or already zero-padded by pad >= M on each side; the kernels read it only through the
+// compact row copies below, which carry the zero border, so no tile checks bounds. The channel sums
+// feed the global average pool of the Fuse step without re-reading U.
 //
 // Algorithm (all ISAs): channel-vectorised direct convolution. A vector holds one block of L output
 // channels (L = 16 for avx512, 8 otherwise); a register tile is T output pixels of one row (or of two
@@ -54,8 +55,9 @@ namespace sknet {
 namespace kernels {
 
 /// One SK Split step: M = `paths` branches of grouped 3x3 convolutions over the same input.
-/// h, w are the unpadded input size; the input buffer is [n, h + 2*pad, w + 2*pad, c] with pad >= paths
-/// (the border zero). Requires c % groups == 0 and stride >= 1.
+/// h, w are the unpadded input size; the input buffer is [n, h + 2*pad, w + 2*pad, c] with a zero
+/// border of pad >= paths, or the dense input [n, h, w, c] with pad = 0. Requires c % groups == 0 and
+/// stride >= 1.
 struct SKBranchGeometry {
   dim_t n = 1, h = 0, w = 0, c = 0, groups = 1, paths = 2, stride = 1, pad = 2;
   dim_t oh() const { return (h - 1) / stride + 1; }
@@ -78,7 +80,7 @@ inline void validate(const SKBranchGeometry& g) {
   if (g.groups < 1 || g.c % g.groups != 0) fail("groups must divide c");
   if (g.paths < 1) fail("paths must be >= 1");
   if (g.stride < 1) fail("stride must be >= 1");
-  if (g.pad < g.paths) fail("pad must be >= paths (the largest dilation)");
+  if (g.pad != 0 && g.pad < g.paths) fail("pad must be 0 (dense input) or >= paths (the largest dilation)");
 }
 
 namespace detail {
@@ -97,9 +99,9 @@ inline SKKind sk_kind(dim_t gw, dim_t lanes) {
 /// floats apart and a block's own L channels are one chunk.
 struct SKTile {
   const float* const* rows = nullptr;  ///< rows[dy] (dy may be negative): the block's first chunk in the
-                                       ///< scratch row of padded input row oy*s + pad + dy (oy: the
+                                       ///< scratch row of frame row oy*s + M + dy (oy: the
                                        ///< tile's first output row)
-  dim_t col = 0;                 ///< padded input column of the tile's first output pixel (ox0*s + pad)
+  dim_t col = 0;                 ///< frame column of the tile's first output pixel (ox0*s + M)
   dim_t chunk_stride = 0;        ///< floats between the channel chunks of a scratch row
   dim_t k0 = 0;                  ///< broadcast: the span's first channel, relative to the first chunk
   const float* wei = nullptr;    ///< this block and branch: [3 ky][steps][3 kx][L]
@@ -524,7 +526,10 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
   assert(0 <= oy_begin && oy_begin <= oy_end && oy_end <= g.oh());
   if (c_begin >= c_end || oy_begin >= oy_end) return;
   const dim_t C = g.c, M = g.paths, s = g.stride, OW = g.ow(), OH = g.oh();
-  const dim_t Wp = g.padded_w(), Hp = g.padded_h();
+  // The source buffer [n, Hs, Ws, C] has a zero border of B (0: dense); the ring rows are in the frame
+  // of the input padded by P = M on each side (frame row y = input row y - P), with the border
+  // written as zeros by the copy.
+  const dim_t Ws = g.padded_w(), Hs = g.padded_h(), B = g.pad, P = M, Wr = g.w + 2 * P;
   const bool bcast = w.kind() == SKKind::kBroadcast;
 
   // Tiles of a row pair and of a single row.
@@ -558,7 +563,7 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
 
   // Block groups: packed weights + input ring of a group within about half of L2.
   const dim_t b_begin = c_begin / L, b_end = (c_end + L - 1) / L, nblocks = b_end - b_begin;
-  const dim_t ring = s + 2 * M + 1, chunk = Wp * L;
+  const dim_t ring = s + 2 * M + 1, chunk = Wr * L;
   const auto first_channel = [&](dim_t b) { return bcast ? b * L + w.span_begin(b) : b * L; };
   const auto end_channel = [&](dim_t b) { return bcast ? first_channel(b) + w.steps(b) : std::min(b * L + L, C); };
   dim_t per_group = nblocks;
@@ -587,16 +592,27 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
   t.dst_pix = C;
   t.dst_row = OW * C;
   for (dim_t n = 0; n < g.n; ++n) {
-    const float* image = src + n * Hp * Wp * C;
+    const float* image = src + n * Hs * Ws * C;
     for (dim_t gb = b_begin; gb < b_end; gb += per_group) {
       const dim_t ge = std::min(gb + per_group, b_end);
       const dim_t ch_lo = first_channel(gb), ch_hi = end_channel(ge - 1);
       const dim_t nfull = (ch_hi - ch_lo) / L, tail = (ch_hi - ch_lo) % L;
-      // Copies padded input row y, channels [ch_lo, ch_hi), into its ring slot.
+      // Copies frame row y, channels [ch_lo, ch_hi), into its ring slot (zeros outside the input).
+      const dim_t chunks = nfull + (tail ? 1 : 0);
+      const auto zero_pixel = [&](float* d, dim_t x) {
+        for (dim_t q = 0; q < chunks; ++q) Ops::store(d + q * chunk + x * L, Ops::zero());
+      };
       const auto copy_row = [&](dim_t y) {
         float* d = scratch.p.get() + (y % ring) * ring_row;
-        const float* sp = image + y * Wp * C + ch_lo;
-        for (dim_t x = 0; x < Wp; ++x, sp += C) {
+        const dim_t iy = y - P;
+        if (iy < 0 || iy >= g.h) {
+          for (dim_t x = 0; x < Wr; ++x) zero_pixel(d, x);
+          return;
+        }
+        for (dim_t x = 0; x < P; ++x) zero_pixel(d, x);
+        for (dim_t x = P + g.w; x < Wr; ++x) zero_pixel(d, x);
+        const float* sp = image + ((iy + B) * Ws + B) * C + ch_lo;
+        for (dim_t x = P; x < P + g.w; ++x, sp += C) {
           for (dim_t q = 0; q < nfull; ++q) Ops::store(d + q * chunk + x * L, Ops::loadu(sp + q * L));
           if (tail) {
             float* dt = d + nfull * chunk + x * L;
@@ -604,10 +620,10 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
           }
         }
       };
-      dim_t next_row = 0;  // first padded input row not yet in the ring
+      dim_t next_row = 0;  // first frame row not yet in the ring
       for (dim_t oy = oy_begin; oy < oy_end;) {
         const bool pair = oy + 1 < oy_end;
-        const dim_t lo = oy * s + g.pad - M, hi = (oy + (pair ? 1 : 0)) * s + g.pad + M;
+        const dim_t lo = oy * s + P - M, hi = (oy + (pair ? 1 : 0)) * s + P + M;
         for (dim_t y = std::max(lo, next_row); y <= hi; ++y) copy_row(y);
         next_row = hi + 1;
         const dim_t dst_row = ((n * OH + oy) * OW) * C;
@@ -615,7 +631,7 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
           const dim_t c0 = b * L, rel = first_channel(b) - ch_lo;
           for (dim_t dy = -M; dy <= (pair ? s : 0) + M; ++dy)
             row_ptr[std::size_t(dy + M)] =
-                scratch.p.get() + ((oy * s + g.pad + dy) % ring) * ring_row + rel / L * chunk;
+                scratch.p.get() + ((oy * s + P + dy) % ring) * ring_row + rel / L * chunk;
           t.k0 = rel % L;
           t.lanes = int(std::min(L, C - c0));
           t.steps = w.steps(b);
@@ -623,7 +639,7 @@ inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, c
           for (const TileRef& tile : pair ? pair_tiles : single_tiles) {
             const dim_t r = tile.row < 0 ? 0 : tile.row;
             t.rows = rows_origin + r * s;
-            t.col = tile.ox * s + g.pad;
+            t.col = tile.ox * s + P;
             for (dim_t m = 0; m < M; ++m) {
               t.wei = w.weights(b, m);
               t.bias = w.bias(b, m);
@@ -657,7 +673,7 @@ inline constexpr const char* grouped_conv_isa() noexcept {
 /// branches: dst[m] (m = 0..M-1, dilation m+1) is U_{m+1} as [n, oh, ow, c]; channel_sums ([n, c] or
 /// null) += the sum over the computed pixels of sum_m U_m (the caller zeroes it).
 /// Requires: w packed from g for the compiled ISA (default lanes); src_padded [n, h+2*pad, w+2*pad, c]
-/// with a zero border; c_begin a multiple of kSKBranchChannelStep (16); c_end one too, or c; dst
+/// with a zero border (or, with pad = 0, the dense input [n, h, w, c]); c_begin a multiple of kSKBranchChannelStep (16); c_end one too, or c; dst
 /// overlaps nothing else. Threads may run disjoint channel ranges concurrently and share channel_sums;
 /// threads splitting rows need their own channel_sums. Every output is computed in the same order
 /// whatever the ranges.

@@ -36,9 +36,9 @@ struct PrepareOptions {
 
 /// Milliseconds spent per phase over all forwards since the last reset (when profiling is on).
 struct ForwardProfile {
-  static constexpr int kPhases = 9;
-  static constexpr const char* kNames[kPhases] = {"stem+pool", "conv1", "pad copy",  "branches", "attention",
-                                                  "select V",  "downsample", "conv3", "head"};
+  static constexpr int kPhases = 7;
+  static constexpr const char* kNames[kPhases] = {"stem+pool", "conv1",        "branches", "attention",
+                                                  "downsample", "select+conv3", "head"};
   double ms[kPhases] = {};
   int forwards = 0;
 };
@@ -163,7 +163,7 @@ class PreparedSKNet {
     ThreadPool* pool = nullptr;
     std::unique_ptr<ThreadPool> own_pool;
     bool timed = false;  // adds to the profile (layer-split forwards only)
-    std::vector<float> act_a, act_b, stem_buf, mid, padded, v, gathered, sums, head_sums, im2col, pooled, scratch;
+    std::vector<float> act_a, act_b, stem_buf, mid, v, gathered, sums, head_sums, im2col, pooled, scratch;
     std::array<std::vector<float>, M> branches;
   };
 
@@ -232,13 +232,13 @@ class PreparedSKNet {
       std::swap(x, y);
     }
     run_head(ws, count, dims.h * dims.w, x, logits);
-    mark(ws, 8);
+    mark(ws, 6);
   }
 
   // ---- workspace -------------------------------------------------------------------------------
   /// Floats of each workspace buffer for a chunk of n images.
   struct BufferSizes {
-    std::size_t act = 0, padded = 0, branch = 0, mid = 0, gathered = 0, widest = 0, scratch = 0;
+    std::size_t act = 0, branch = 0, mid = 0, gathered = 0, widest = 0, scratch = 0;
     std::size_t stem_patch = 0, stem_ring = 0;  ///< per thread: one im2col row; the pool's ring of stem rows
   };
   BufferSizes buffer_sizes(const std::array<Index, 4>& input_dims, dim_t n) const {
@@ -259,7 +259,6 @@ class PreparedSKNet {
       b.mid = std::max<std::size_t>(b.mid, std::size_t(n * h * w * c));
       b.widest = std::max<std::size_t>(b.widest, std::size_t(c));
       b.scratch = std::max<std::size_t>(b.scratch, std::size_t(u.sk.scratch_size()));
-      b.padded = std::max<std::size_t>(b.padded, std::size_t(n * (h + 2 * M) * (w + 2 * M) * c));
       b.branch = std::max<std::size_t>(b.branch, std::size_t(n * oh * ow * c));
       if (u.downsample && u.sk.stride() != 1)
         b.gathered = std::max<std::size_t>(b.gathered, std::size_t(n * oh * ow * u.downsample->cin));
@@ -280,7 +279,7 @@ class PreparedSKNet {
     chunk_ = std::clamp<dim_t>(dim_t(kChunkBytes / (sizeof(float) * one.act)), 1, per_workspace);
     const BufferSizes b = chunk_ == 1 ? one : buffer_sizes(input_dims, chunk_);
     const dim_t n = chunk_;
-    const std::size_t act = b.act, mid = b.mid, padded = b.padded, branch = b.branch,
+    const std::size_t act = b.act, mid = b.mid, branch = b.branch,
                       gathered = b.gathered, widest = b.widest, scratch = b.scratch;
     workspaces_.clear();
     workspaces_.resize(std::size_t(count));
@@ -297,7 +296,6 @@ class PreparedSKNet {
       ws.act_b.assign(act, 0.0f);
       ws.stem_buf.assign(threads * b.stem_ring, 0.0f);
       ws.mid.assign(mid, 0.0f);
-      ws.padded.assign(padded, 0.0f);
       for (auto& b : ws.branches) b.assign(branch, 0.0f);
       ws.v.assign(threads * kBlockRows * widest, 0.0f);
       ws.gathered.assign(gathered, 0.0f);
@@ -433,7 +431,6 @@ class PreparedSKNet {
   static constexpr dim_t kBlockRows = 192;
   /// Images per pass through the network: as many as keep the largest activation within this.
   static constexpr std::size_t kChunkBytes = std::size_t(1) << 20;
-  static constexpr dim_t kRowByRowWidth = 28;
 
   Dims run_unit(Workspace& ws, const Unit& u, const float* x, const Dims& in, float* y, float* head_sums,
                 float* attention) {
@@ -442,51 +439,24 @@ class PreparedSKNet {
     ThreadPool& pool = *ws.pool;
     const int threads = pool.size();
 
-    // conv1 (+BN, ReLU) into the interior of the padded buffer for the branch convolutions: row by
-    // row straight into place on wide maps; on narrow maps (where one call per row would re-stream
-    // the large weights) densely, then copied into place.
+    // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies.
     {
-      const dim_t hp = h + 2 * M, wp = w + 2 * M;
-      float* padded = ws.padded.data();
+      kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
       kernels::PointwiseEpilogue ep;
       ep.bias = u.conv1.bias.data();
       ep.relu = true;
-      const bool row_by_row = w >= kRowByRowWidth;
-      if (!row_by_row) {
-        kernels::PointwiseGeometry g{n * h * w, u.conv1.cin, c, u.conv1.cin, c};
-        pointwise_parallel(pool, g, x, u.conv1, ep, ws.mid.data(), nullptr);
-      }
-      pool.run([&](int t) {
-        const auto rows = split_range(n * hp, threads, t);
-        const kernels::PointwiseGeometry g{w, u.conv1.cin, c, u.conv1.cin, c};
-        for (dim_t r = rows.first; r < rows.second; ++r) {
-          const dim_t img = r / hp, yy = r % hp;
-          float* row = padded + r * wp * c;
-          if (yy < M || yy >= h + M) {
-            std::fill(row, row + wp * c, 0.0f);
-            continue;
-          }
-          std::fill(row, row + M * c, 0.0f);
-          std::fill(row + (M + w) * c, row + wp * c, 0.0f);
-          const dim_t src_row = (img * h + yy - M) * w;
-          if (row_by_row) {
-            kernels::pointwise_conv(g, x + src_row * u.conv1.cin, u.conv1.weights, ep, row + M * c, 0, w, 0, c);
-          } else {
-            std::memcpy(row + M * c, ws.mid.data() + src_row * c, sizeof(float) * std::size_t(w * c));
-          }
-        }
-      });
+      pointwise_parallel(pool, g, x, u.conv1, ep, ws.mid.data(), nullptr);
       mark(ws, 1);
     }
 
     // Split: the M branch convolutions (+BN, ReLU) in one pass, with the channel sums of U.
     std::array<float*, M> branches{};
     for (int m = 0; m < M; ++m) branches[std::size_t(m)] = ws.branches[std::size_t(m)].data();
-    u.sk.split(pool, u.sk.geometry(n, h, w), ws.padded.data(), branches.data(), ws.sums.data());
-    mark(ws, 3);
+    u.sk.split(pool, u.sk.geometry(n, h, w), ws.mid.data(), branches.data(), ws.sums.data());
+    mark(ws, 2);
     // Fuse and the softmax of Select: the attention a [n][M][C].
     u.sk.attend(ws.sums.data(), threads, n, opix, attention, ws.scratch.data());
-    mark(ws, 4);
+    mark(ws, 3);
     // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
     const dim_t cout = u.conv3.cout;
     const float* residual = x;
@@ -509,7 +479,7 @@ class PreparedSKNet {
       ep.bias = u.downsample->bias.data();
       pointwise_parallel(pool, g, src, *u.downsample, ep, y, nullptr);
       residual = y;
-      mark(ws, 6);
+      mark(ws, 4);
     }
 
     // conv3 (+BN) + shortcut, ReLU, with V = sum_m a_m U_m built block by block just before it
@@ -537,7 +507,7 @@ class PreparedSKNet {
           kernels::pointwise_conv(g, v, u.conv3.weights, mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
         }
       });
-      mark(ws, 7);
+      mark(ws, 5);
     }
     return {n, oh, ow, cout};
   }

@@ -2,9 +2,8 @@
 //
 // prepare folds every branch BN into its grouped convolution and the attention BN into fc_reduce,
 // and packs the branch weights for the compiled instruction set. The three steps are exposed
-// separately so a network can fuse them with its neighbours (PreparedSKNet writes conv1's output
-// straight into the padded input of split() and builds V with select() block by block just before
-// conv3); forward() runs them back to back for a standalone SK convolution.
+// separately so a network can fuse them with its neighbours (PreparedSKNet feeds conv1's output
+// straight to split() and builds V with select() block by block just before conv3); forward() runs them back to back for a standalone SK convolution.
 #pragma once
 
 #include <algorithm>
@@ -29,8 +28,6 @@ template <int M>
 class PreparedSKConv {
  public:
   using dim_t = kernels::dim_t;
-  /// Zero border every input of split() must carry on each side (the largest dilation).
-  static constexpr dim_t kPad = M;
 
   PreparedSKConv() = default;
 
@@ -71,25 +68,25 @@ class PreparedSKConv {
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
 
-  /// The branch-kernel geometry for an unpadded input [n, h, w, channels()] carried with a kPad border.
+  /// The branch-kernel geometry for a dense input [n, h, w, channels()] (the kernel pads it itself).
   kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
     kernels::SKBranchGeometry g;
-    g.n = n, g.h = h, g.w = w, g.c = width_, g.groups = groups_, g.paths = M, g.stride = stride_, g.pad = kPad;
+    g.n = n, g.h = h, g.w = w, g.c = width_, g.groups = groups_, g.paths = M, g.stride = stride_, g.pad = 0;
     return g;
   }
 
   /// Split: U_m = ReLU(BN(conv_m(X))) for every branch m, channels split over the pool.
-  /// padded: [g.n, g.h + 2 kPad, g.w + 2 kPad, C] with a zero border; branches[m]: [g.n, oh, ow, C];
+  /// x: [g.n, g.h, g.w, C] (g from geometry()); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
-  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* padded, float* const* branches,
+  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* x, float* const* branches,
              float* per_thread_sums) const {
     const int threads = pool.size();
     std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
     pool.run([&](int t) {
       const auto r = split_range(width_, threads, t, kernels::kSKBranchChannelStep);
       if (r.first < r.second)
-        kernels::sk_branches_conv3x3(g, padded, branches_, branches, per_thread_sums + std::size_t(t * g.n * width_),
+        kernels::sk_branches_conv3x3(g, x, branches_, branches, per_thread_sums + std::size_t(t * g.n * width_),
                                      r.first, r.second);
     });
   }
@@ -152,7 +149,7 @@ class PreparedSKConv {
   }
 
   /// The whole SK convolution. requires: x NHWC [N, H, W, channels()], v [N, OH, OW, channels()].
-  /// ensures: v = V, attention = a [N, M, channels()]. The workspace (padded input, the M branch
+  /// ensures: v = V, attention = a [N, M, channels()]. The workspace (the M branch
   /// outputs, the channel sums) is kept and reused while the input shape stays the same.
   void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention) {
     const dim_t n = x.dimension(0), h = x.dimension(1), w = x.dimension(2), c = width_;
@@ -164,9 +161,7 @@ class PreparedSKConv {
     detail::require<ShapeError>(v.dimensions() == expected, label_.empty() ? "PreparedSKConv" : label_,
                                 "output dimensions", shape_string(expected), shape_string(v.dimensions()));
     const int threads = pool.size();
-    const dim_t hp = h + 2 * kPad, wp = w + 2 * kPad;
     if (work_dims_ != std::array<Index, 4>{n, h, w, threads}) {
-      padded_.assign(std::size_t(n * hp * wp * c), 0.0f);  // the border stays zero from here on
       for (auto& b : work_branches_) b.assign(std::size_t(n * oh * ow * c), 0.0f);
       sums_.assign(std::size_t(threads) * std::size_t(n * c), 0.0f);
       scratch_.assign(std::size_t(scratch_size()), 0.0f);
@@ -174,16 +169,9 @@ class PreparedSKConv {
     }
     if (attention.dimension(0) != n || attention.dimension(1) != M || attention.dimension(2) != c)
       attention.resize(n, M, c);
-    pool.run([&](int t) {
-      const auto rows = split_range(n * h, threads, t);
-      for (dim_t r = rows.first; r < rows.second; ++r) {
-        const dim_t img = r / h, y = r % h;
-        std::copy_n(x.data() + r * w * c, w * c, padded_.data() + ((img * hp + y + kPad) * wp + kPad) * c);
-      }
-    });
     std::array<float*, M> u{};
     for (int m = 0; m < M; ++m) u[std::size_t(m)] = work_branches_[std::size_t(m)].data();
-    split(pool, geometry(n, h, w), padded_.data(), u.data(), sums_.data());
+    split(pool, geometry(n, h, w), x.data(), u.data(), sums_.data());
     attend(sums_.data(), threads, n, oh * ow, attention.data(), scratch_.data());
     pool.run([&](int t) {
       const auto r = split_range(n * oh * ow, threads, t);
@@ -198,7 +186,7 @@ class PreparedSKConv {
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
   // forward() workspace
   std::array<Index, 4> work_dims_{};
-  std::vector<float> padded_, sums_, scratch_;
+  std::vector<float> sums_, scratch_;
   std::array<std::vector<float>, M> work_branches_;
 };
 
