@@ -178,6 +178,8 @@ int cmd_info(const Args& args) {
   return with_paths(config.paths, [&](auto m) {
     SKNet<float, decltype(m)::value> net(config);
     std::cout << net.summary(size, size).to_string();
+    std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
+              << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
     return 0;
   });
 }
@@ -256,8 +258,9 @@ int cmd_bench(const Args& args) {
       net.emplace(config);
       randomize<float>(*net, 2019);
     }
-    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, %s build, %s\n", args.text("--arch").c_str(),
-                long(batch), long(size), long(size), long(threads), long(config.paths), compiled_isa(),
+    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, isa %s, %s\n", args.text("--arch").c_str(),
+                long(batch), long(size), long(size), long(threads), long(config.paths),
+                fast_path ? kernels::isa_name(kernels::active_isa()) : "reference",
                 fast_path ? "prepared (SIMD kernels)" : "reference kernels");
     const auto once = [&] {
       if (fast) {

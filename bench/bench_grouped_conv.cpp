@@ -3,7 +3,9 @@
 // batch 8. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
 // one core measured by the same process (bench/support/fma_peak.hpp). oneDNN (PyTorch 1.13) on the same shapes:
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
-// Run: build/gc/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+// Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
+// is reported as skipped.
+// Run: build/release/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include "support/fma_peak.hpp"
@@ -11,11 +13,12 @@
 #include <random>
 #include <vector>
 
-#include <sknet/kernels/grouped_conv.hpp>
+#include <sknet/kernels/kernel_list.hpp>
 
 namespace {
 
 using sknet::kernels::dim_t;
+using sknet::kernels::Isa;
 using sknet::kernels::PackedBranchWeights;
 using sknet::kernels::SKBranchGeometry;
 
@@ -27,11 +30,12 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
   return v;
 }
 
-using KernelFn = void (*)(const SKBranchGeometry&, const float*, const PackedBranchWeights&, float* const*, float*,
-                          dim_t, dim_t, dim_t, dim_t);
-
 /// Args: N, C, H (= W, input), G, S; M = 2 branches, pad = 2.
-void run(benchmark::State& state, KernelFn kernel, dim_t lanes) {
+void run(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  if (!sknet::kernels::cpu_supports(kernel.isa)) {
+    state.SkipWithError(sknet_bench::skip_reason(kernel.isa).c_str());
+    return;
+  }
   const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
   const dim_t stride = state.range(4), paths = 2;
   const SKBranchGeometry g{n, h, h, c, groups, paths, stride, paths};
@@ -50,7 +54,7 @@ void run(benchmark::State& state, KernelFn kernel, dim_t lanes) {
     wp.push_back(weights.back().data());
     bp.push_back(bias.back().data());
   }
-  const PackedBranchWeights packed(g, wp.data(), bp.data(), lanes);
+  const PackedBranchWeights packed(g, wp.data(), bp.data(), kernel.isa);
   std::vector<std::vector<float>> dst;
   std::vector<float*> dp;
   for (dim_t m = 0; m < paths; ++m) dst.emplace_back(std::size_t(n * g.oh() * g.ow() * c));
@@ -58,26 +62,15 @@ void run(benchmark::State& state, KernelFn kernel, dim_t lanes) {
   std::vector<float> sums(std::size_t(n * c));
   for (auto _ : state) {
     std::fill(sums.begin(), sums.end(), 0.0f);
-    kernel(g, src.data(), packed, dp.data(), sums.data(), 0, c, 0, g.oh());
+    kernel.fn(g, src.data(), packed, dp.data(), sums.data(), 0, c, 0, g.oh());
     benchmark::DoNotOptimize(dp.data());
     benchmark::DoNotOptimize(sums.data());
     benchmark::ClobberMemory();
   }
   state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
-      benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops() * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
-
-void BM_SKBranches(benchmark::State& s) {
-  run(s, sknet::kernels::detail::grouped_native::sk_branches_conv3x3,
-      sknet::kernels::detail::grouped_native::kSKBranchLanes);
-  s.SetLabel(sknet::kernels::grouped_conv_isa());
-}
-#if defined(__AVX512F__)
-void BM_SKBranches_Avx2(benchmark::State& s) {  // the avx2 kernel on the same machine, for comparison
-  run(s, sknet::kernels::avx2::grouped_conv3x3_sk__avx2, sknet::kernels::avx2::kSKBranchLanes);
-}
-#endif
 
 // SKNet-50 SK convs {N, C, H_in, G, S}: stages 1-4 (gw 4 / 8 / 16 / 32), then the strided first units.
 void shapes(benchmark::internal::Benchmark* b) {
@@ -94,11 +87,16 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK(BM_SKBranches)->Apply(shapes);
-#if defined(__AVX512F__)
-BENCHMARK(BM_SKBranches_Avx2)->Apply(shapes);
-#endif
-
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  const auto& list = sknet::kernels::kernel_list();
+  for (int i = 0; i < list.sk_branches_count; ++i) {
+    const auto& kernel = list.sk_branches[i];
+    benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run(s, kernel); })->Apply(shapes);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

@@ -18,7 +18,7 @@
 #include <unsupported/Eigen/CXX11/Tensor>
 #pragma GCC diagnostic pop
 
-#include <sknet/kernels/pointwise.hpp>
+#include <sknet/kernels/kernel_list.hpp>
 
 namespace {
 
@@ -34,17 +34,22 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
   return v;
 }
 
-void set_counters(benchmark::State& state, double flops) {
+void set_counters(benchmark::State& state, double flops,
+                  sknet::kernels::Isa isa = sknet::kernels::active_isa()) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
-      benchmark::Counter(flops * 1e-9 / sknet_bench::fma_peak_gflops() * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(flops * 1e-9 / sknet_bench::fma_peak_gflops(isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 using KernelFn = void (*)(const PointwiseGeometry&, const float*, const float*, const PointwiseEpilogue&, float*,
                           dim_t, dim_t, dim_t, dim_t);
 
 /// Args: Cin, Cout, P. `block` is the kernel's packed column block.
-void run_kernel(benchmark::State& state, KernelFn kernel, dim_t block) {
+void run_kernel(benchmark::State& state, KernelFn kernel, dim_t block, sknet::kernels::Isa isa) {
+  if (!sknet::kernels::cpu_supports(isa)) {
+    state.SkipWithError(sknet_bench::skip_reason(isa).c_str());
+    return;
+  }
   const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
   const PointwiseGeometry g{pixels, cin, cout, cin, cout};
   const auto src = random_vector(std::size_t(pixels * cin), 1);
@@ -61,7 +66,7 @@ void run_kernel(benchmark::State& state, KernelFn kernel, dim_t block) {
     benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, g.flops());
+  set_counters(state, g.flops(), isa);
 }
 
 /// The public entry point (compile-time ISA) through PackedPointwiseWeights.
@@ -81,7 +86,7 @@ void BM_Pointwise(benchmark::State& state) {
     benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
-  state.SetLabel(sknet::kernels::pointwise_isa());
+  state.SetLabel(sknet::kernels::isa_name(sknet::kernels::active_isa()));
   set_counters(state, g.flops());
 }
 
@@ -104,23 +109,6 @@ void BM_PointwiseDownsample(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   set_counters(state, 2.0 * double(ow * ow) * double(cin) * double(cout));
-}
-
-#if defined(__AVX512F__)
-void BM_Avx512_6x64(benchmark::State& s) {
-  run_kernel(s, sknet::kernels::avx512::pointwise_6x64__avx512, sknet::kernels::avx512::kPointwiseBlock);
-}
-void BM_Avx512_7x48(benchmark::State& s) {
-  run_kernel(s, sknet::kernels::avx512::pointwise_7x48__avx512, sknet::kernels::avx512::kPointwiseBlock);
-}
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-void BM_Avx2_6x16(benchmark::State& s) {
-  run_kernel(s, sknet::kernels::avx2::pointwise_6x16__avx2, sknet::kernels::avx2::kPointwiseBlock);
-}
-#endif
-void BM_Portable_4x8(benchmark::State& s) {
-  run_kernel(s, sknet::kernels::portable::pointwise_4x8__portable, sknet::kernels::portable::kPointwiseBlock);
 }
 
 /// Baseline: Eigen's single-threaded tensor contraction C[P, Cout] = A[P, Cin] . W[Cout, Cin]^T.
@@ -166,12 +154,20 @@ void small_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Pointwise)->Apply(shapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PointwiseDownsample)->ArgNames({"Cin", "Cout", "OW"})->Args({256, 512, 28})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Eigen)->Apply(shapes)->Unit(benchmark::kMicrosecond);
-#if defined(__AVX512F__)
-BENCHMARK(BM_Avx512_6x64)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Avx512_7x48)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-BENCHMARK(BM_Avx2_6x16)->Apply(shapes)->Unit(benchmark::kMicrosecond);
-#endif
-BENCHMARK(BM_Portable_4x8)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
-BENCHMARK_MAIN();
+
+int main(int argc, char** argv) {
+  // Every pointwise kernel of the kernel list on the small-map shapes (the full sweep for the
+  // per-ISA dispatchers); kernels whose ISA the CPU lacks are reported as skipped.
+  const auto& list = sknet::kernels::kernel_list();
+  for (int i = 0; i < list.pointwise_count; ++i) {
+    const auto& k = list.pointwise[i];
+    auto* b = benchmark::RegisterBenchmark(k.name, [&k](benchmark::State& s) {
+      run_kernel(s, k.fn, sknet::kernels::pointwise_block(k.isa), k.isa);
+    });
+    (k.blocking ? b->Apply(small_shapes) : b->Apply(shapes))->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

@@ -1,8 +1,9 @@
 # Helpers for sknet's own targets (tests, benchmarks, examples). Not installed.
 
 # Warnings and the optional -march=native go on the project's own executables only.
+# The project's own programs link sknet::kernels: the kernels compile once per build, not per program.
 function(sknet_configure_target target)
-  target_link_libraries(${target} PRIVATE sknet::sknet)
+  target_link_libraries(${target} PRIVATE sknet::sknet sknet::kernels)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   endif()

@@ -17,7 +17,7 @@ int main() {
 
   Tensor4<float> x(1, size, size, channels);  // NHWC
   x.setRandom();
-  std::printf("sknet %s (compiled for %s; reference kernels until the SIMD kernels land)\n", version(), compiled_isa());
+  std::printf("sknet %s (reference kernels)\n", version());
   std::printf("layer  %s\n", sk.label().c_str());
   std::printf("input  %s (NHWC)\n", shape_string(x.dimensions()).c_str());
 

@@ -1,18 +1,20 @@
 // The SK branch convolution kernels (kernels/grouped_conv.hpp) against the reference conv2d_nhwc
-// + bias + ReLU per branch, and the per-channel sums of U = sum_m U_m, for every ISA compiled into
-// this build. Sweep: channel counts around the vector widths, every group width in {1,2,4,8,16,32}
+// + bias + ReLU per branch, and the per-channel sums of U = sum_m U_m, for every kernel of the kernel
+// list (kernels/kernel_list.hpp) whose ISA this CPU runs (the others are reported as skipped). Sweep: channel counts around the vector widths, every group width in {1,2,4,8,16,32}
 // that divides them plus other divisors, 1-3 branches, stride 1 and 2, several map sizes, batch 1 and
 // 2, pad = 0 (dense input), M and M + 1 in turn; then channel- and row-range splits against the whole, the generic tiles
 // (stride 3, 4 branches), the public dispatch and the packing checks.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <sknet/kernels/grouped_conv.hpp>
+#include <sknet/kernels/kernel_list.hpp>
 #include <sknet/kernels/reference/conv2d.hpp>
 
 #include "support/compare.hpp"
@@ -22,43 +24,27 @@ namespace {
 using namespace sknet::kernels;
 using sknet_test::kFloatTolerance;
 
-using KernelFn = void (*)(const SKBranchGeometry&, const float*, const PackedBranchWeights&, float* const*, float*,
-                          dim_t, dim_t, dim_t, dim_t);
-
 struct Variant {
   std::string name;
-  dim_t lanes;
-  KernelFn fn;
+  Isa isa;
+  SKBranchKernelFn fn;
 };
 
-// Each build tests the kernels of the instruction set it compiles for; scripts/test builds the
-// portable, AVX2 and AVX-512 presets, so every ISA is tested. With SKNET_TEST_ALL_ISAS (CMake option
-// of the same name) a build also tests the narrower ISAs compiled into it, at several minutes more
-// compile time (each ISA instantiates its own set of unrolled tile kernels).
-#if defined(__AVX512F__)
-#define SKNET_TEST_NATIVE_ISA 3
-#elif defined(__AVX2__) && defined(__FMA__)
-#define SKNET_TEST_NATIVE_ISA 2
-#else
-#define SKNET_TEST_NATIVE_ISA 1
-#endif
-#if defined(SKNET_TEST_ALL_ISAS)
-#define SKNET_TEST_ISA(level) (level <= SKNET_TEST_NATIVE_ISA)
-#else
-#define SKNET_TEST_ISA(level) (level == SKNET_TEST_NATIVE_ISA)
-#endif
-
+/// Every SK branch kernel of the kernel list that this CPU runs; one whose ISA it lacks is reported
+/// (once) and skipped.
 std::vector<Variant> variants() {
   std::vector<Variant> v;
-#if SKNET_TEST_ISA(3)
-  v.push_back({"avx512", avx512::kSKBranchLanes, avx512::grouped_conv3x3_sk__avx512});
-#endif
-#if SKNET_TEST_ISA(2)
-  v.push_back({"avx2", avx2::kSKBranchLanes, avx2::grouped_conv3x3_sk__avx2});
-#endif
-#if SKNET_TEST_ISA(1)
-  v.push_back({"portable", portable::kSKBranchLanes, portable::grouped_conv3x3_sk__portable});
-#endif
+  const KernelList& list = kernel_list();
+  for (int i = 0; i < list.sk_branches_count; ++i) {
+    const SKBranchKernelInfo& k = list.sk_branches[i];
+    if (cpu_supports(k.isa)) {
+      v.push_back({k.name, k.isa, k.fn});
+    } else {
+      static bool warned = false;
+      if (!warned) WARN("skipped: this CPU lacks " << isa_name(k.isa) << " (" << k.name << ")");
+      warned = true;
+    }
+  }
   return v;
 }
 
@@ -118,9 +104,9 @@ struct Problem {
     for (const auto& b : bias) p.push_back(b.data());
     return p;
   }
-  PackedBranchWeights pack(dim_t lanes) const {
+  PackedBranchWeights pack(Isa isa) const {
     const auto w = weight_ptrs(), b = bias_ptrs();
-    return PackedBranchWeights(g, w.data(), b.data(), lanes);
+    return PackedBranchWeights(g, w.data(), b.data(), isa);
   }
 };
 
@@ -156,7 +142,7 @@ std::string describe(const SKBranchGeometry& g) {
 /// Runs `v` over the whole problem and checks every branch, the sums and the guards.
 void check_variant(const Problem& p, const Variant& v) {
   INFO(v.name << ": " << describe(p.g));
-  const PackedBranchWeights w = p.pack(v.lanes);
+  const PackedBranchWeights w = p.pack(v.isa);
   Outputs o(p.g);
   const auto dst = o.ptrs();
   v.fn(p.g, p.padded.data(), w, dst.data(), o.sums.data(), 0, p.g.c, 0, p.g.oh());
@@ -224,7 +210,7 @@ TEST_CASE("sk_branches_conv3x3 channel and row splits equal the whole", "[kernel
         const Problem p(g, ++seed);
         for (const auto& v : vs) {
           INFO(v.name << ": " << describe(g));
-          const PackedBranchWeights w = p.pack(v.lanes);
+          const PackedBranchWeights w = p.pack(v.isa);
           Outputs whole(g), by_channels(g), by_rows(g);
           auto d0 = whole.ptrs(), d1 = by_channels.ptrs(), d2 = by_rows.ptrs();
           v.fn(g, p.padded.data(), w, d0.data(), whole.sums.data(), 0, c, 0, g.oh());
@@ -255,7 +241,8 @@ TEST_CASE("sk_branches_conv3x3 public dispatch and null channel sums", "[kernels
   const Problem p(g, 9);
   const auto wp = p.weight_ptrs(), bp = p.bias_ptrs();
   const PackedBranchWeights w(g, wp.data(), bp.data());
-  INFO(grouped_conv_isa());
+  CHECK(w.isa() == active_isa());
+  INFO(isa_name(w.isa()));
   Outputs o(g);
   auto d = o.ptrs();
   sk_branches_conv3x3(g, p.padded.data(), w, d.data(), o.sums.data());
@@ -278,11 +265,35 @@ TEST_CASE("PackedBranchWeights rejects invalid geometries", "[kernels][grouped_c
   const std::vector<float> wt(16 * 16 * 9), b(16);
   const float* wp[] = {wt.data(), wt.data(), wt.data()};
   const float* bp[] = {b.data(), b.data(), b.data()};
-  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 3, 2, 1, 2}, wp, bp), std::invalid_argument);
-  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 1}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 3, 2, 1, 2}, wp, bp), KernelError);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 1}, wp, bp), KernelError);
   CHECK_NOTHROW(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 1, 0}, wp, bp));  // pad 0: dense input
-  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 0, 1, 1}, wp, bp), std::invalid_argument);
-  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 0, 2}, wp, bp), std::invalid_argument);
-  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 0, 4, 16, 1, 2, 1, 2}, wp, bp), std::invalid_argument);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 0, 1, 1}, wp, bp), KernelError);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 1, 2, 0, 2}, wp, bp), KernelError);
+  CHECK_THROWS_AS(PackedBranchWeights(SKBranchGeometry{1, 0, 4, 16, 1, 2, 1, 2}, wp, bp), KernelError);
   CHECK_NOTHROW(PackedBranchWeights(SKBranchGeometry{1, 4, 4, 16, 16, 3, 2, 3}, wp, bp));
+}
+
+TEST_CASE("sk_branches_conv3x3 propagates NaN through the ReLU", "[kernels][grouped_conv]") {
+  // PyTorch: relu(NaN) = NaN. A NaN input value reaches every output of its group whose window holds it.
+  SKBranchGeometry g{1, 6, 7, 32, 4, 2, 1, 0};
+  Problem p(g, 11);
+  const dim_t y = 2, x = 3, k = 9;  // channel 9: group 1 (channels 8..15 with gw = 8)
+  p.padded[std::size_t((y * g.w + x) * g.c + k)] = std::numeric_limits<float>::quiet_NaN();
+  for (const Variant& v : variants()) {
+    INFO(v.name);
+    const PackedBranchWeights w = p.pack(v.isa);
+    Outputs o(g);
+    auto d = o.ptrs();
+    v.fn(g, p.padded.data(), w, d.data(), o.sums.data(), 0, g.c, 0, g.oh());
+    for (dim_t m = 0; m < g.paths; ++m) {
+      const auto u = o.branch(m);
+      for (dim_t c = 0; c < g.c; ++c) {
+        const bool same_group = c / 8 == k / 8;
+        CHECK(std::isnan(u[std::size_t((y * g.w + x) * g.c + c)]) == same_group);
+      }
+    }
+    CHECK(std::isnan(o.sums[std::size_t(k)]));
+    CHECK(std::isfinite(o.sums[0]));
+  }
 }

@@ -1,18 +1,19 @@
-// The 1x1 convolution kernels (kernels/pointwise.hpp) against the reference conv2d_nhwc: every ISA
-// variant compiled into this build, a shape sweep (channel counts around the vector widths, pixel
+// The 1x1 convolution kernels (kernels/pointwise.hpp) against the reference conv2d_nhwc: every kernel
+// of the kernel list whose ISA this CPU runs (kernels/kernel_list.hpp; the others are reported as
+// skipped), a shape sweep (channel counts around the vector widths, pixel
 // counts around the tile heights, k-block splits), every epilogue, strided rows and split ranges.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <sknet/config.hpp>
-#include <sknet/kernels/pointwise.hpp>
+#include <sknet/kernels/kernel_list.hpp>
 #include <sknet/kernels/reference/conv2d.hpp>
 
 #include "support/compare.hpp"
@@ -22,47 +23,45 @@ namespace {
 using namespace sknet::kernels;
 using sknet_test::kFloatTolerance;
 
-using KernelFn = void (*)(const PointwiseGeometry&, const float*, const float*, const PointwiseEpilogue&, float*,
-                          dim_t, dim_t, dim_t, dim_t);
-
 struct Variant {
   std::string name;
-  dim_t block;  // packed column block of the variant's ISA
-  KernelFn fn;
+  Isa isa;
+  PointwiseKernelFn fn;                                  // the kernel as listed, or null:
+  const detail::PointwiseBlocking* blocking = nullptr;   // ... its tiling with tiny cache blocks
+  detail::PointwiseTileFn (*tile)(int, int) = nullptr;
   bool exact_splits = true;  // splitting the ranges gives bitwise-identical outputs
+  dim_t block() const { return pointwise_block(isa); }
+  void operator()(const PointwiseGeometry& g, const float* src, const float* packed, const PointwiseEpilogue& ep,
+                  float* dst, dim_t pixel_begin, dim_t pixel_end, dim_t cout_begin, dim_t cout_end) const {
+    if (fn) return fn(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end);
+    // k-blocks of <= 64 channels and pixel blocks of <= 2 tiles, so that the sweep's shapes exercise
+    // the partial sums across k-blocks and the pixel-block edges.
+    detail::PointwiseBlocking blk = *blocking;
+    blk.kc_max = 64;
+    blk.mb_max = 2 * blk.mr[blk.nv_max];
+    detail::pointwise_blocked(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end, blk, tile);
+  }
 };
 
-/// A variant's tiling with tiny cache blocks (k-blocks of <= 64 channels, pixel blocks of <= 2 tiles),
-/// so that the sweep's shapes exercise the partial sums across k-blocks and the pixel-block edges.
-template <const detail::PointwiseBlocking& Blocking, detail::PointwiseTileFn (*Tile)(int, int)>
-void small_blocks(const PointwiseGeometry& g, const float* src, const float* packed, const PointwiseEpilogue& ep,
-                  float* dst, dim_t pixel_begin, dim_t pixel_end, dim_t cout_begin, dim_t cout_end) {
-  detail::PointwiseBlocking blk = Blocking;
-  blk.kc_max = 64;
-  blk.mb_max = 2 * blk.mr[blk.nv_max];
-  detail::pointwise_blocked(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end, blk, Tile);
-}
-
-/// Every kernel variant this translation unit was compiled with.
+/// Every pointwise kernel of the kernel list that this CPU runs, plus each tiled one with tiny cache
+/// blocks; a kernel whose ISA the CPU lacks is reported (once) and skipped.
 std::vector<Variant> variants() {
   std::vector<Variant> v;
-#if defined(__AVX512F__)
-  v.push_back({"avx512 (dispatch)", avx512::kPointwiseBlock, avx512::pointwise_conv});
-  v.push_back({"avx512 6x64", avx512::kPointwiseBlock, avx512::pointwise_6x64__avx512});
-  v.push_back({"avx512 7x48", avx512::kPointwiseBlock, avx512::pointwise_7x48__avx512});
-  v.push_back({"avx512 6x64 small blocks", avx512::kPointwiseBlock,
-               small_blocks<avx512::kPointwise6x64, avx512::pointwise_tile>});
-  v.push_back({"avx512 7x48 small blocks", avx512::kPointwiseBlock,
-               small_blocks<avx512::kPointwise7x48, avx512::pointwise_tile>});
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-  v.push_back({"avx2 6x16", avx2::kPointwiseBlock, avx2::pointwise_6x16__avx2});
-  v.push_back({"avx2 6x16 small blocks", avx2::kPointwiseBlock,
-               small_blocks<avx2::kPointwise6x16, avx2::pointwise_tile>});
-#endif
-  v.push_back({"portable 4x8", portable::kPointwiseBlock, portable::pointwise_4x8__portable, false});
-  v.push_back({"portable 4x8 small blocks", portable::kPointwiseBlock,
-               small_blocks<portable::kPointwise4x8, portable::pointwise_tile>, false});
+  const KernelList& list = kernel_list();
+  for (int i = 0; i < list.pointwise_count; ++i) {
+    const PointwiseKernelInfo& k = list.pointwise[i];
+    if (!cpu_supports(k.isa)) {
+      static bool warned = false;
+      if (!warned) WARN("skipped: this CPU lacks " << isa_name(k.isa) << " (" << k.name << ")");
+      warned = true;
+      continue;
+    }
+    // The intrinsic kernels compute each output in the same order whatever the ranges; the portable
+    // one leaves FMA contraction to the compiler, which may differ between tile shapes.
+    const bool exact = k.isa != Isa::portable;
+    v.push_back({k.name, k.isa, k.fn, nullptr, nullptr, exact});
+    if (k.blocking) v.push_back({std::string(k.name) + " small blocks", k.isa, nullptr, k.blocking, k.tile, exact});
+  }
   return v;
 }
 
@@ -153,7 +152,7 @@ Result run(const Variant& var, const std::vector<float>& packed, const Problem& 
       }
       ep.relu = o.relu;
       ep.channel_sums = o.sums ? sums.data() : nullptr;
-      var.fn(pb.geometry(), pb.src_data(), packed.data(), ep, r.dst.data(), pixel_cuts[pi], pixel_cuts[pi + 1],
+      var(pb.geometry(), pb.src_data(), packed.data(), ep, r.dst.data(), pixel_cuts[pi], pixel_cuts[pi + 1],
              cout_cuts[ci], cout_cuts[ci + 1]);
     }
     for (dim_t c = 0; c < pb.cout; ++c) r.sums[std::size_t(c)] += sums[std::size_t(c)];
@@ -210,8 +209,8 @@ TEST_CASE("pointwise kernels match the reference conv over a shape sweep", "[ker
   const std::vector<dim_t> split_p{0, pixel_mid, pixels}, split_c{0, cout_mid, cout};
 
   for (const Variant& var : variants()) {
-    std::vector<float> packed(std::size_t(detail::pointwise_packed_size(cout, cin, var.block)));
-    detail::pack_pointwise(pb.weight.data(), cout, cin, var.block, packed.data());
+    std::vector<float> packed(std::size_t(detail::pointwise_packed_size(cout, cin, var.block())));
+    detail::pack_pointwise(pb.weight.data(), cout, cin, var.block(), packed.data());
     for (const Options& o : epilogues) {
       const std::string what = var.name + " " + describe(o);
       const Result whole = run(var, packed, pb, o, whole_p, whole_c);
@@ -221,8 +220,6 @@ TEST_CASE("pointwise kernels match the reference conv over a shape sweep", "[ker
                                  std::make_pair(split_p, split_c)}) {
           const Result part = run(var, packed, pb, o, cuts.first, cuts.second);
           INFO(what << " split at pixel " << pixel_mid << ", channel " << cout_mid);
-          // The intrinsic kernels compute each output in the same order whatever the ranges; the
-          // portable one leaves FMA contraction to the compiler, which may differ between tile shapes.
           if (var.exact_splits) CHECK(same_outputs(part, whole, pb));
           check(part, pb, o, what + " split");
         }
@@ -240,8 +237,8 @@ TEST_CASE("pointwise kernels split long reductions into k-blocks", "[kernels][po
   CAPTURE(cin, cout, pixels);
   const Problem pb(pixels, cin, cout, true);
   for (const Variant& var : variants()) {
-    std::vector<float> packed(std::size_t(detail::pointwise_packed_size(cout, cin, var.block)));
-    detail::pack_pointwise(pb.weight.data(), cout, cin, var.block, packed.data());
+    std::vector<float> packed(std::size_t(detail::pointwise_packed_size(cout, cin, var.block())));
+    detail::pack_pointwise(pb.weight.data(), cout, cin, var.block(), packed.data());
     for (const Options& o : {Options{true, true, true, true, false}, Options{true, true, false, true, true}})
       check(run(var, packed, pb, o, {0, pixels}, {0, cout}), pb, o, var.name + " " + describe(o));
   }
@@ -250,42 +247,77 @@ TEST_CASE("pointwise kernels split long reductions into k-blocks", "[kernels][po
 TEST_CASE("PackedPointwiseWeights packs [cout][cin] into zero-padded column blocks", "[kernels][pointwise]") {
   const dim_t cout = 37, cin = 5;
   const auto weight = uniform(std::size_t(cout * cin), 7, -1.0f, 1.0f);
-  PackedPointwiseWeights w(weight.data(), cout, cin);
-  const dim_t nr = PackedPointwiseWeights::block();
-  REQUIRE(w.cout() == cout);
-  REQUIRE(w.cin() == cin);
-  REQUIRE(w.size() == (cout + nr - 1) / nr * nr * cin);
-  REQUIRE(reinterpret_cast<std::uintptr_t>(w.data()) % 64 == 0);
-  for (dim_t co = 0; co < (cout + nr - 1) / nr * nr; ++co)
-    for (dim_t k = 0; k < cin; ++k) {
-      const float want = co < cout ? weight[std::size_t(co * cin + k)] : 0.0f;
-      REQUIRE(w.data()[(co / nr * cin + k) * nr + co % nr] == want);
-    }
-  const PackedPointwiseWeights copy = w;
-  REQUIRE(copy.data() != w.data());
-  REQUIRE(std::equal(copy.data(), copy.data() + copy.size(), w.data()));
-  const PackedPointwiseWeights moved = std::move(w);
-  REQUIRE(w.empty());
-  REQUIRE(moved.size() == copy.size());
+  for (int i = 0; i <= int(cpu_isa()); ++i) {
+    const Isa isa = Isa(i);
+    INFO(isa_name(isa));
+    PackedPointwiseWeights w(weight.data(), cout, cin, isa);
+    const dim_t nr = w.block();
+    REQUIRE(w.isa() == isa);
+    REQUIRE(nr == pointwise_block(isa));
+    REQUIRE(w.cout() == cout);
+    REQUIRE(w.cin() == cin);
+    REQUIRE(w.size() == (cout + nr - 1) / nr * nr * cin);
+    REQUIRE(reinterpret_cast<std::uintptr_t>(w.data()) % 64 == 0);
+    for (dim_t co = 0; co < (cout + nr - 1) / nr * nr; ++co)
+      for (dim_t k = 0; k < cin; ++k) {
+        const float want = co < cout ? weight[std::size_t(co * cin + k)] : 0.0f;
+        REQUIRE(w.data()[(co / nr * cin + k) * nr + co % nr] == want);
+      }
+    const PackedPointwiseWeights copy = w;
+    REQUIRE(copy.data() != w.data());
+    REQUIRE(copy.isa() == isa);
+    REQUIRE(std::equal(copy.data(), copy.data() + copy.size(), w.data()));
+    const PackedPointwiseWeights moved = std::move(w);
+    REQUIRE(w.empty());
+    REQUIRE(moved.size() == copy.size());
+  }
   REQUIRE(PackedPointwiseWeights().empty());
-  REQUIRE_THROWS_AS(PackedPointwiseWeights(weight.data(), 0, cin), std::invalid_argument);
+  REQUIRE_THROWS_AS(PackedPointwiseWeights(weight.data(), 0, cin), KernelError);
 }
 
-TEST_CASE("pointwise_conv dispatches to the compiled ISA", "[kernels][pointwise]") {
-  REQUIRE(std::string(pointwise_isa()) == sknet::compiled_isa());
+TEST_CASE("pointwise_conv runs the kernel of the ISA the weights were packed for", "[kernels][pointwise]") {
+  REQUIRE(int(active_isa()) <= int(cpu_isa()));
+  REQUIRE(PackedPointwiseWeights(std::vector<float>(6, 1.0f).data(), 2, 3).isa() == active_isa());
   // The public entry point on a channel slice of a wider tensor, with every epilogue at once.
   const Problem pb(50, 70, 96, true);
-  const PackedPointwiseWeights w(pb.weight.data(), pb.cout, pb.cin);
   const Options o{true, true, true, true, false};
-  Result r;
-  r.dst.assign(std::size_t(pb.pixels * pb.dst_stride), kSentinel);
-  r.sums.assign(std::size_t(pb.cout), 0.0f);
-  PointwiseEpilogue ep;
-  ep.bias = pb.bias.data();
-  ep.residual = pb.residual.data();
-  ep.residual_stride = pb.dst_stride;
-  ep.relu = true;
-  ep.channel_sums = r.sums.data();
-  pointwise_conv(pb.geometry(), pb.src_data(), w, ep, r.dst.data());
-  check(r, pb, o, pointwise_isa());
+  for (int i = 0; i <= int(cpu_isa()); ++i) {
+    const PackedPointwiseWeights w(pb.weight.data(), pb.cout, pb.cin, Isa(i));
+    Result r;
+    r.dst.assign(std::size_t(pb.pixels * pb.dst_stride), kSentinel);
+    r.sums.assign(std::size_t(pb.cout), 0.0f);
+    PointwiseEpilogue ep;
+    ep.bias = pb.bias.data();
+    ep.residual = pb.residual.data();
+    ep.residual_stride = pb.dst_stride;
+    ep.relu = true;
+    ep.channel_sums = r.sums.data();
+    pointwise_conv(pb.geometry(), pb.src_data(), w, ep, r.dst.data());
+    check(r, pb, o, isa_name(Isa(i)));
+  }
+}
+
+TEST_CASE("pointwise kernels propagate NaN and infinity through the ReLU epilogue", "[kernels][pointwise]") {
+  // PyTorch: relu(NaN) = NaN. A NaN input pixel makes that output row NaN; +inf stays +inf.
+  const dim_t pixels = 13, cin = 20, cout = 40;
+  Problem pb(pixels, cin, cout, false);
+  pb.src[std::size_t(3 * cin + 5)] = std::numeric_limits<float>::quiet_NaN();
+  std::fill_n(pb.src.begin() + 7 * cin, cin, 1e30f);
+  for (const Variant& var : variants()) {
+    INFO(var.name);
+    std::vector<float> packed(std::size_t(detail::pointwise_packed_size(cout, cin, var.block())));
+    detail::pack_pointwise(pb.weight.data(), cout, cin, var.block(), packed.data());
+    std::vector<float> dst(std::size_t(pixels * cout));
+    std::vector<float> sums(std::size_t(cout), 0.0f);
+    PointwiseEpilogue ep;
+    ep.bias = pb.bias.data();
+    ep.relu = true;
+    ep.channel_sums = sums.data();
+    var(pb.geometry(), pb.src_data(), packed.data(), ep, dst.data(), 0, pixels, 0, cout);
+    for (dim_t c = 0; c < cout; ++c) {
+      CHECK(std::isnan(dst[std::size_t(3 * cout + c)]));
+      CHECK(std::isnan(sums[std::size_t(c)]));
+      CHECK(std::isfinite(dst[std::size_t(2 * cout + c)]));
+    }
+  }
 }

@@ -15,7 +15,8 @@ set(consumer_dir "${SOURCE_DIR}/tests/packaging/${MODE}")
 if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/sknet-build" -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix
       -DSKNET_BUILD_TESTS=OFF -DSKNET_BUILD_BENCHMARKS=OFF -DSKNET_BUILD_EXAMPLES=OFF
-      -DSKNET_BUILD_APPS=OFF)
+      -DSKNET_BUILD_APPS=OFF -DCMAKE_BUILD_TYPE=Release)
+  run(${CMAKE_COMMAND} --build "${WORK_DIR}/sknet-build")
   run(${CMAKE_COMMAND} --install "${WORK_DIR}/sknet-build")
   foreach(f include/sknet/sknet.hpp share/cmake/sknet/sknetConfig.cmake share/cmake/sknet/sknetConfigVersion.cmake
             share/cmake/sknet/sknetTargets.cmake share/pkgconfig/sknet.pc)
@@ -23,6 +24,17 @@ if(MODE STREQUAL "find_package")
       message(FATAL_ERROR "install tree lacks ${f}")
     endif()
   endforeach()
+  # pkg-config, from a relocated copy of the install tree: the header-only one-file program.
+  file(COPY "${WORK_DIR}/prefix/" DESTINATION "${WORK_DIR}/moved-prefix")
+  set(ENV{PKG_CONFIG_PATH} "${WORK_DIR}/moved-prefix/share/pkgconfig")
+  execute_process(COMMAND pkg-config --cflags --libs sknet RESULT_VARIABLE rc OUTPUT_VARIABLE flags
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0 OR NOT flags MATCHES "moved-prefix/share/pkgconfig/../../include")
+    message(FATAL_ERROR "pkg-config --cflags sknet: '${flags}' does not point into the relocated prefix")
+  endif()
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run(c++ -O2 ${flags} "${SOURCE_DIR}/tests/packaging/consumer.cpp" -o "${WORK_DIR}/pkgconfig-consumer")
+  run("${WORK_DIR}/pkgconfig-consumer")
   run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 elseif(MODE STREQUAL "add_subdirectory")
   run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DSKNET_SOURCE_DIR=${SOURCE_DIR}

@@ -31,9 +31,10 @@
 // channels are read contiguously. Loop order: image -> block group (its weights and ring within about
 // half of L2) -> pair of output rows -> block -> tile -> branch.
 //
-// The instruction set is chosen at compile time from the including translation unit's flags:
-// __AVX512F__ -> avx512, __AVX2__ && __FMA__ -> avx2, else portable C++. Every ISA namespace compiled
-// in stays callable directly with a PackedBranchWeights packed for its lane count.
+// Every ISA instantiates the shared tile kernel and driver (kernels/sk_branches_body.inc) with its own
+// vector vocabulary in its own namespace (kernels/<isa>/grouped_conv.hpp); the ISA is chosen at run time
+// (dispatch.hpp): PackedBranchWeights records the ISA it was packed for and sk_branches_conv3x3 runs
+// that ISA's kernel.
 #pragma once
 
 #include <algorithm>
@@ -49,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/geometry.hpp"
 
 namespace sknet {
@@ -73,12 +75,15 @@ struct SKBranchGeometry {
 /// Channel ranges passed to sk_branches_conv3x3 start at multiples of this (and end at one, or at c).
 inline constexpr dim_t kSKBranchChannelStep = 16;
 
-/// Throws std::invalid_argument unless g is a valid geometry.
+/// Branches one kernel call computes at most.
+inline constexpr dim_t kSKMaxPaths = 8;
+
+/// Throws KernelError unless g is a valid geometry.
 inline void validate(const SKBranchGeometry& g) {
-  const auto fail = [](const char* what) { throw std::invalid_argument(std::string("SKBranchGeometry: ") + what); };
+  const auto fail = [](const char* what) { throw KernelError(std::string("SKBranchGeometry: ") + what); };
   if (g.n < 1 || g.h < 1 || g.w < 1 || g.c < 1) fail("n, h, w and c must be >= 1");
   if (g.groups < 1 || g.c % g.groups != 0) fail("groups must divide c");
-  if (g.paths < 1) fail("paths must be >= 1");
+  if (g.paths < 1 || g.paths > kSKMaxPaths) fail("paths must be in 1..8");
   if (g.stride < 1) fail("stride must be >= 1");
   if (g.pad != 0 && g.pad < g.paths) fail("pad must be 0 (dense input) or >= paths (the largest dilation)");
 }
@@ -116,179 +121,6 @@ struct SKTile {
 };
 using SKTileFn = void (*)(const SKTile&);
 
-/// Calls f(std::integral_constant<int, B>) ... f(std::integral_constant<int, B+N-1>), fully unrolled.
-template <int B, class F, int... I>
-inline __attribute__((always_inline)) void sk_static_for(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, B + I>{}), ...);
-}
-template <int N, int B = 0, class F>
-inline __attribute__((always_inline)) void sk_static_for(F&& f) {
-  sk_static_for<B>(f, std::make_integer_sequence<int, N>{});
-}
-
-/// Hides p's value from the optimiser, so that loads through it are not hoisted out of a loop
-/// (g++ would otherwise keep every input pixel of a tile row live across the steps and spill).
-inline __attribute__((always_inline)) void sk_opaque(const float*& p) {
-#if defined(__GNUC__)
-  __asm__("" : "+r"(p));
-#else
-  (void)p;
-#endif
-}
-
-/// One tile of R output rows x T pixels x L channels of one branch. `Ops` is the ISA's vector
-/// vocabulary (vec, mask_t, ctrl_t, lanes, zero, load, loadu, store, load_masked, store_masked,
-/// broadcast, load_ctrl, permute_inlane, permute_cross, fma, add, relu, make_mask). S, D = stride and
-/// dilation; S == 0 selects the generic tap-by-tap loop with runtime stride and dilation.
-template <class Ops, SKKind Kind, int T, int R, int S, int D>
-struct SKTileKernel {
-  using V = typename Ops::vec;
-  static constexpr int L = Ops::lanes;
-  static constexpr bool kPermuted = Kind == SKKind::kInLane || Kind == SKKind::kCross;
-
-  /// The input vector of step j at pixel p (from step_base(row, j)).
-  static inline __attribute__((always_inline)) V input(const float* p, typename Ops::ctrl_t ctrl) {
-    if constexpr (Kind == SKKind::kVertical) {
-      (void)ctrl;
-      return Ops::load(p);
-    } else if constexpr (Kind == SKKind::kInLane) {
-      return Ops::permute_inlane(Ops::load(p), ctrl);
-    } else if constexpr (Kind == SKKind::kCross) {
-      return Ops::permute_cross(Ops::load(p), ctrl);
-    } else {
-      (void)ctrl;
-      return Ops::broadcast(p);
-    }
-  }
-  /// Where step j reads pixel 0 of a scratch row (the broadcast kind: its channel in its chunk).
-  static inline __attribute__((always_inline)) const float* step_base(const float* row, dim_t j, dim_t cs,
-                                                                      dim_t k0) {
-    if constexpr (Kind == SKKind::kBroadcast) return row + (k0 + j) / L * cs + (k0 + j) % L;
-    (void)j, (void)cs, (void)k0;
-    return row;
-  }
-  static inline __attribute__((always_inline)) typename Ops::ctrl_t ctrl_at(const SKTile& t, dim_t j) {
-    if constexpr (kPermuted) return Ops::load_ctrl(t.ctrl + j * L);
-    (void)t, (void)j;
-    return typename Ops::ctrl_t{};
-  }
-  /// Kernel row of output row r that reads input row dy, or -1.
-  static constexpr int ky_of(int r, int dy) {
-    const int q = dy - r * S;
-    return q % D == 0 && q / D >= -1 && q / D <= 1 ? q / D + 1 : -1;
-  }
-  /// Whether input pixel ix (column col - D + ix) feeds output pixel (ix - kx*D) / S for tap kx.
-  static constexpr int t_of(int ix, int kx) {
-    const int ts = ix - kx * D;
-    return ts >= 0 && ts % S == 0 && ts / S < T ? ts / S : -1;
-  }
-
-  static constexpr bool reads_row(int dy) {
-    for (int r = 0; r < R; ++r)
-      if (ky_of(r, dy) >= 0) return true;
-    return false;
-  }
-  static constexpr bool reads_pixel(int dy, int ix) {
-    for (int r = 0; r < R; ++r)
-      for (int kx = 0; kx < 3; ++kx)
-        if (ky_of(r, dy) >= 0 && t_of(ix, kx) >= 0) return true;
-    return false;
-  }
-
-  __attribute__((flatten)) static void run(const SKTile& t) {
-    const dim_t steps = t.steps, cs = t.chunk_stride;
-    V acc[R][T];
-    {
-      const V b = Ops::load(t.bias);
-      sk_static_for<R>([&](auto r) { sk_static_for<T>([&](auto i) { acc[r][i] = b; }); });
-    }
-    if constexpr (S > 0) {
-      // Every input row dy the tile reads, once: for each step, each input pixel is formed once and
-      // feeds every (output row, kernel row, kx) that reads it.
-      constexpr int NIX = (T - 1) * S + 2 * D + 1;
-      sk_static_for<(R - 1) * S + 2 * D + 1, -D>([&](auto dyc) {
-        constexpr int dy = decltype(dyc)::value;
-        if constexpr (reads_row(dy)) {
-          const float* row0 = t.rows[dy] + (t.col - D) * L;
-          for (dim_t j = 0; j < steps; ++j) {
-            const float* row = step_base(row0, j, cs, t.k0);
-            sk_opaque(row);
-            V w[R][3];
-            sk_static_for<R>([&](auto r) {
-              constexpr int ky = ky_of(decltype(r)::value, dy);
-              if constexpr (ky >= 0) {
-                const float* wp = t.wei + (ky * steps + j) * 3 * L;
-                sk_static_for<3>([&](auto kx) { w[r][kx] = Ops::load(wp + kx * L); });
-              }
-            });
-            const auto ctrl = ctrl_at(t, j);
-            sk_static_for<NIX>([&](auto ixc) {
-              constexpr int ix = decltype(ixc)::value;
-              if constexpr (reads_pixel(dy, ix)) {
-                const V in = input(row + ix * L, ctrl);
-                sk_static_for<R>([&](auto r) {
-                  if constexpr (ky_of(decltype(r)::value, dy) >= 0) {
-                    sk_static_for<3>([&](auto kx) {
-                      constexpr int i = t_of(ix, decltype(kx)::value);
-                      if constexpr (i >= 0) acc[r][i] = Ops::fma(in, w[r][kx], acc[r][i]);
-                    });
-                  }
-                });
-              }
-            });
-          }
-        }
-      });
-    } else {
-      const dim_t d = t.dilation, s = t.stride;
-      for (int r = 0; r < R; ++r)
-        for (int ky = 0; ky < 3; ++ky)
-          for (int kx = 0; kx < 3; ++kx) {
-            const float* base = t.rows[r * s + (ky - 1) * d] + (t.col + (kx - 1) * d) * L;
-            const float* wp = t.wei + (ky * steps * 3 + kx) * L;
-            for (dim_t j = 0; j < steps; ++j, wp += 3 * L) {
-              const V wk = Ops::load(wp);
-              const auto ctrl = ctrl_at(t, j);
-              const float* bj = step_base(base, j, cs, t.k0);
-              sk_static_for<T>([&](auto i) { acc[r][i] = Ops::fma(input(bj + i * s * L, ctrl), wk, acc[r][i]); });
-            }
-          }
-    }
-    const auto mask = Ops::make_mask(t.lanes);
-    V sum = Ops::zero();
-    sk_static_for<R>([&](auto r) {
-      sk_static_for<T>([&](auto i) {
-        const V u = Ops::relu(acc[r][i]);
-        Ops::store_masked(t.dst + r * t.dst_row + i * t.dst_pix, mask, u);
-        sum = Ops::add(sum, u);
-      });
-    });
-    if (t.sums) Ops::store_masked(t.sums, mask, Ops::add(Ops::load_masked(t.sums, mask), sum));
-  }
-};
-
-/// The tile kernel for (kind, stride, dilation): specialised for s in {1, 2} and d in {1, 2, 3},
-/// generic otherwise.
-template <class Ops, SKKind Kind, int T, int R>
-SKTileFn sk_tile_for(dim_t s, dim_t d) {
-  if (s == 1 && d == 1) return &SKTileKernel<Ops, Kind, T, R, 1, 1>::run;
-  if (s == 1 && d == 2) return &SKTileKernel<Ops, Kind, T, R, 1, 2>::run;
-  if (s == 1 && d == 3) return &SKTileKernel<Ops, Kind, T, R, 1, 3>::run;
-  if (s == 2 && d == 1) return &SKTileKernel<Ops, Kind, T, R, 2, 1>::run;
-  if (s == 2 && d == 2) return &SKTileKernel<Ops, Kind, T, R, 2, 2>::run;
-  if (s == 2 && d == 3) return &SKTileKernel<Ops, Kind, T, R, 2, 3>::run;
-  return &SKTileKernel<Ops, Kind, T, R, 0, 0>::run;
-}
-template <class Ops, int T, int R>
-SKTileFn sk_tile_for(SKKind kind, dim_t s, dim_t d) {
-  switch (kind) {
-    case SKKind::kVertical: return sk_tile_for<Ops, SKKind::kVertical, T, R>(s, d);
-    case SKKind::kInLane: return sk_tile_for<Ops, SKKind::kInLane, T, R>(s, d);
-    case SKKind::kCross: return sk_tile_for<Ops, SKKind::kCross, T, R>(s, d);
-    default: return sk_tile_for<Ops, SKKind::kBroadcast, T, R>(s, d);
-  }
-}
-
 /// A list of tile widths (descending).
 template <int... T>
 struct SKWidths {};
@@ -297,60 +129,42 @@ struct SKWidths {};
 /// and the kernel per (branch, width): fn2[m * n2 + i], fn1[m * n1 + i].
 struct SKTilePlan {
   int w2[8] = {}, n2 = 0, w1[8] = {}, n1 = 0;
-  std::vector<SKTileFn> fn2, fn1;
+  SKTileFn fn2[8 * kSKMaxPaths] = {}, fn1[8 * kSKMaxPaths] = {};
 };
-
-/// Kernel pickers: Pick::get<T, R>(s, d).
-template <class Ops, SKKind Kind>
-struct SKPickDirect {
-  template <int T, int R>
-  static SKTileFn get(dim_t s, dim_t d) { return sk_tile_for<Ops, Kind, T, R>(s, d); }
-};
-template <class Pick, int... W2, int... W1>
-SKTilePlan sk_make_plan(SKWidths<W2...>, SKWidths<W1...>, dim_t s, dim_t paths) {
-  SKTilePlan p;
-  const int w2[] = {W2..., 0}, w1[] = {W1...};
-  p.n2 = int(sizeof...(W2)), p.n1 = int(sizeof...(W1));
-  static_assert(sizeof...(W2) <= 8 && sizeof...(W1) <= 8, "at most 8 widths");
-  for (int i = 0; i < p.n2; ++i) p.w2[i] = w2[i];
-  for (int i = 0; i < p.n1; ++i) p.w1[i] = w1[i];
-  for (dim_t m = 0; m < paths; ++m) {
-    const SKTileFn two[] = {Pick::template get<W2, 2>(s, m + 1)..., nullptr};
-    const SKTileFn one[] = {Pick::template get<W1, 1>(s, m + 1)...};
-    p.fn2.insert(p.fn2.end(), two, two + p.n2);
-    p.fn1.insert(p.fn1.end(), one, one + p.n1);
-  }
-  return p;
-}
-
-/// The plan of an ISA's direct kernels for a kind: 2-row widths W2 (may be none), 1-row widths W1.
-template <class Ops, int... W2, int... W1>
-SKTilePlan sk_plan(SKWidths<W2...> w2, SKWidths<W1...> w1, SKKind kind, dim_t s, dim_t paths) {
-  switch (kind) {
-    case SKKind::kVertical: return sk_make_plan<SKPickDirect<Ops, SKKind::kVertical>>(w2, w1, s, paths);
-    case SKKind::kInLane: return sk_make_plan<SKPickDirect<Ops, SKKind::kInLane>>(w2, w1, s, paths);
-    case SKKind::kCross: return sk_make_plan<SKPickDirect<Ops, SKKind::kCross>>(w2, w1, s, paths);
-    default: return sk_make_plan<SKPickDirect<Ops, SKKind::kBroadcast>>(w2, w1, s, paths);
-  }
-}
 
 }  // namespace detail
 
-/// The branch weights and biases of one SK Split step, packed once for one lane count (by default
-/// the compiled ISA's: 16 for avx512, 8 otherwise) in 64-byte aligned memory. Per block of L output
+/// Vector lanes (channels per block) of `isa`'s SK branch kernels: 16 for avx512, 8 otherwise.
+inline constexpr dim_t sk_branch_lanes(Isa isa) noexcept { return isa == Isa::avx512 ? 16 : 8; }
+
+class PackedBranchWeights;
+/// The kernel signature every ISA's SK branch kernels share (see sk_branches_conv3x3).
+using SKBranchKernelFn = void (*)(const SKBranchGeometry& g, const float* src, const PackedBranchWeights& w,
+                                  float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
+                                  dim_t oy_begin, dim_t oy_end);
+
+inline namespace SKNET_KERNEL_ABI {
+/// The SK branch kernel of `isa`. Requires cpu_supports(isa).
+SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept;
+}  // namespace SKNET_KERNEL_ABI
+
+/// The branch weights and biases of one SK Split step, packed once for one ISA's kernels (lanes: 16
+/// for avx512, 8 otherwise) in 64-byte aligned memory; immutable once built. Per block of L output
 /// channels and branch m: [3 ky][steps][3 kx][L] with steps = gw for gw < L dividing L (1 for depthwise)
 /// and otherwise the width of the input-channel span the block reads; then biases [M][blocks * L].
 class PackedBranchWeights {
  public:
   PackedBranchWeights() = default;
-  /// weights[m]: PyTorch [c, c/groups, 3, 3] of branch m (dilation m + 1); bias[m]: [c] (BN folded in).
-  /// lanes: 0 for the compiled ISA, else the ISA namespace's kSKBranchLanes (tests, benchmarks).
-  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias,
-                      dim_t lanes = 0);
+  /// weights[m]: PyTorch [c, c/groups, 3, 3] of branch m (dilation m + 1); bias[m]: [c] (BN folded in);
+  /// packed for `isa` (default: active_isa()). Throws KernelError for an invalid geometry or an ISA
+  /// this CPU lacks.
+  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias)
+      : PackedBranchWeights(g, weights, bias, active_isa()) {}
+  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa);
   PackedBranchWeights(const PackedBranchWeights& o) { *this = o; }
   PackedBranchWeights& operator=(const PackedBranchWeights& o) {
     if (this == &o) return *this;
-    c_ = o.c_, groups_ = o.groups_, paths_ = o.paths_, lanes_ = o.lanes_, blocks_ = o.blocks_, kind_ = o.kind_;
+    isa_ = o.isa_, c_ = o.c_, groups_ = o.groups_, paths_ = o.paths_, lanes_ = o.lanes_, blocks_ = o.blocks_, kind_ = o.kind_;
     size_ = o.size_, bias_offset_ = o.bias_offset_;
     offset_ = o.offset_, steps_ = o.steps_, k0_ = o.k0_, ctrl_ = o.ctrl_;
     data_.reset();
@@ -368,6 +182,8 @@ class PackedBranchWeights {
   dim_t groups() const noexcept { return groups_; }
   dim_t paths() const noexcept { return paths_; }
   dim_t lanes() const noexcept { return lanes_; }
+  /// The ISA whose kernels this layout is for.
+  Isa isa() const noexcept { return isa_; }
   dim_t blocks() const noexcept { return blocks_; }
   detail::SKKind kind() const noexcept { return kind_; }
   /// Floats of packed weights and biases.
@@ -389,6 +205,7 @@ class PackedBranchWeights {
     data_.reset(static_cast<float*>(::operator new[](sizeof(float) * std::size_t(std::max<dim_t>(n, 1)),
                                                      std::align_val_t(64))));
   }
+  Isa isa_ = Isa::portable;
   dim_t c_ = 0, groups_ = 0, paths_ = 0, lanes_ = 0, blocks_ = 0, size_ = 0, bias_offset_ = 0;
   detail::SKKind kind_ = detail::SKKind::kBroadcast;
   std::vector<dim_t> offset_, steps_, k0_;
@@ -399,44 +216,15 @@ class PackedBranchWeights {
 // Each ISA: kSKBranchLanes and
 //   sk_branches_conv3x3(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end)
 // taking a PackedBranchWeights with lanes() == kSKBranchLanes. Defined in kernels/<isa>/grouped_conv.hpp.
-#if defined(__AVX512F__)
-namespace avx512 {
-inline constexpr dim_t kSKBranchLanes = 16;
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end);
-}  // namespace avx512
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-namespace avx2 {
-inline constexpr dim_t kSKBranchLanes = 8;
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end);
-}  // namespace avx2
-#endif
-namespace portable {
-inline constexpr dim_t kSKBranchLanes = 8;
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end);
-}  // namespace portable
-
-namespace detail {
-#if defined(__AVX512F__)
-namespace grouped_native = ::sknet::kernels::avx512;
-#elif defined(__AVX2__) && defined(__FMA__)
-namespace grouped_native = ::sknet::kernels::avx2;
-#else
-namespace grouped_native = ::sknet::kernels::portable;
-#endif
-}  // namespace detail
 
 inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights,
-                                                const float* const* bias, dim_t lanes) {
+                                                const float* const* bias, Isa isa) {
   validate(g);
-  if (lanes == 0) lanes = detail::grouped_native::kSKBranchLanes;
-  if (lanes < 4 || lanes % 4 != 0) throw std::invalid_argument("PackedBranchWeights: lanes must be a multiple of 4");
+  if (!cpu_supports(isa))
+    sknet::detail::fail<KernelError>("PackedBranchWeights", "instruction set",
+                              std::string("at most ") + isa_name(cpu_isa()) + " on this CPU", isa_name(isa));
+  const dim_t lanes = sk_branch_lanes(isa);
+  isa_ = isa;
   const dim_t C = g.c, gw = g.group_width(), M = g.paths, L = lanes;
   c_ = C, groups_ = g.groups, paths_ = M, lanes_ = L;
   blocks_ = (C + L - 1) / L;
@@ -495,193 +283,20 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
   }
 }
 
-namespace detail {
-
-/// 64-byte aligned float scratch.
-struct SKScratch {
-  struct Delete {
-    void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<float[], Delete> p;
-  explicit SKScratch(dim_t n)
-      : p(static_cast<float*>(::operator new[](sizeof(float) * std::size_t(n), std::align_val_t(64)))) {}
-};
-
-/// The driver shared by every ISA: image -> group of channel blocks -> group of output rows ->
-/// block -> tile -> branch. A block group is sized so that its packed weights and its input ring
-/// stay in L2. The input rows a row group needs are copied once for the whole block group into a ring
-/// of compact rows ([chunk][pixel][L], see SKTile): each pixel's channels are read contiguously, tiles
-/// read L1/L2-friendly unit-stride pixels at constant offsets, and partial blocks read zero-padded
-/// vectors. Rows are split into tiles of the plan's w1 widths; in a pair of rows, tiles of a w2 width
-/// cover both rows at once.
-template <class Ops>
-inline void sk_branches_run(const SKTilePlan& plan, const SKBranchGeometry& g, const float* src,
-                            const PackedBranchWeights& w, float* const* dst, float* channel_sums, dim_t c_begin,
-                            dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  constexpr dim_t L = Ops::lanes;
-  assert(plan.n1 > 0 && plan.w1[plan.n1 - 1] == 1);
-  assert(w.lanes() == L && w.channels() == g.c && w.groups() == g.groups && w.paths() == g.paths);
-  assert(0 <= c_begin && c_begin <= c_end && c_end <= g.c && c_begin % kSKBranchChannelStep == 0);
-  assert(c_end % kSKBranchChannelStep == 0 || c_end == g.c);
-  assert(0 <= oy_begin && oy_begin <= oy_end && oy_end <= g.oh());
-  if (c_begin >= c_end || oy_begin >= oy_end) return;
-  const dim_t C = g.c, M = g.paths, s = g.stride, OW = g.ow(), OH = g.oh();
-  // The source buffer [n, Hs, Ws, C] has a zero border of B (0: dense); the ring rows are in the frame
-  // of the input padded by P = M on each side (frame row y = input row y - P), with the border
-  // written as zeros by the copy.
-  const dim_t Ws = g.padded_w(), Hs = g.padded_h(), B = g.pad, P = M, Wr = g.w + 2 * P;
-  const bool bcast = w.kind() == SKKind::kBroadcast;
-
-  // Tiles of a row pair and of a single row.
-  struct TileRef {
-    dim_t ox;
-    int width;  // index into w2 (rows == 2) or w1
-    int row;    // 1-row tiles: output row within the group (0 or 1); -1: a 2-row tile
-  };
-  std::vector<TileRef> pair_tiles, single_tiles;
-  {
-    // A row: the fewest tiles of the widest width, as even as the widths allow (14 -> 7 + 7 when
-    // the widths are 8, 7, ...). In a row pair, a tile whose width is a 2-row width covers both rows.
-    dim_t ox = 0;
-    while (ox < OW) {
-      const dim_t rem = OW - ox, n = (rem + plan.w1[0] - 1) / plan.w1[0], target = (rem + n - 1) / n;
-      int i = 0;
-      while (i + 1 < plan.n1 && plan.w1[i + 1] >= target) ++i;  // the narrowest width >= target
-      while (plan.w1[i] > rem) ++i;                              // ... that fits
-      single_tiles.push_back({ox, i, 0});
-      int i2 = 0;
-      while (i2 < plan.n2 && plan.w2[i2] != plan.w1[i]) ++i2;
-      if (i2 < plan.n2) {
-        pair_tiles.push_back({ox, i2, -1});
-      } else {
-        pair_tiles.push_back({ox, i, 0});
-        pair_tiles.push_back({ox, i, 1});
-      }
-      ox += plan.w1[i];
-    }
-  }
-
-  // Block groups: packed weights + input ring of a group within about half of L2.
-  const dim_t b_begin = c_begin / L, b_end = (c_end + L - 1) / L, nblocks = b_end - b_begin;
-  const dim_t ring = s + 2 * M + 1, chunk = Wr * L;
-  const auto first_channel = [&](dim_t b) { return bcast ? b * L + w.span_begin(b) : b * L; };
-  const auto end_channel = [&](dim_t b) { return bcast ? first_channel(b) + w.steps(b) : std::min(b * L + L, C); };
-  dim_t per_group = nblocks;
-  {
-    const dim_t block_bytes = 4 * (M * 9 * w.steps(b_begin) * L + ring * chunk * ((w.steps(b_begin) + L - 1) / L));
-    const dim_t budget = 512 * 1024;
-    const dim_t groups = std::max<dim_t>(1, (nblocks * block_bytes + budget - 1) / budget);
-    per_group = (nblocks + groups - 1) / groups;
-    const dim_t span_blocks = bcast ? std::max<dim_t>(1, g.group_width() / L) : 1;  // keep a group's blocks together
-    per_group = (per_group + span_blocks - 1) / span_blocks * span_blocks;
-  }
-  dim_t max_chunks = 1;
-  for (dim_t gb = b_begin; gb < b_end; gb += per_group) {
-    const dim_t ge = std::min(gb + per_group, b_end);
-    max_chunks = std::max(max_chunks, (end_channel(ge - 1) - first_channel(gb) + L - 1) / L);
-  }
-  const dim_t ring_row = max_chunks * chunk;
-  SKScratch scratch(ring * ring_row);
-  std::vector<const float*> row_ptr(std::size_t(s + 2 * M + 1));
-  const float* const* rows_origin = row_ptr.data() + M;  // rows_origin[dy], dy in [-M, s + M]
-
-  SKTile t;
-  t.chunk_stride = chunk;
-  t.ctrl = w.lane_table();
-  t.stride = s;
-  t.dst_pix = C;
-  t.dst_row = OW * C;
-  for (dim_t n = 0; n < g.n; ++n) {
-    const float* image = src + n * Hs * Ws * C;
-    for (dim_t gb = b_begin; gb < b_end; gb += per_group) {
-      const dim_t ge = std::min(gb + per_group, b_end);
-      const dim_t ch_lo = first_channel(gb), ch_hi = end_channel(ge - 1);
-      const dim_t nfull = (ch_hi - ch_lo) / L, tail = (ch_hi - ch_lo) % L;
-      // Copies frame row y, channels [ch_lo, ch_hi), into its ring slot (zeros outside the input).
-      const dim_t chunks = nfull + (tail ? 1 : 0);
-      const auto zero_pixel = [&](float* d, dim_t x) {
-        for (dim_t q = 0; q < chunks; ++q) Ops::store(d + q * chunk + x * L, Ops::zero());
-      };
-      const auto copy_row = [&](dim_t y) {
-        float* d = scratch.p.get() + (y % ring) * ring_row;
-        const dim_t iy = y - P;
-        if (iy < 0 || iy >= g.h) {
-          for (dim_t x = 0; x < Wr; ++x) zero_pixel(d, x);
-          return;
-        }
-        for (dim_t x = 0; x < P; ++x) zero_pixel(d, x);
-        for (dim_t x = P + g.w; x < Wr; ++x) zero_pixel(d, x);
-        const float* sp = image + ((iy + B) * Ws + B) * C + ch_lo;
-        for (dim_t x = P; x < P + g.w; ++x, sp += C) {
-          for (dim_t q = 0; q < nfull; ++q) Ops::store(d + q * chunk + x * L, Ops::loadu(sp + q * L));
-          if (tail) {
-            float* dt = d + nfull * chunk + x * L;
-            for (dim_t k = 0; k < L; ++k) dt[k] = k < tail ? sp[nfull * L + k] : 0.0f;
-          }
-        }
-      };
-      dim_t next_row = 0;  // first frame row not yet in the ring
-      for (dim_t oy = oy_begin; oy < oy_end;) {
-        const bool pair = oy + 1 < oy_end;
-        const dim_t lo = oy * s + P - M, hi = (oy + (pair ? 1 : 0)) * s + P + M;
-        for (dim_t y = std::max(lo, next_row); y <= hi; ++y) copy_row(y);
-        next_row = hi + 1;
-        const dim_t dst_row = ((n * OH + oy) * OW) * C;
-        for (dim_t b = gb; b < ge; ++b) {
-          const dim_t c0 = b * L, rel = first_channel(b) - ch_lo;
-          for (dim_t dy = -M; dy <= (pair ? s : 0) + M; ++dy)
-            row_ptr[std::size_t(dy + M)] =
-                scratch.p.get() + ((oy * s + P + dy) % ring) * ring_row + rel / L * chunk;
-          t.k0 = rel % L;
-          t.lanes = int(std::min(L, C - c0));
-          t.steps = w.steps(b);
-          t.sums = channel_sums ? channel_sums + n * C + c0 : nullptr;
-          for (const TileRef& tile : pair ? pair_tiles : single_tiles) {
-            const dim_t r = tile.row < 0 ? 0 : tile.row;
-            t.rows = rows_origin + r * s;
-            t.col = tile.ox * s + P;
-            for (dim_t m = 0; m < M; ++m) {
-              t.wei = w.weights(b, m);
-              t.bias = w.bias(b, m);
-              t.dilation = m + 1;
-              t.dst = dst[m] + dst_row + r * OW * C + tile.ox * C + c0;
-              (tile.row < 0 ? plan.fn2[std::size_t(m * plan.n2 + tile.width)]
-                            : plan.fn1[std::size_t(m * plan.n1 + tile.width)])(t);
-            }
-          }
-        }
-        oy += pair ? 2 : 1;
-      }
-    }
-  }
-}
-
-}  // namespace detail
-
-/// "avx512", "avx2" or "portable": the kernel sk_branches_conv3x3 runs in this translation unit.
-inline constexpr const char* grouped_conv_isa() noexcept {
-#if defined(__AVX512F__)
-  return "avx512";
-#elif defined(__AVX2__) && defined(__FMA__)
-  return "avx2";
-#else
-  return "portable";
-#endif
-}
-
 /// Computes output rows [oy_begin, oy_end) and channels [c_begin, c_end) of every image for all
-/// branches: dst[m] (m = 0..M-1, dilation m+1) is U_{m+1} as [n, oh, ow, c]; channel_sums ([n, c] or
-/// null) += the sum over the computed pixels of sum_m U_m (the caller zeroes it).
-/// Requires: w packed from g for the compiled ISA (default lanes); src_padded [n, h+2*pad, w+2*pad, c]
-/// with a zero border (or, with pad = 0, the dense input [n, h, w, c]); c_begin a multiple of kSKBranchChannelStep (16); c_end one too, or c; dst
-/// overlaps nothing else. Threads may run disjoint channel ranges concurrently and share channel_sums;
-/// threads splitting rows need their own channel_sums. Every output is computed in the same order
-/// whatever the ranges.
+/// branches with the kernel of the ISA `w` was packed for: dst[m] (m = 0..M-1, dilation m+1) is
+/// U_{m+1} as [n, oh, ow, c]; channel_sums ([n, c] or null) += the sum over the computed pixels of
+/// sum_m U_m (the caller zeroes it).
+/// Requires: w packed from g; src_padded [n, h+2*pad, w+2*pad, c] with a zero border (or, with pad = 0,
+/// the dense input [n, h, w, c]); c_begin a multiple of kSKBranchChannelStep (16); c_end one too, or c;
+/// dst overlaps nothing else. Threads may run disjoint channel ranges concurrently and share
+/// channel_sums; threads splitting rows need their own channel_sums. Every output is computed in the
+/// same order whatever the ranges. ReLU propagates NaN (as PyTorch's does). After the first call with
+/// a geometry on a thread, later calls allocate nothing.
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
                                 float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                 dim_t oy_begin, dim_t oy_end) {
-  detail::grouped_native::sk_branches_conv3x3(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
-                                              oy_end);
+  sk_branches_kernel(w.isa())(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 /// All rows of channels [c_begin, c_end).
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
@@ -697,6 +312,6 @@ inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padd
 }  // namespace kernels
 }  // namespace sknet
 
-#include "sknet/kernels/avx2/grouped_conv.hpp"
-#include "sknet/kernels/avx512/grouped_conv.hpp"
-#include "sknet/kernels/portable/grouped_conv.hpp"
+#if SKNET_KERNEL_BODIES
+#include "sknet/kernels/kernel_list.hpp"  // every ISA's kernels and the dispatcher
+#endif

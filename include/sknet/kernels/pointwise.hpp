@@ -7,10 +7,9 @@
 // column blocks (zero-padded). Per output tile the kernels run the epilogue in registers:
 // + bias, + residual, ReLU, then optional per-channel sums of the result (for global pooling).
 //
-// The instruction set is chosen at compile time from the including translation unit's flags:
-// __AVX512F__ -> avx512 (6x64 / 7x48 register tiles), __AVX2__ && __FMA__ -> avx2, else portable C++.
-// Every available ISA namespace stays callable directly (tests, benchmarks); the packed layout of one
-// ISA is only valid for that ISA (`kPointwiseBlock` columns per block).
+// Every ISA has its own kernels (kernels/<isa>/pointwise.hpp: avx512 6x64 / 7x48 register tiles, avx2
+// 6x16, portable 4x8; listed in kernels/kernel_list.hpp); the ISA is chosen at run time (dispatch.hpp):
+// PackedPointwiseWeights records the ISA it was packed for, and pointwise_conv runs that ISA's kernel.
 #pragma once
 
 #include <algorithm>
@@ -21,8 +20,10 @@
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
+#include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/geometry.hpp"
 
 namespace sknet {
@@ -225,75 +226,39 @@ constexpr std::array<PointwiseTileFn, MaxMR + 1> pointwise_tile_row() {
 
 }  // namespace detail
 
-// Each ISA: kPointwiseBlock (columns per packed block) and
-//   pointwise_conv(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end)
-// with `packed` from detail::pack_pointwise(..., kPointwiseBlock, ...). Defined in kernels/<isa>/.
-#if defined(__AVX512F__)
-namespace avx512 {
-inline constexpr dim_t kPointwiseBlock = 16;
-inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const float* packed,
-                           const PointwiseEpilogue& ep, float* dst, dim_t pixel_begin, dim_t pixel_end,
-                           dim_t cout_begin, dim_t cout_end);
-}  // namespace avx512
-#endif
-#if defined(__AVX2__) && defined(__FMA__)
-namespace avx2 {
-inline constexpr dim_t kPointwiseBlock = 8;
-inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const float* packed,
-                           const PointwiseEpilogue& ep, float* dst, dim_t pixel_begin, dim_t pixel_end,
-                           dim_t cout_begin, dim_t cout_end);
-}  // namespace avx2
-#endif
-namespace portable {
-inline constexpr dim_t kPointwiseBlock = 8;
-inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const float* packed,
-                           const PointwiseEpilogue& ep, float* dst, dim_t pixel_begin, dim_t pixel_end,
-                           dim_t cout_begin, dim_t cout_end);
-}  // namespace portable
+/// The kernel signature every ISA's pointwise kernels share: computes output pixels
+/// [pixel_begin, pixel_end) and channels [cout_begin, cout_end) from weights packed by
+/// detail::pack_pointwise with that ISA's pointwise_block().
+using PointwiseKernelFn = void (*)(const PointwiseGeometry& g, const float* src, const float* packed,
+                                   const PointwiseEpilogue& ep, float* dst, dim_t pixel_begin, dim_t pixel_end,
+                                   dim_t cout_begin, dim_t cout_end);
 
-namespace detail {
-#if defined(__AVX512F__)
-namespace pointwise_native = ::sknet::kernels::avx512;
-#elif defined(__AVX2__) && defined(__FMA__)
-namespace pointwise_native = ::sknet::kernels::avx2;
-#else
-namespace pointwise_native = ::sknet::kernels::portable;
-#endif
-}  // namespace detail
+/// Columns per packed block (NR) of `isa`'s pointwise kernels: 16 for avx512, 8 otherwise.
+inline constexpr dim_t pointwise_block(Isa isa) noexcept { return isa == Isa::avx512 ? 16 : 8; }
 
-// The compile-time dispatch below differs between translation units built with different ISA flags;
-// the inline namespace gives each ISA its own symbols, so such units can be linked together (ODR).
-#if defined(__AVX512F__)
-inline namespace native_avx512 {
-#elif defined(__AVX2__) && defined(__FMA__)
-inline namespace native_avx2 {
-#else
-inline namespace native_portable {
-#endif
+inline namespace SKNET_KERNEL_ABI {
+/// The pointwise kernel of `isa` (it picks its register tiling from the shape). Requires
+/// cpu_supports(isa).
+SKNET_KERNEL_ENTRY PointwiseKernelFn pointwise_kernel(Isa isa) noexcept;
+}  // namespace SKNET_KERNEL_ABI
 
-/// "avx512", "avx2" or "portable": the kernel pointwise_conv runs in this translation unit.
-inline constexpr const char* pointwise_isa() noexcept {
-#if defined(__AVX512F__)
-  return "avx512";
-#elif defined(__AVX2__) && defined(__FMA__)
-  return "avx2";
-#else
-  return "portable";
-#endif
-}
-
-/// 1x1 convolution weights packed once for the compiled ISA: [ceil(cout/NR)][cin][NR] floats with
-/// NR = block() (16 for avx512, 8 otherwise), zero-padded columns, 64-byte aligned.
+/// 1x1 convolution weights packed once for one ISA's kernels: [ceil(cout/NR)][cin][NR] floats with
+/// NR = block() (pointwise_block(isa())), zero-padded columns, 64-byte aligned. Immutable once built.
 class PackedPointwiseWeights {
  public:
   PackedPointwiseWeights() = default;
-  /// weight: [cout][cin] (PyTorch [cout, cin, 1, 1]). Requires cout >= 1 and cin >= 1.
-  PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin) : cout_(cout), cin_(cin) {
-    if (cout < 1 || cin < 1) throw std::invalid_argument("PackedPointwiseWeights: cout and cin must be >= 1");
+  /// weight: [cout][cin] (PyTorch [cout, cin, 1, 1]), packed for `isa` (default: active_isa()).
+  /// Throws KernelError unless cout >= 1, cin >= 1 and the CPU runs `isa`.
+  PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin) : PackedPointwiseWeights(weight, cout, cin, active_isa()) {}
+  PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin, Isa isa) : cout_(cout), cin_(cin), isa_(isa) {
+    if (cout < 1 || cin < 1)
+      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "cout and cin", ">= 1", std::to_string(cout) + " and " + std::to_string(cin));
+    if (!cpu_supports(isa))
+      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "instruction set", std::string("at most ") + isa_name(cpu_isa()) + " on this CPU", isa_name(isa));
     allocate();
     detail::pack_pointwise(weight, cout, cin, block(), data_.get());
   }
-  PackedPointwiseWeights(const PackedPointwiseWeights& o) : cout_(o.cout_), cin_(o.cin_) {
+  PackedPointwiseWeights(const PackedPointwiseWeights& o) : cout_(o.cout_), cin_(o.cin_), isa_(o.isa_) {
     if (o.data_) {
       allocate();
       std::memcpy(data_.get(), o.data_.get(), sizeof(float) * std::size_t(size()));
@@ -308,8 +273,10 @@ class PackedPointwiseWeights {
 
   dim_t cout() const noexcept { return cout_; }
   dim_t cin() const noexcept { return cin_; }
+  /// The ISA whose kernels this layout is for.
+  Isa isa() const noexcept { return isa_; }
   /// Columns per packed block (NR).
-  static constexpr dim_t block() noexcept { return detail::pointwise_native::kPointwiseBlock; }
+  dim_t block() const noexcept { return pointwise_block(isa_); }
   /// Floats in data(), padding included.
   dim_t size() const noexcept { return data_ ? detail::pointwise_packed_size(cout_, cin_, block()) : 0; }
   bool empty() const noexcept { return !data_; }
@@ -324,22 +291,23 @@ class PackedPointwiseWeights {
     data_.reset(static_cast<float*>(::operator new[](sizeof(float) * n, std::align_val_t(64))));
   }
   dim_t cout_ = 0, cin_ = 0;
+  Isa isa_ = Isa::portable;
   std::unique_ptr<float[], AlignedDelete> data_;
 };
 
 /// Computes output pixels [pixel_begin, pixel_end) and output channels [cout_begin, cout_end) of
-/// dst[p * dst_stride + co] = relu?(sum_ci src[p * src_stride + ci] * W[co, ci] + bias + residual).
+/// dst[p * dst_stride + co] = relu?(sum_ci src[p * src_stride + ci] * W[co, ci] + bias + residual)
+/// with the kernel of the ISA `w` was packed for.
 /// Requires: w.cout() == g.cout, w.cin() == g.cin >= 1; cout_begin a multiple of 16; cout_end a
 /// multiple of 16 or g.cout; dst overlaps neither src nor the residual (except residual == dst with
 /// the same stride). Disjoint ranges may run concurrently on different threads (see channel_sums).
 /// For a given geometry every output element is computed in the same order whatever the ranges, so
-/// splitting the work does not change the results.
+/// splitting the work does not change the results. ReLU propagates NaN (as PyTorch's does).
 inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const PackedPointwiseWeights& w,
                            const PointwiseEpilogue& ep, float* dst, dim_t pixel_begin, dim_t pixel_end,
                            dim_t cout_begin, dim_t cout_end) {
   assert(w.cout() == g.cout && w.cin() == g.cin);
-  detail::pointwise_native::pointwise_conv(g, src, w.data(), ep, dst, pixel_begin, pixel_end, cout_begin,
-                                           cout_end);
+  pointwise_kernel(w.isa())(g, src, w.data(), ep, dst, pixel_begin, pixel_end, cout_begin, cout_end);
 }
 
 /// The whole output: pixels [0, g.pixels), channels [0, g.cout).
@@ -348,11 +316,9 @@ inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const P
   pointwise_conv(g, src, w, ep, dst, 0, g.pixels, 0, g.cout);
 }
 
-}  // inline namespace native_<isa>
-
 }  // namespace kernels
 }  // namespace sknet
 
-#include "sknet/kernels/avx2/pointwise.hpp"
-#include "sknet/kernels/avx512/pointwise.hpp"
-#include "sknet/kernels/portable/pointwise.hpp"
+#if SKNET_KERNEL_BODIES
+#include "sknet/kernels/kernel_list.hpp"  // every ISA's kernels and the dispatcher
+#endif

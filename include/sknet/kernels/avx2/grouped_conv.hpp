@@ -12,13 +12,13 @@
 
 #include "sknet/kernels/grouped_conv.hpp"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if SKNET_HAS_SIMD_KERNELS
 
-#include <immintrin.h>
-
+SKNET_TARGET_AVX2_BEGIN
 namespace sknet {
 namespace kernels {
 namespace avx2 {
+inline namespace SKNET_BASELINE_TAG {
 
 /// The vector vocabulary of detail::SKTileKernel for ymm registers.
 struct SKBranchOps {
@@ -40,32 +40,31 @@ struct SKBranchOps {
   static vec permute_cross(vec v, ctrl_t c) { return _mm256_permutevar8x32_ps(v, c); }
   static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
-  static vec relu(vec a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
+  static vec relu(vec a) { return _mm256_max_ps(_mm256_setzero_ps(), a); }  // NaN stays NaN
   static void store_masked(float* p, mask_t k, vec v) { _mm256_maskstore_ps(p, k, v); }
 };
 
+#include "sknet/kernels/sk_branches_body.inc"
+
 /// The tile plan of one call: 1-row tiles of 8 pixels,
 /// narrower 1-row tiles for the rest (see detail::sk_branches_run).
-inline detail::SKTilePlan sk_plan(detail::SKKind kind, dim_t s, dim_t paths) {
-  return detail::sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<8, 7, 4, 2, 1>{}, kind, s, paths);
+inline detail::SKTilePlan sk_tile_plan(detail::SKKind kind, dim_t s, dim_t paths) {
+  return sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<8, 7, 4, 2, 1>{}, kind, s, paths);
 }
 
 /// The avx2 kernel (tiles of 8, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__avx2(const SKBranchGeometry& g, const float* src_padded,
                                      const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                      dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  detail::sk_branches_run<SKBranchOps>(sk_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
+  sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
                                        channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end) {
-  grouped_conv3x3_sk__avx2(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
-}
-
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace avx2
 }  // namespace kernels
 }  // namespace sknet
 
-#endif  // __AVX2__ && __FMA__
+SKNET_TARGET_END
+
+#endif  // SKNET_HAS_SIMD_KERNELS

@@ -14,13 +14,13 @@
 
 #include "sknet/kernels/pointwise.hpp"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if SKNET_HAS_SIMD_KERNELS
 
-#include <immintrin.h>
-
+SKNET_TARGET_AVX2_BEGIN
 namespace sknet {
 namespace kernels {
 namespace avx2 {
+inline namespace SKNET_BASELINE_TAG {
 
 /// One mr x (nv * 8) register tile over one k-block, with the epilogue on the last k-block.
 template <int MR, int NV>
@@ -91,7 +91,7 @@ struct PointwiseTileKernel {
         const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
-          for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_max_ps(acc[r][v], zero);
+          for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_max_ps(zero, acc[r][v]);  // NaN stays NaN
       }
       if (t.channel_sums) {
         for (int v = 0; v < NV; ++v) {
@@ -137,8 +137,11 @@ inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const f
   pointwise_6x16__avx2(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end);
 }
 
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace avx2
 }  // namespace kernels
 }  // namespace sknet
 
-#endif  // __AVX2__ && __FMA__
+SKNET_TARGET_END
+
+#endif  // SKNET_HAS_SIMD_KERNELS

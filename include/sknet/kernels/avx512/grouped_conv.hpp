@@ -15,13 +15,13 @@
 
 #include "sknet/kernels/grouped_conv.hpp"
 
-#if defined(__AVX512F__)
+#if SKNET_HAS_SIMD_KERNELS
 
-#include <immintrin.h>
-
+SKNET_TARGET_AVX512_BEGIN
 namespace sknet {
 namespace kernels {
 namespace avx512 {
+inline namespace SKNET_BASELINE_TAG {
 
 /// The vector vocabulary of detail::SKTileKernel for zmm registers.
 struct SKBranchOps {
@@ -42,32 +42,31 @@ struct SKBranchOps {
   static vec permute_cross(vec v, ctrl_t c) { return _mm512_mask_permutexvar_ps(v, 0xFFFF, c, v); }
   static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
-  static vec relu(vec a) { return _mm512_mask_max_ps(a, 0xFFFF, a, _mm512_setzero_ps()); }
+  static vec relu(vec a) { return _mm512_mask_max_ps(a, 0xFFFF, _mm512_setzero_ps(), a); }  // NaN stays NaN
   static void store_masked(float* p, mask_t k, vec v) { _mm512_mask_storeu_ps(p, k, v); }
 };
 
+#include "sknet/kernels/sk_branches_body.inc"
+
 /// The tile plan of one call: 1-row tiles of 14 pixels, 2-row tiles of 7 for what remains of a row pair,
 /// narrower 1-row tiles for the rest (see detail::sk_branches_run).
-inline detail::SKTilePlan sk_plan(detail::SKKind kind, dim_t s, dim_t paths) {
-  return detail::sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, kind, s, paths);
+inline detail::SKTilePlan sk_tile_plan(detail::SKKind kind, dim_t s, dim_t paths) {
+  return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, kind, s, paths);
 }
 
 /// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__avx512(const SKBranchGeometry& g, const float* src_padded,
                                        const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                        dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-detail::sk_branches_run<SKBranchOps>(sk_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
+sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
                                        channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end) {
-  grouped_conv3x3_sk__avx512(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
-}
-
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace avx512
 }  // namespace kernels
 }  // namespace sknet
 
-#endif  // __AVX512F__
+SKNET_TARGET_END
+
+#endif  // SKNET_HAS_SIMD_KERNELS

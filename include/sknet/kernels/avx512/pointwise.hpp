@@ -18,13 +18,13 @@
 
 #include "sknet/kernels/pointwise.hpp"
 
-#if defined(__AVX512F__)
+#if SKNET_HAS_SIMD_KERNELS
 
-#include <immintrin.h>
-
+SKNET_TARGET_AVX512_BEGIN
 namespace sknet {
 namespace kernels {
 namespace avx512 {
+inline namespace SKNET_BASELINE_TAG {
 
 /// One mr x (nv * 16) register tile over one k-block, with the epilogue on the last k-block.
 template <int MR, int NV>
@@ -99,8 +99,8 @@ struct PointwiseTileKernel {
 #pragma GCC unroll 12
         for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v)  // (maskz: GCC 12 warns on _mm512_max_ps's undefined source)
-            acc[r][v] = _mm512_maskz_max_ps(__mmask16(0xFFFF), acc[r][v], zero);
+          for (int v = 0; v < NV; ++v)  // max(0, x) keeps NaN; maskz: GCC 12 warns on max_ps's undefined source
+            acc[r][v] = _mm512_maskz_max_ps(__mmask16(0xFFFF), zero, acc[r][v]);
       }
       if (t.channel_sums) {
 #pragma GCC unroll 4
@@ -170,8 +170,11 @@ inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const f
     pointwise_6x64__avx512(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end);
 }
 
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace avx512
 }  // namespace kernels
 }  // namespace sknet
 
-#endif  // __AVX512F__
+SKNET_TARGET_END
+
+#endif  // SKNET_HAS_SIMD_KERNELS

@@ -10,6 +10,7 @@
 namespace sknet {
 namespace kernels {
 namespace portable {
+inline namespace SKNET_BASELINE_TAG {
 
 /// The vector vocabulary of detail::SKTileKernel over float[8].
 struct SKBranchOps {
@@ -61,7 +62,7 @@ struct SKBranchOps {
   }
   static vec relu(const vec& a) {
     vec r;
-    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[l] > 0.0f ? a.v[l] : 0.0f;
+    for (int l = 0; l < lanes; ++l) r.v[l] = a.v[l] < 0.0f ? 0.0f : a.v[l];  // NaN stays NaN
     return r;
   }
   static void store_masked(float* p, mask_t k, const vec& a) {
@@ -69,26 +70,24 @@ struct SKBranchOps {
   }
 };
 
-/// The tile plan of one call: 1-row tiles of 4 pixels,
-/// narrower 1-row tiles for the rest (see detail::sk_branches_run).
-inline detail::SKTilePlan sk_plan(detail::SKKind kind, dim_t s, dim_t paths) {
-  return detail::sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, kind, s, paths);
+#include "sknet/kernels/sk_branches_body.inc"
+
+/// The tile plan of one call: 1-row tiles of 4 pixels, narrower 1-row tiles for the rest (see
+/// sk_branches_run), all generic in stride and dilation: the portable kernel is the fallback for CPUs
+/// without AVX2, so it is kept small to compile rather than fast.
+inline detail::SKTilePlan sk_tile_plan(detail::SKKind kind, dim_t s, dim_t paths) {
+  return sk_plan<SKBranchOps, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, kind, s, paths);
 }
 
 /// The portable kernel (tiles of 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__portable(const SKBranchGeometry& g, const float* src_padded,
                                          const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                          dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  detail::sk_branches_run<SKBranchOps>(sk_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
-                                       channel_sums, c_begin, c_end, oy_begin, oy_end);
+  sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
+                               channel_sums, c_begin, c_end, oy_begin, oy_end);
 }
 
-inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
-                                float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
-                                dim_t oy_begin, dim_t oy_end) {
-  grouped_conv3x3_sk__portable(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end);
-}
-
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace portable
 }  // namespace kernels
 }  // namespace sknet

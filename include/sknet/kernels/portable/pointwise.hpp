@@ -18,6 +18,7 @@
 namespace sknet {
 namespace kernels {
 namespace portable {
+inline namespace SKNET_BASELINE_TAG {
 
 /// One mr x (nv * 8) tile over one k-block, with the epilogue on the last k-block.
 template <int MR, int NV>
@@ -57,7 +58,7 @@ struct PointwiseTileKernel {
                                           (t.residual ? t.residual[r * t.residual_stride + j] : 0.0f)
                                     : t.dst[r * t.dst_stride + j];
         acc[r][j] += start;
-        if (t.last && t.relu) acc[r][j] = acc[r][j] > 0.0f ? acc[r][j] : 0.0f;
+        if (t.last && t.relu) acc[r][j] = acc[r][j] < 0.0f ? 0.0f : acc[r][j];  // NaN stays NaN
       }
     if (t.last && t.channel_sums)
       for (int j = 0; j < cols; ++j) {
@@ -92,6 +93,7 @@ inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const f
   pointwise_4x8__portable(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end);
 }
 
+}  // namespace SKNET_BASELINE_TAG
 }  // namespace portable
 }  // namespace kernels
 }  // namespace sknet

@@ -1,0 +1,198 @@
+// sknet kernels: the one place that knows about instruction sets.
+//
+// Every SIMD kernel is compiled for each instruction set (ISA) it targets inside its own namespace
+// (sknet::kernels::avx512, ::avx2, ::portable) under a target region (GCC/Clang `#pragma ... target`),
+// whatever flags the including translation unit was built with; the ISA is then picked at run time:
+//
+//   cpu_isa()      the widest ISA this CPU runs (cpuid, once);
+//   active_isa()   what prepare() packs for: cpu_isa(), narrowed by the environment variable
+//                  SKNET_ISA=portable|avx2|avx512 and by set_isa_limit();
+//   Isa values     portable (C++ the compiler vectorises for the build's baseline), avx2 (AVX2 + FMA),
+//                  avx512 (AVX-512 F/BW/DQ/VL).
+//
+// Packed weights record the ISA (and so the layout) they were packed for; a kernel call runs that ISA's
+// kernel, so one process may hold models packed for different ISAs.
+//
+// Compiling the kernels is the expensive part of using sknet. Three ways to include it:
+//   default                  header-only: every translation unit that includes a kernel header
+//                            compiles the kernel bodies of every ISA (inline functions);
+//   SKNET_IMPLEMENTATION     defined in exactly one .cpp before any sknet include: that translation unit
+//                            compiles the bodies, with external linkage;
+//   SKNET_KERNELS_EXTERN     defined in every other translation unit (or for the whole target, e.g. by
+//                            linking the CMake target sknet::kernels): declarations only.
+// The two forms use different symbol names (an inline ABI namespace), so they may be mixed in one program,
+// and each ISA namespace is also tagged with the build's baseline flags, so translation units built with
+// different -m flags never share a definition (one-definition rule).
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "sknet/error.hpp"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#define SKNET_X86 1
+#endif
+
+// ---- compile modes ---------------------------------------------------------------------------------
+#if defined(__AVX512F__)
+#define SKNET_BASELINE_TAG baseline_avx512
+#elif defined(__AVX2__)
+#define SKNET_BASELINE_TAG baseline_avx2
+#else
+#define SKNET_BASELINE_TAG baseline_generic
+#endif
+#define SKNET_CONCAT_(a, b) a##_##b
+#define SKNET_CONCAT(a, b) SKNET_CONCAT_(a, b)
+
+#if defined(SKNET_IMPLEMENTATION) || defined(SKNET_KERNELS_EXTERN)
+#define SKNET_KERNEL_ABI SKNET_CONCAT(compiled_v1, SKNET_BASELINE_TAG)
+#define SKNET_KERNEL_ENTRY
+#else
+#define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v1, SKNET_BASELINE_TAG)
+#define SKNET_KERNEL_ENTRY inline
+#endif
+#if defined(SKNET_IMPLEMENTATION) || !defined(SKNET_KERNELS_EXTERN)
+#define SKNET_KERNEL_BODIES 1
+#else
+#define SKNET_KERNEL_BODIES 0
+#endif
+
+// ---- target regions: everything defined between BEGIN and END is compiled for that ISA ------------
+#if defined(SKNET_X86) && defined(__clang__)
+#define SKNET_PRAGMA(x) _Pragma(#x)
+#define SKNET_TARGET_AVX512_BEGIN                                                                    \
+  SKNET_PRAGMA(clang attribute push(                                                                 \
+      __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), \
+      apply_to = function))
+#define SKNET_TARGET_AVX2_BEGIN \
+  SKNET_PRAGMA(clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), apply_to = function))
+#define SKNET_TARGET_END SKNET_PRAGMA(clang attribute pop)
+#define SKNET_HAS_SIMD_KERNELS 1
+#elif defined(SKNET_X86) && defined(__GNUC__)
+#define SKNET_PRAGMA(x) _Pragma(#x)
+#define SKNET_TARGET_AVX512_BEGIN \
+  SKNET_PRAGMA(GCC push_options)  \
+  SKNET_PRAGMA(GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
+#define SKNET_TARGET_AVX2_BEGIN  \
+  SKNET_PRAGMA(GCC push_options) \
+  SKNET_PRAGMA(GCC target("avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
+#define SKNET_TARGET_END SKNET_PRAGMA(GCC pop_options)
+#define SKNET_HAS_SIMD_KERNELS 1
+#else
+#define SKNET_HAS_SIMD_KERNELS 0  // not x86-64 (or an unknown compiler): portable kernels only
+#endif
+
+namespace sknet {
+namespace kernels {
+
+/// The instruction sets sknet has kernels for, narrowest first.
+enum class Isa : int { portable = 0, avx2 = 1, avx512 = 2 };
+inline constexpr int kIsaCount = 3;
+
+inline constexpr const char* isa_name(Isa isa) noexcept {
+  return isa == Isa::avx512 ? "avx512" : isa == Isa::avx2 ? "avx2" : "portable";
+}
+
+/// "portable", "avx2" or "avx512" -> the Isa; anything else throws ConfigError naming `who`.
+inline Isa parse_isa(const std::string& name, const std::string& who) {
+  for (int i = 0; i < kIsaCount; ++i)
+    if (name == isa_name(Isa(i))) return Isa(i);
+  sknet::detail::fail<ConfigError>(who, "instruction set", "portable, avx2 or avx512", "'" + name + "'");
+}
+
+/// The widest ISA this CPU (and operating system) runs; detected once.
+inline Isa cpu_isa() noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  static const Isa detected = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+      return Isa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+    return Isa::portable;
+  }();
+  return detected;
+#else
+  return Isa::portable;
+#endif
+}
+
+/// Whether kernels for `isa` can run here.
+inline bool cpu_supports(Isa isa) noexcept { return int(isa) <= int(cpu_isa()); }
+
+namespace detail {
+/// The process-wide limit set by set_isa_limit (-1: none).
+inline std::atomic<int>& isa_limit_setting() noexcept {
+  static std::atomic<int> limit{-1};
+  return limit;
+}
+/// SKNET_ISA from the environment, read once (-1 when unset). An unknown value throws ConfigError on
+/// every call to active_isa(), so a typo never silently runs another ISA.
+inline int isa_environment(std::string* bad_value) {
+  static const std::string raw = [] {
+    const char* v = std::getenv("SKNET_ISA");
+    return std::string(v ? v : "");
+  }();
+  if (raw.empty()) return -1;
+  for (int i = 0; i < kIsaCount; ++i)
+    if (raw == isa_name(Isa(i))) return i;
+  if (bad_value) *bad_value = raw;
+  return -2;
+}
+}  // namespace detail
+
+/// Narrows the ISA that later prepare() calls pack for (never wider than cpu_isa()); affects the whole
+/// process. Models already prepared keep their ISA.
+inline void set_isa_limit(Isa isa) noexcept { detail::isa_limit_setting().store(int(isa)); }
+/// Removes the limit of set_isa_limit.
+inline void clear_isa_limit() noexcept { detail::isa_limit_setting().store(-1); }
+
+/// The ISA prepare() packs for by default: cpu_isa(), narrowed by SKNET_ISA and set_isa_limit().
+/// Throws ConfigError when SKNET_ISA holds something other than portable, avx2 or avx512.
+inline Isa active_isa() {
+  int isa = int(cpu_isa());
+  std::string bad;
+  const int env = detail::isa_environment(&bad);
+  if (env == -2) sknet::detail::fail<ConfigError>("SKNET_ISA", "environment variable", "portable, avx2 or avx512",
+                                           "'" + bad + "'");
+  if (env >= 0) isa = std::min(isa, env);
+  const int limit = detail::isa_limit_setting().load();
+  if (limit >= 0) isa = std::min(isa, limit);
+  return Isa(isa);
+}
+
+/// Sets flush-to-zero and denormals-are-zero for the current thread while alive (x86), so denormal
+/// intermediates never slow a forward down; restores the previous mode on exit.
+class DenormalsAreZero {
+ public:
+#if defined(SKNET_X86)
+  DenormalsAreZero() noexcept : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~DenormalsAreZero() { _mm_setcsr(saved_); }
+  DenormalsAreZero(const DenormalsAreZero&) = delete;
+  DenormalsAreZero& operator=(const DenormalsAreZero&) = delete;
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+/// Flush-to-zero and denormals-are-zero for the rest of the current thread's life (pool workers).
+inline void set_denormals_are_zero() noexcept {
+#if defined(SKNET_X86)
+  _mm_setcsr(_mm_getcsr() | 0x8040u);
+#endif
+}
+
+/// Thrown by kernels and packers on an invalid geometry or argument.
+class KernelError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
+}  // namespace kernels
+}  // namespace sknet

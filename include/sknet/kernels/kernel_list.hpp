@@ -1,0 +1,156 @@
+// sknet kernels: the list of every microkernel, kept once.
+//
+// The X-macro lists below name each kernel with its ISA; the dispatcher (pointwise_kernel,
+// sk_branches_kernel), the tests (tests/test_kernels_*.cpp sweep every entry against the reference
+// kernels, skipping an ISA the CPU lacks) and the benchmarks (bench/bench_*.cpp) all expand them, so a
+// kernel added here is dispatched, tested and benchmarked at once. Entries are (isa, function, name);
+// the per-ISA entry "pointwise__<isa>" is the one the dispatcher runs (it picks the tiling per shape).
+#pragma once
+
+#include "sknet/kernels/dispatch.hpp"
+#include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/pointwise.hpp"
+
+// X(isa, function in namespace sknet::kernels::<isa>, blocking (or none), name)
+#define SKNET_POINTWISE_KERNEL_LIST(X)                                              \
+  X(avx512, pointwise_conv, none, "pointwise__avx512")                              \
+  X(avx512, pointwise_6x64__avx512, kPointwise6x64, "pointwise_6x64__avx512")       \
+  X(avx512, pointwise_7x48__avx512, kPointwise7x48, "pointwise_7x48__avx512")       \
+  X(avx2, pointwise_conv, none, "pointwise__avx2")                                  \
+  X(avx2, pointwise_6x16__avx2, kPointwise6x16, "pointwise_6x16__avx2")             \
+  X(portable, pointwise_conv, none, "pointwise__portable")                          \
+  X(portable, pointwise_4x8__portable, kPointwise4x8, "pointwise_4x8__portable")
+
+// X(isa, function in namespace sknet::kernels::<isa>, name)
+#define SKNET_SK_BRANCH_KERNEL_LIST(X)                                       \
+  X(avx512, grouped_conv3x3_sk__avx512, "grouped_conv3x3_sk__avx512")        \
+  X(avx2, grouped_conv3x3_sk__avx2, "grouped_conv3x3_sk__avx2")              \
+  X(portable, grouped_conv3x3_sk__portable, "grouped_conv3x3_sk__portable")
+
+// X(isa, name): the in-process FMA peak microkernel of each ISA (benchmarks' peak_pct).
+#define SKNET_FMA_PEAK_KERNEL_LIST(X) \
+  X(avx512, "fma_peak__avx512")       \
+  X(avx2, "fma_peak__avx2")           \
+  X(portable, "fma_peak__portable")
+
+namespace sknet {
+namespace kernels {
+
+/// One pointwise microkernel. `blocking` and `tile` expose its register tiling and cache blocking to
+/// the tests (which rerun it with tiny cache blocks); both are null for the per-ISA dispatcher.
+struct PointwiseKernelInfo {
+  const char* name;
+  Isa isa;
+  PointwiseKernelFn fn;
+  const detail::PointwiseBlocking* blocking;
+  detail::PointwiseTileFn (*tile)(int mr, int nv);
+};
+
+struct SKBranchKernelInfo {
+  const char* name;
+  Isa isa;
+  SKBranchKernelFn fn;
+};
+
+/// Peak multiply-add throughput of one core in GFLOP/s (2 per multiply-add), measured by running
+/// independent FMA chains for about `seconds`.
+using FmaPeakFn = double (*)(double seconds);
+struct FmaPeakKernelInfo {
+  const char* name;
+  Isa isa;
+  FmaPeakFn fn;
+};
+
+/// Every microkernel, from the lists above, in list order.
+struct KernelList {
+  const PointwiseKernelInfo* pointwise;
+  int pointwise_count;
+  const SKBranchKernelInfo* sk_branches;
+  int sk_branches_count;
+  const FmaPeakKernelInfo* fma_peak;
+  int fma_peak_count;
+};
+
+inline namespace SKNET_KERNEL_ABI {
+SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
+}  // namespace SKNET_KERNEL_ABI
+
+}  // namespace kernels
+}  // namespace sknet
+
+#if SKNET_KERNEL_BODIES
+#include <array>
+
+#include "sknet/kernels/avx2/fma_peak.hpp"
+#include "sknet/kernels/avx2/grouped_conv.hpp"
+#include "sknet/kernels/avx2/pointwise.hpp"
+#include "sknet/kernels/avx512/grouped_conv.hpp"
+#include "sknet/kernels/avx512/pointwise.hpp"
+#include "sknet/kernels/portable/grouped_conv.hpp"
+#include "sknet/kernels/portable/pointwise.hpp"
+#include "sknet/kernels/avx512/fma_peak.hpp"
+#include "sknet/kernels/portable/fma_peak.hpp"
+
+// Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
+#define SKNET_IF_ISA_portable(...) __VA_ARGS__
+#if SKNET_HAS_SIMD_KERNELS
+#define SKNET_IF_ISA_avx512(...) __VA_ARGS__
+#define SKNET_IF_ISA_avx2(...) __VA_ARGS__
+#else
+#define SKNET_IF_ISA_avx512(...)
+#define SKNET_IF_ISA_avx2(...)
+#endif
+
+namespace sknet {
+namespace kernels {
+inline namespace SKNET_KERNEL_ABI {
+SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
+  static const PointwiseKernelInfo pointwise[] = {
+#define SKNET_POINTWISE_ROW(isa, fn, blocking, name) \
+  SKNET_IF_ISA_##isa({name, Isa::isa, isa::fn, SKNET_POINTWISE_BLOCKING_##blocking(isa)}, )
+#define SKNET_POINTWISE_BLOCKING_none(isa) nullptr, nullptr
+#define SKNET_POINTWISE_BLOCKING_kPointwise6x64(isa) &isa::kPointwise6x64, isa::pointwise_tile
+#define SKNET_POINTWISE_BLOCKING_kPointwise7x48(isa) &isa::kPointwise7x48, isa::pointwise_tile
+#define SKNET_POINTWISE_BLOCKING_kPointwise6x16(isa) &isa::kPointwise6x16, isa::pointwise_tile
+#define SKNET_POINTWISE_BLOCKING_kPointwise4x8(isa) &isa::kPointwise4x8, isa::pointwise_tile
+      SKNET_POINTWISE_KERNEL_LIST(SKNET_POINTWISE_ROW)};
+  static const SKBranchKernelInfo sk_branches[] = {
+#define SKNET_SK_BRANCH_ROW(isa, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fn}, )
+      SKNET_SK_BRANCH_KERNEL_LIST(SKNET_SK_BRANCH_ROW)};
+  static const FmaPeakKernelInfo fma_peak[] = {
+#define SKNET_FMA_PEAK_ROW(isa, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fma_peak_gflops}, )
+      SKNET_FMA_PEAK_KERNEL_LIST(SKNET_FMA_PEAK_ROW)};
+  static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
+                               sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
+                               fma_peak, int(sizeof(fma_peak) / sizeof(fma_peak[0]))};
+  return list;
+}
+
+// The dispatcher: per ISA, the first listed kernel of the operation (for pointwise, the ISA's own
+// dispatcher, the entry without a fixed blocking); the portable kernel where the build has none.
+SKNET_KERNEL_ENTRY PointwiseKernelFn pointwise_kernel(Isa isa) noexcept {
+  static const std::array<PointwiseKernelFn, kIsaCount> table = [] {
+    std::array<PointwiseKernelFn, kIsaCount> t{};
+    const KernelList& l = kernel_list();
+    for (int i = l.pointwise_count - 1; i >= 0; --i)
+      if (!l.pointwise[i].blocking) t[std::size_t(l.pointwise[i].isa)] = l.pointwise[i].fn;
+    return t;
+  }();
+  const PointwiseKernelFn fn = table[std::size_t(isa)];
+  return fn ? fn : table[std::size_t(Isa::portable)];
+}
+
+SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
+  static const std::array<SKBranchKernelFn, kIsaCount> table = [] {
+    std::array<SKBranchKernelFn, kIsaCount> t{};
+    const KernelList& l = kernel_list();
+    for (int i = l.sk_branches_count - 1; i >= 0; --i) t[std::size_t(l.sk_branches[i].isa)] = l.sk_branches[i].fn;
+    return t;
+  }();
+  const SKBranchKernelFn fn = table[std::size_t(isa)];
+  return fn ? fn : table[std::size_t(Isa::portable)];
+}
+}  // namespace SKNET_KERNEL_ABI
+}  // namespace kernels
+}  // namespace sknet
+#endif
