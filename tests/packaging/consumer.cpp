@@ -1,7 +1,6 @@
 // A user program of an installed (or vendored) sknet: it must compile, link and run. It uses both the
 // reference layers and the prepared fast path (runtime-dispatched SIMD kernels).
-#include <sknet/models/prepared_sknet.hpp>
-#include <sknet/sknet.hpp>
+#include <sknet/fast.hpp>  // sknet.hpp + the prepared fast path
 
 #include <cmath>
 #include <iostream>
