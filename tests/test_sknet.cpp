@@ -149,6 +149,15 @@ TEST_CASE("SKNet rejects bad configurations and inputs", "[sknet][errors]") {
   CHECK_THROWS_WITH(SKNet<float>(c), Contains("unit width"));
   CHECK_THROWS_WITH(sknet_depths("sknet34"), Contains("sknet26, sknet50 or sknet101") && Contains("'sknet34'"));
   CHECK_THROWS_AS(with_paths(5, [](auto) { return 0; }), ConfigError);
+  // Every library error is one sknet::Error (a std::runtime_error).
+  CHECK_THROWS_AS(SKNet<float>(c), Error);
+  CHECK(std::is_base_of<Error, ConfigError>::value);
+  CHECK(std::is_base_of<Error, ShapeError>::value);
+  CHECK(std::is_base_of<Error, ValueError>::value);
+  CHECK(std::is_base_of<Error, FormatError>::value);
+  CHECK(std::is_base_of<Error, StateDictError>::value);
+  CHECK(std::is_base_of<Error, RuntimeError>::value);
+  CHECK(std::is_base_of<std::runtime_error, Error>::value);
 
   SKNetConfig tiny;
   tiny.layers = {1, 1};
@@ -167,5 +176,7 @@ TEST_CASE("SKNet rejects bad configurations and inputs", "[sknet][errors]") {
   ok.setRandom();
   net.forward(ok);
   CHECK(net.attention("layer2.0").dimension(1) == 2);
-  CHECK_THROWS_AS(net.attention("layer9.0"), std::out_of_range);
+  CHECK_THROWS_AS(net.attention("layer9.0"), RuntimeError);
+  CHECK_THROWS_WITH(net.attention("layer9.0"), Contains("layer9.0") && Contains("layer1.0 .. layer2.0"));
+  CHECK_THROWS_AS(net.attention("layer9.0"), Error);
 }

@@ -194,11 +194,12 @@ class SKNet : public Module {
   Tensor2<Scalar> forward_nchw(const ConstTensorMap4<Scalar>& input) { return forward(to_nhwc<Scalar>(input)); }
 
   const AttentionMaps<Scalar>& attention_maps() const { return attention_; }
-  /// The attention [N, M, C] of unit `name` ("layer1.0", ...) from the last forward that kept it.
+  /// The attention [N, M, C] of unit `name` ("layer1.0", ...) from the last forward that kept it;
+  /// RuntimeError for a name that is not a unit (or before the first forward).
   const Tensor3<Scalar>& attention(const std::string& name) const {
     for (const auto& entry : attention_)
       if (entry.first == name) return entry.second;
-    detail::fail<std::out_of_range>(label(), "attention of unit", "one of " + unit_list(), "'" + name + "'");
+    detail::fail<RuntimeError>(label(), "attention of unit", "one of " + unit_list(), "'" + name + "'");
   }
 
   /// Per-layer output shapes, parameters and multiply-adds for an N x H x W input (nothing runs).
