@@ -71,5 +71,29 @@ void require(bool ok, const std::string& layer, const std::string& what, const E
   if (!ok) fail<E>(layer, what, expected, actual);
 }
 
+/// a * b, or E("<layer>: <what> overflows: a * b exceeds the 64-bit integer range").
+template <class E = ConfigError, class T>
+T checked_mul(T a, T b, const std::string& layer, const std::string& what) {
+  T out;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    std::ostringstream os;
+    os << layer << ": " << what << " overflows: " << a << " * " << b << " exceeds the 64-bit integer range";
+    throw E(os.str());
+  }
+  return out;
+}
+
+/// a + b, or E("<layer>: <what> overflows: a + b exceeds the 64-bit integer range").
+template <class E = ConfigError, class T>
+T checked_add(T a, T b, const std::string& layer, const std::string& what) {
+  T out;
+  if (__builtin_add_overflow(a, b, &out)) {
+    std::ostringstream os;
+    os << layer << ": " << what << " overflows: " << a << " + " << b << " exceeds the 64-bit integer range";
+    throw E(os.str());
+  }
+  return out;
+}
+
 }  // namespace detail
 }  // namespace sknet
