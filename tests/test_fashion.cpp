@@ -4,7 +4,6 @@
 // tools/fashion_attention.py and tools/train_fashion.py.
 #include <catch2/catch.hpp>
 
-#include <sknet/io/idx.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/sknet.hpp>
@@ -15,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -25,6 +25,7 @@
 
 #include <unistd.h>
 
+#include "idx.hpp"
 #include "placement.hpp"
 #include "sample_npy.hpp"
 
@@ -71,6 +72,22 @@ void write_gzip(const fs::path& path, const std::vector<unsigned char>& bytes) {
   REQUIRE(gzclose(f) == Z_OK);
 }
 
+/// `bytes` gzip'd in memory (compress2 would write a zlib, not a gzip, stream).
+std::vector<unsigned char> gzip_bytes(const std::vector<unsigned char>& bytes) {
+  z_stream zs;
+  std::memset(&zs, 0, sizeof zs);
+  REQUIRE(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::vector<unsigned char> out(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 64);
+  zs.next_in = const_cast<Bytef*>(bytes.data());
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  zs.next_out = out.data();
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
 std::vector<unsigned char> read_bytes(const fs::path& path) {
   std::ifstream f(path, std::ios::binary);
   return std::vector<unsigned char>(std::istreambuf_iterator<char>(f), {});
@@ -96,21 +113,21 @@ TEST_CASE("IDX: plain and gzip'd images and labels read back", "[idx]") {
 
   for (const std::string suffix : {"", ".gz"}) {
     INFO("suffix '" << suffix << "'");
-    const io::IdxImages im = io::read_idx_images((dir / ("images-idx3-ubyte" + suffix)).string());
+    const fashion::IdxImages im = fashion::read_idx_images((dir / ("images-idx3-ubyte" + suffix)).string());
     CHECK(im.count == 3);
     CHECK(im.rows == 2);
     CHECK(im.cols == 4);
     CHECK(im.pixels == std::vector<std::uint8_t>(kPixels.begin(), kPixels.end()));
     CHECK(im.image(2)[0] == 255);
-    const auto lab = io::read_idx_labels((dir / ("labels-idx1-ubyte" + suffix)).string());
+    const auto lab = fashion::read_idx_labels((dir / ("labels-idx1-ubyte" + suffix)).string());
     CHECK(lab == std::vector<std::uint8_t>(kLabels.begin(), kLabels.end()));
-    const auto both = io::read_idx_dataset((dir / ("images-idx3-ubyte" + suffix)).string(),
+    const auto both = fashion::read_idx_dataset((dir / ("images-idx3-ubyte" + suffix)).string(),
                                            (dir / ("labels-idx1-ubyte" + suffix)).string(), 10);
     CHECK(both.first.count == both.second.size());
   }
   // empty arrays are valid
   const auto empty = idx_bytes(0x00000803, {0, 28, 28}, {});
-  CHECK(io::parse_idx_images(empty.data(), empty.size(), "empty").count == 0);
+  CHECK(fashion::parse_idx_images(empty.data(), empty.size(), "empty").count == 0);
   fs::remove_all(dir);
 }
 
@@ -119,10 +136,10 @@ TEST_CASE("IDX: malformed files throw FormatError naming the file and the rule",
   const auto images = idx_bytes(0x00000803, {3, 2, 4}, kPixels);
   const auto labels = idx_bytes(0x00000801, {3}, kLabels);
   const auto parse_images = [](const std::vector<unsigned char>& b) {
-    return io::parse_idx_images(b.data(), b.size(), "mem.idx");
+    return fashion::parse_idx_images(b.data(), b.size(), "mem.idx");
   };
   const auto parse_labels = [](const std::vector<unsigned char>& b) {
-    return io::parse_idx_labels(b.data(), b.size(), "mem.idx");
+    return fashion::parse_idx_labels(b.data(), b.size(), "mem.idx");
   };
 
   SECTION("bad magic") {
@@ -158,10 +175,10 @@ TEST_CASE("IDX: malformed files throw FormatError naming the file and the rule",
   SECTION("images and labels of different counts") {
     write_bytes(dir / "images", images);
     write_bytes(dir / "labels", idx_bytes(0x00000801, {2}, {1, 2}));
-    CHECK_THROWS_WITH(io::read_idx_dataset((dir / "images").string(), (dir / "labels").string()),
+    CHECK_THROWS_WITH(fashion::read_idx_dataset((dir / "images").string(), (dir / "labels").string()),
                       Contains("dims mismatch") && Contains("expected 3 labels") && Contains("got 2"));
     write_bytes(dir / "labels", idx_bytes(0x00000801, {3}, {1, 2, 10}));
-    CHECK_THROWS_WITH(io::read_idx_dataset((dir / "images").string(), (dir / "labels").string(), 10),
+    CHECK_THROWS_WITH(fashion::read_idx_dataset((dir / "images").string(), (dir / "labels").string(), 10),
                       Contains("label 2") && Contains("0..9"));
   }
   SECTION("broken gzip") {
@@ -170,8 +187,8 @@ TEST_CASE("IDX: malformed files throw FormatError naming the file and the rule",
     auto cut = gz;
     cut.resize(gz.size() / 2);
     write_bytes(dir / "cut.gz", cut);
-    CHECK_THROWS_AS(io::read_idx_images((dir / "cut.gz").string()), FormatError);
-    CHECK_THROWS_WITH(io::read_idx_images((dir / "cut.gz").string()),
+    CHECK_THROWS_AS(fashion::read_idx_images((dir / "cut.gz").string()), FormatError);
+    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "cut.gz").string()),
                       Contains("cut.gz") && Contains("truncated gzip stream"));
     auto corrupt = gz;
     for (std::size_t i = 12; i < corrupt.size() - 8; ++i) corrupt[i] ^= 0x5A;
@@ -181,10 +198,28 @@ TEST_CASE("IDX: malformed files throw FormatError naming the file and the rule",
     CHECK_THROWS_WITH(parse_images(trailing), Contains("trailing byte"));
     // a gzip'd file whose content is itself malformed reports the IDX rule
     write_gzip(dir / "short.gz", std::vector<unsigned char>(images.begin(), images.end() - 3));
-    CHECK_THROWS_WITH(io::read_idx_images((dir / "short.gz").string()), Contains("truncated data"));
+    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "short.gz").string()), Contains("truncated data"));
+  }
+  SECTION("gzip bomb: decompression stops at the size the header declares") {
+    // 24 declared data bytes followed by 64 MiB of zeros, about 64 KB compressed. Before the cap
+    // followed the header, all of it was inflated (up to 2 GiB) before the size check.
+    gzFile f = gzopen((dir / "bomb.gz").string().c_str(), "wb9");
+    REQUIRE(f != nullptr);
+    REQUIRE(gzwrite(f, images.data(), static_cast<unsigned>(images.size())) == static_cast<int>(images.size()));
+    const std::vector<unsigned char> zeros(1 << 20, 0);
+    for (int i = 0; i < 64; ++i) REQUIRE(gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size())) > 0);
+    REQUIRE(gzclose(f) == Z_OK);
+    CHECK(fs::file_size(dir / "bomb.gz") < 200000);
+    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "bomb.gz").string()),
+                      Contains("bomb.gz") && Contains("more than the 40 bytes its IDX header declares") &&
+                          Contains("stopped after 41 bytes"));
+    // A header that declares more than the limit is refused as soon as it is decompressed.
+    const auto huge = idx_bytes(0x00000803, {60000, 1000, 1000}, {});
+    CHECK_THROWS_WITH(fashion::idx_detail::gunzip(gzip_bytes(huge).data(), gzip_bytes(huge).size(), "huge.gz"),
+                      Contains("declares 60000000016 bytes") && Contains("limit"));
   }
   SECTION("missing file") {
-    CHECK_THROWS_WITH(io::read_idx_images((dir / "nope.gz").string()), Contains("nope.gz") && Contains("cannot open"));
+    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "nope.gz").string()), Contains("nope.gz") && Contains("cannot open"));
   }
   fs::remove_all(dir);
 }

@@ -3,8 +3,13 @@
 
 #include <sknet/io/npy.hpp>
 
+#ifdef INCLUDE_NLOHMANN_JSON_HPP_
+#error "sknet/io/npy.hpp must not pull in nlohmann/json (only the safetensors reader needs it)"
+#endif
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +19,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace sknet;
 using Catch::Matchers::Contains;
@@ -168,4 +176,56 @@ TEST_CASE(".npy errors name the path: missing file, bad shapes, truncation", "[i
     INFO("prefix of " << n << " bytes");
     CHECK_THROWS_AS(io::parse_npy<float>(bytes.data(), n, "prefix"), FormatError);
   }
+}
+
+TEST_CASE(".npy reader refuses FIFOs, devices and directories without blocking", "[io][npy]") {
+  // Before the fix a FIFO blocked forever in open() and /dev/zero was read until memory ran out:
+  // the alarm turns such a hang into a failed test run.
+  ::alarm(20);
+  const std::string fifo = temp_path("fifo.npy");
+  ::unlink(fifo.c_str());
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(io::read_npy<float>(fifo), Contains(fifo) && Contains("expected a regular file, got a FIFO"));
+  CHECK_THROWS_WITH(io::read_npy_layout(fifo), Contains("FIFO"));
+  ::unlink(fifo.c_str());
+  CHECK_THROWS_WITH(io::read_npy<float>("/dev/zero"),
+                    Contains("/dev/zero") && Contains("expected a regular file, got a character device"));
+  const std::string dir = temp_path("a_directory.npy");
+  fs::create_directories(dir);
+  CHECK_THROWS_WITH(io::read_npy<float>(dir), Contains(dir) && Contains("got a directory"));
+  ::alarm(0);
+}
+
+TEST_CASE(".npy header is read and checked before the data", "[io][npy]") {
+  const std::string path = temp_path("layout.npy");
+  const std::vector<float> values(2 * 3 * 4, 1.5f);
+  io::write_npy<float>(path, {2, 3, 4}, values.data());
+  const io::NpyLayout layout = io::read_npy_layout(path);
+  CHECK(layout.shape == std::vector<Index>{2, 3, 4});
+  CHECK(layout.itemsize == 4);
+  CHECK(layout.numel == 24);
+  CHECK(layout.data_start + 24 * 4 == fs::file_size(path));
+  // A header that declares more data than the file holds is refused before any data is read.
+  fs::resize_file(path, fs::file_size(path) - 4);
+  CHECK_THROWS_WITH(io::read_npy_layout(path), Contains("truncated data") && Contains("expected 96 bytes"));
+  CHECK_THROWS_WITH(io::read_npy<float>(path), Contains("truncated data"));
+}
+
+TEST_CASE("write_npy replaces files atomically and leaves nothing behind on failure", "[io][npy]") {
+  const fs::path dir = temp_path("atomic");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const float v[2] = {1, 2};
+  io::write_npy<float>((dir / "x.npy").string(), {2}, v);
+  const float w[3] = {3, 4, 5};
+  io::write_npy<float>((dir / "x.npy").string(), {3}, w);  // replaces the file
+  CHECK(io::read_npy<float>((dir / "x.npy").string()).values == std::vector<float>{3, 4, 5});
+  // The target is a directory: the rename fails, and the temporary file is removed.
+  fs::create_directories(dir / "taken.npy");
+  CHECK_THROWS_WITH(io::write_npy<float>((dir / "taken.npy").string(), {2}, v), Contains("taken.npy"));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"taken.npy", "x.npy"});
+  fs::remove_all(dir);
 }

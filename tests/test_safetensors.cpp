@@ -16,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 using namespace sknet;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
@@ -302,4 +305,37 @@ TEST_CASE("parse_safetensors: unaligned buffers, every truncation is an error", 
       io::parse_safetensors(io::serialize_safetensors(file).data(), io::serialize_safetensors(file).size(), "again");
   CHECK(again.tensors.at("special").bytes == file.tensors.at("special").bytes);
   CHECK(again.tensors.at("values").shape == std::vector<std::int64_t>{3, 4});
+}
+
+TEST_CASE("safetensors readers refuse FIFOs, devices and directories without blocking", "[io][safetensors]") {
+  ::alarm(20);  // a regression would block in open() on the FIFO: fail the run instead of hanging
+  const std::string fifo = temp_path("fifo.safetensors");
+  ::unlink(fifo.c_str());
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(io::load_safetensors<float>(fifo), Contains(fifo) && Contains("expected a regular file, got a FIFO"));
+  CHECK_THROWS_WITH(io::read_safetensors(fifo), Contains(fifo) && Contains("FIFO"));
+  ::unlink(fifo.c_str());
+  CHECK_THROWS_WITH(io::load_safetensors<float>("/dev/zero"), Contains("/dev/zero") && Contains("character device"));
+  CHECK_THROWS_WITH(io::read_safetensors("/dev/zero"), Contains("/dev/zero") && Contains("character device"));
+  const std::string dir = temp_path("a_directory.safetensors");
+  fs::create_directories(dir);
+  CHECK_THROWS_WITH(io::load_safetensors<float>(dir), Contains(dir) && Contains("got a directory"));
+  ::alarm(0);
+}
+
+TEST_CASE("safetensors header: a NUL byte after the JSON object is an error", "[io][safetensors]") {
+  // nlohmann's parser stops at a NUL, so without the check the text after it was never looked at.
+  const auto file = [](const std::string& header) {
+    std::vector<unsigned char> bytes(8 + header.size());
+    io::detail::store_le<std::uint64_t>(header.size(), bytes.data());
+    std::memcpy(bytes.data() + 8, header.data(), header.size());
+    return bytes;
+  };
+  const auto parse = [](const std::vector<unsigned char>& b) { return io::parse_safetensors(b.data(), b.size(), "mem"); };
+  CHECK(parse(file("{}      ")).tensors.empty());
+  CHECK_THROWS_WITH(parse(file(std::string("{}\0 junk!", 9))),
+                    Contains("mem") && Contains("NUL byte at header offset 2"));
+  CHECK_THROWS_WITH(parse(file(std::string("{}\0\0\0\0\0\0", 8))), Contains("NUL byte"));
+  CHECK_THROWS_WITH(parse(file(std::string("{\"a\0\":1}   ", 11))), Contains("NUL byte at header offset 3"));
+  CHECK_THROWS_WITH(parse(file("{} junk!")), Contains("not valid JSON"));  // the same text without the NUL
 }

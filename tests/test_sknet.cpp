@@ -16,6 +16,8 @@
 
 using namespace sknet;
 
+using Catch::Matchers::Contains;
+
 namespace {
 
 std::vector<Index> int_list(const std::string& text) {
@@ -109,6 +111,117 @@ TEST_CASE("SKNet-50 has timm's parameter count and the paper's multiply-adds", "
   CHECK(net101.num_units() == 33);
 }
 
+namespace {
+
+/// The summary rows the built layers give (count_parameters, output_dims, ConvGeometry::macs):
+/// an oracle for summarize_sknet, which never builds a layer.
+template <int M>
+void check_shape_only_summary(const SKNetConfig& config, Index h, Index w, Index batch) {
+  SKNet<float, M> net(config);
+  const NetworkSummary s = summarize_sknet(config, M, h, w, batch);
+  CHECK(sknet_parameter_count(config, M) == count_parameters<float>(net));
+  CHECK(s.params == count_parameters<float>(net));
+  std::size_t row = 0;
+  const auto expect = [&](const std::string& name, const std::array<Index, 4>& out, Index params, Index macs) {
+    INFO("row " << row << ": " << name);
+    REQUIRE(row < s.layers.size());
+    CHECK(s.layers[row].name == name);
+    CHECK(s.layers[row].output == out);
+    CHECK(s.layers[row].params == params);
+    CHECK(s.layers[row].macs == macs);
+    ++row;
+  };
+  std::array<Index, 4> dims{batch, h, w, config.in_channels};
+  expect("conv1+bn1", net.stem().output_dims(dims), count_parameters<float>(const_cast<ConvBnAct<float>&>(net.stem())),
+         net.stem().conv().geometry(dims).macs());
+  dims = net.stem().output_dims(dims);
+  if (net.has_max_pool()) {
+    dims = MaxPool2d<float>(MaxPool2dOptions(3).stride(2).padding(1)).output_dims(dims);
+    expect("maxpool", dims, 0, 0);
+  }
+  Index total_macs = 0;
+  for (const auto& r : s.layers) total_macs += r.macs;
+  CHECK(s.macs == total_macs);
+  for (std::size_t i = 0; i < net.num_units(); ++i) {
+    auto& unit = net.unit(i);
+    const auto in = dims;
+    const auto a = unit.conv1().output_dims(in);
+    expect(unit.name() + ".conv1", a, count_parameters<float>(unit.conv1()), unit.conv1().conv().geometry(in).macs());
+    const auto b = unit.conv2().output_dims(a);
+    Index sk_macs = 0;
+    for (int m = 0; m < M; ++m) sk_macs += unit.conv2().split().conv(m).geometry(a).macs();
+    const Index c = unit.conv2().options().out_channels(), d = unit.conv2().options().attention_width();
+    expect(unit.name() + ".conv2", b, count_parameters<float>(unit.conv2()), sk_macs + a[0] * c * d * (M + 1));
+    dims = unit.conv3().output_dims(b);
+    expect(unit.name() + ".conv3", dims, count_parameters<float>(unit.conv3()), unit.conv3().conv().geometry(b).macs());
+    if (unit.downsample()) {
+      auto& ds = const_cast<ConvBnAct<float>&>(*unit.downsample());
+      expect(unit.name() + ".downsample", ds.output_dims(in), count_parameters<float>(ds), ds.conv().geometry(in).macs());
+    }
+  }
+  expect("global_pool", {batch, 1, 1, dims[3]}, 0, 0);
+  auto& fc = const_cast<Linear<float>&>(net.fc());
+  expect("fc", {batch, 1, 1, config.num_classes}, count_parameters<float>(fc), batch * dims[3] * config.num_classes);
+  CHECK(row == s.layers.size());
+  CHECK(net.summary(h, w, batch).to_string() == s.to_string());
+}
+
+}  // namespace
+
+TEST_CASE("summarize_sknet gives the built network's shapes, parameters and multiply-adds", "[sknet]") {
+  SKNetConfig tiny;
+  tiny.layers = {2, 1, 2};
+  tiny.planes = {8, 16, 12};
+  tiny.strides = {1, 2, 3};
+  tiny.groups = 4;
+  tiny.base_width = 16;
+  tiny.min_width = 4;
+  tiny.reduction = 2;
+  tiny.stem_width = 8;
+  tiny.num_classes = 7;
+  check_shape_only_summary<2>(tiny, 45, 37, 2);
+  tiny.branch_kernel = BranchKernel::full;
+  check_shape_only_summary<3>(tiny, 45, 37, 1);
+  tiny.stem = Stem::small;
+  tiny.in_channels = 1;
+  check_shape_only_summary<2>(tiny, 13, 9, 3);
+  SKNetConfig c50;
+  c50.layers = sknet_depths("sknet50");
+  check_shape_only_summary<2>(c50, 224, 224, 1);
+  // An empty input names the layer, as running it would.
+  CHECK_THROWS_AS(summarize_sknet(c50, 2, 0, 8), ShapeError);
+  CHECK_THROWS_WITH(summarize_sknet(c50, 2, 0, 8), Contains("Conv2d 'conv1'") && Contains("spatial size"));
+}
+
+TEST_CASE("SKNet config and summary arithmetic is checked", "[sknet][errors]") {
+  SKNetConfig c;
+  // 4 * (2^62 + 64) wraps to 256: before the checks this passed as planes 64.
+  c.planes = {Index(4611686018427387968), 128, 256, 512};
+  CHECK_THROWS_AS(c.validate("test"), ConfigError);
+  CHECK_THROWS_WITH(c.validate("test"), Contains("unit width of stage 1") && Contains("overflows"));
+  CHECK_THROWS_WITH(SKNet<float>(c), Contains("overflows"));
+  c = SKNetConfig{};
+  c.groups = Index(1) << 62;
+  CHECK_THROWS_WITH(c.validate("test"), Contains("overflows"));
+  // A huge input: the multiply-adds would wrap (to a negative count before the checks).
+  c = SKNetConfig{};
+  CHECK_THROWS_AS(summarize_sknet(c, 2, 1000000000, 1000000000), ConfigError);
+  CHECK_THROWS_WITH(summarize_sknet(c, 2, 1000000000, 1000000000), Contains("multiply-adds overflows"));
+  CHECK_THROWS_WITH(summarize_sknet(c, 2, Index(1) << 62, 224), Contains("overflows"));
+  // A network above 2^31 parameters is refused before anything is allocated (2500000 classes
+  // would be 5.1 G parameters, 20 GB).
+  c.num_classes = 2500000;
+  CHECK_THROWS_WITH(SKNet<float>::validate_config(c), Contains("learnable parameters") && Contains("5147"));
+  CHECK_THROWS_AS(SKNet<float>(c), ConfigError);
+  CHECK(summarize_sknet(c, 2, 224, 224).params == Index(27479784) + Index(2048) * (2500000 - 1000) + (2500000 - 1000));
+  c = SKNetConfig{};
+  c.layers = {3, 4, 100000, 3};
+  CHECK_THROWS_WITH(c.validate("test"), Contains("number of SK units") && Contains("at most 10000"));
+  c = SKNetConfig{};
+  c.min_width = Index(1) << 60;
+  CHECK_THROWS_WITH(SKNet<float>::validate_config(c), Contains("overflows"));
+}
+
 TEST_CASE("SKNet-50 parameters carry timm's names and shapes", "[sknet]") {
   auto net = sknet50<float>();
   std::map<std::string, std::vector<Index>> shapes;
@@ -149,6 +262,15 @@ TEST_CASE("SKNet rejects bad configurations and inputs", "[sknet][errors]") {
   CHECK_THROWS_WITH(SKNet<float>(c), Contains("unit width"));
   CHECK_THROWS_WITH(sknet_depths("sknet34"), Contains("sknet26, sknet50 or sknet101") && Contains("'sknet34'"));
   CHECK_THROWS_AS(with_paths(5, [](auto) { return 0; }), ConfigError);
+  // Every library error is one sknet::Error (a std::runtime_error).
+  CHECK_THROWS_AS(SKNet<float>(c), Error);
+  CHECK(std::is_base_of<Error, ConfigError>::value);
+  CHECK(std::is_base_of<Error, ShapeError>::value);
+  CHECK(std::is_base_of<Error, ValueError>::value);
+  CHECK(std::is_base_of<Error, FormatError>::value);
+  CHECK(std::is_base_of<Error, StateDictError>::value);
+  CHECK(std::is_base_of<Error, RuntimeError>::value);
+  CHECK(std::is_base_of<std::runtime_error, Error>::value);
 
   SKNetConfig tiny;
   tiny.layers = {1, 1};
@@ -167,5 +289,7 @@ TEST_CASE("SKNet rejects bad configurations and inputs", "[sknet][errors]") {
   ok.setRandom();
   net.forward(ok);
   CHECK(net.attention("layer2.0").dimension(1) == 2);
-  CHECK_THROWS_AS(net.attention("layer9.0"), std::out_of_range);
+  CHECK_THROWS_AS(net.attention("layer9.0"), RuntimeError);
+  CHECK_THROWS_WITH(net.attention("layer9.0"), Contains("layer9.0") && Contains("layer1.0 .. layer2.0"));
+  CHECK_THROWS_AS(net.attention("layer9.0"), Error);
 }

@@ -74,6 +74,7 @@ SAFETENSORS_CASES = {
     "header_overlong_utf8": (st_bytes(None, raw_header=raw_json(b'{"\xc0\xaf":{}}')), "not valid UTF-8"),
     "header_invalid_json": (st_bytes(None, raw_header=raw_json('{"w": }')), "header is not valid JSON"),
     "header_trailing_text": (st_bytes(None, raw_header=raw_json("{} x")), "header is not valid JSON"),
+    "header_nul_after_json": (st_bytes(None, raw_header=raw_json(b'{}\x00 "x"')), "header contains a NUL byte"),
     "header_leading_space": (st_bytes(None, raw_header=raw_json(" {}")), "header must start with '{'"),
     "header_array": (st_bytes(None, raw_header=raw_json("[]")), "header must start with '{'"),
     "duplicate_key": (st_bytes(None, raw_header=raw_json(

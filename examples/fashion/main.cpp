@@ -14,7 +14,6 @@
 // 4. For object scales 0.75 .. 1.75 prints, per SK unit, the mean over images and channels of
 //    a[path 2] - a[path 1] (attention on the 3x3 dilation-2 "larger" kernel minus the 3x3
 //    dilation-1 one) and writes attention.csv, attention.svg and attention.png to --out.
-#include <sknet/io/idx.hpp>
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
@@ -38,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "idx.hpp"
 #include "placement.hpp"
 #include "plot.hpp"
 #include "sample_npy.hpp"
@@ -190,7 +190,7 @@ Dataset load_data(const Options& o) {
   const fs::path images = fs::path(o.data) / "t10k-images-idx3-ubyte.gz";
   const fs::path labels = fs::path(o.data) / "t10k-labels-idx1-ubyte.gz";
   if (fs::exists(images) && fs::exists(labels)) {
-    auto pair = sknet::io::read_idx_dataset(images.string(), labels.string(), fashion::kClasses);
+    auto pair = fashion::read_idx_dataset(images.string(), labels.string(), fashion::kClasses);
     if (pair.first.rows != fashion::kImage || pair.first.cols != fashion::kImage)
       throw sknet::FormatError(images.string() + ": expected 28x28 images, got " + std::to_string(pair.first.rows) +
                                "x" + std::to_string(pair.first.cols));

@@ -10,29 +10,43 @@
 
 namespace sknet {
 
-/// An option or a combination of options that cannot describe a valid layer
-/// (zero sizes, channels not divisible by groups, ...).
-class ConfigError : public std::invalid_argument {
+/// The base of every exception sknet throws on bad input or a failed resource: catch
+/// `const sknet::Error&` to handle all of them (it is a std::runtime_error).
+class Error : public std::runtime_error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using std::runtime_error::runtime_error;
+};
+
+/// An option or a combination of options that cannot describe a valid layer
+/// (zero sizes, channels not divisible by groups, sizes whose arithmetic overflows, ...).
+class ConfigError : public Error {
+ public:
+  using Error::Error;
 };
 
 /// A tensor handed to a layer whose rank, channel count or size does not fit the layer.
-class ShapeError : public std::invalid_argument {
+class ShapeError : public Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 /// A parameter value that would make the output meaningless (e.g. a negative BN variance).
-class ValueError : public std::invalid_argument {
+class ValueError : public Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 /// A file (checkpoint, .npy) that is unreadable or malformed; the message names the file and rule.
-class FormatError : public std::runtime_error {
+class FormatError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
+};
+
+/// A request the library cannot serve at run time: a thread that cannot be started, a lookup of
+/// something that does not exist (e.g. the attention of an unknown unit).
+class RuntimeError : public Error {
+ public:
+  using Error::Error;
 };
 
 namespace detail {
@@ -42,19 +56,43 @@ inline std::string layer_label(const char* type, const std::string& name) {
   return name.empty() ? std::string(type) : std::string(type) + " '" + name + "'";
 }
 
-template <class Error, class Expected, class Actual>
+template <class E, class Expected, class Actual>
 [[noreturn]] void fail(const std::string& layer, const std::string& what, const Expected& expected,
                        const Actual& actual) {
   std::ostringstream os;
   os << layer << ": " << what << ": expected " << expected << ", got " << actual;
-  throw Error(os.str());
+  throw E(os.str());
 }
 
-/// Throws Error("<layer>: <what>: expected <expected>, got <actual>") unless ok.
-template <class Error, class Expected, class Actual>
+/// Throws E("<layer>: <what>: expected <expected>, got <actual>") unless ok.
+template <class E, class Expected, class Actual>
 void require(bool ok, const std::string& layer, const std::string& what, const Expected& expected,
              const Actual& actual) {
-  if (!ok) fail<Error>(layer, what, expected, actual);
+  if (!ok) fail<E>(layer, what, expected, actual);
+}
+
+/// a * b, or E("<layer>: <what> overflows: a * b exceeds the 64-bit integer range").
+template <class E = ConfigError, class T>
+T checked_mul(T a, T b, const std::string& layer, const std::string& what) {
+  T out;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    std::ostringstream os;
+    os << layer << ": " << what << " overflows: " << a << " * " << b << " exceeds the 64-bit integer range";
+    throw E(os.str());
+  }
+  return out;
+}
+
+/// a + b, or E("<layer>: <what> overflows: a + b exceeds the 64-bit integer range").
+template <class E = ConfigError, class T>
+T checked_add(T a, T b, const std::string& layer, const std::string& what) {
+  T out;
+  if (__builtin_add_overflow(a, b, &out)) {
+    std::ostringstream os;
+    os << layer << ": " << what << " overflows: " << a << " + " << b << " exceeds the 64-bit integer range";
+    throw E(os.str());
+  }
+  return out;
 }
 
 }  // namespace detail

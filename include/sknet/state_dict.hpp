@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sknet/error.hpp"
 #include "sknet/parameters.hpp"
 
 namespace sknet {
@@ -24,9 +25,9 @@ template <class Scalar>
 using StateDict = std::map<std::string, NamedTensor<Scalar>>;
 
 /// Thrown by a strict load: the message lists every problem found, not just the first.
-class StateDictError : public std::runtime_error {
+class StateDictError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 /// What load_state_dict found; ok() when the layer and the dict match exactly.

@@ -9,6 +9,7 @@
 // sknet::FormatError naming the source, the rule and the expected and actual values.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -17,7 +18,7 @@
 #include <vector>
 
 #include "sknet/error.hpp"
-#include "sknet/io/safetensors.hpp"  // shared byte and file helpers (sknet::io::detail)
+#include "sknet/io/bytes.hpp"
 #include "sknet/state_dict.hpp"
 #include "sknet/tensor.hpp"
 
@@ -234,17 +235,28 @@ std::vector<unsigned char> serialize_npy(const std::vector<Index>& shape, const 
 
 }  // namespace detail
 
-/// Parses a .npy file held in memory (format 1.0, 2.0 or 3.0; '<f4' or '<f8'; C order) and
-/// converts it to Scalar. `source` names it in FormatError messages.
-template <class Scalar>
-NamedTensor<Scalar> parse_npy(const unsigned char* data, std::size_t size, const std::string& source) {
-  static_assert(std::is_floating_point<Scalar>::value, "parse_npy: Scalar must be float or double");
+/// What the header of a .npy file declares, checked against the file's size.
+struct NpyLayout {
+  std::vector<Index> shape;
+  std::size_t itemsize = 0;       ///< 4 ('<f4') or 8 ('<f8')
+  std::uint64_t numel = 0;        ///< elements (the product of `shape`)
+  std::uint64_t data_start = 0;   ///< file offset of the data
+};
+
+/// Validates the preamble and header of a .npy file of `size` bytes whose first `available`
+/// bytes are at `data` (at least the preamble and the header when the header length fits the
+/// file): format version, dtype, order, shape, and that exactly the declared data follows.
+/// FormatError names `source`.
+inline NpyLayout parse_npy_layout(const unsigned char* data, std::size_t available, std::uint64_t size,
+                                  const std::string& source) {
   using detail::quote_name;
   const auto fail = [&](const std::string& what) { throw FormatError(source + ": " + what); };
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  const std::size_t head = static_cast<std::size_t>(std::min<std::uint64_t>(size, 6));
+  if (available < head) fail("internal: the preamble was not read completely");
   if (size < 6 || std::memcmp(data, magic, 6) != 0)
     fail("not a .npy file: expected the magic string \"\\x93NUMPY\", got \"" +
-         detail::printable(std::string(reinterpret_cast<const char*>(data), size < 6 ? size : 6)) + "\"");
+         detail::printable(std::string(reinterpret_cast<const char*>(data), head)) + "\"");
   if (size < 8) fail("file too short: expected at least 8 bytes (magic and version), got " + std::to_string(size));
   const unsigned major = data[6], minor = data[7];
   if ((major != 1 && major != 2 && major != 3) || minor != 0)
@@ -259,6 +271,7 @@ NamedTensor<Scalar> parse_npy(const unsigned char* data, std::size_t size, const
   if (header_len > size - preamble)
     fail("header length runs past the end of the file: header length " + std::to_string(header_len) + ", but only " +
          std::to_string(size - preamble) + " bytes follow the " + std::to_string(preamble) + "-byte preamble");
+  if (available < preamble + header_len) fail("internal: the header was not read completely");
   const std::string text(reinterpret_cast<const char*>(data + preamble), static_cast<std::size_t>(header_len));
   const detail::NpyHeader header = detail::NpyHeaderParser(text, source).parse();
 
@@ -278,40 +291,95 @@ NamedTensor<Scalar> parse_npy(const unsigned char* data, std::size_t size, const
   if (!detail::checked_numel(header.shape, numel) ||
       !detail::checked_mul(numel, itemsize, std::numeric_limits<std::size_t>::max(), nbytes))
     fail("shape " + detail::npy_shape_string(header.shape) + " overflows: element count exceeds 2^63 - 1");
-  const std::size_t data_start = preamble + static_cast<std::size_t>(header_len);
-  const std::uint64_t available = size - data_start;
+  const std::uint64_t data_start = preamble + header_len;
+  const std::uint64_t data_size = size - data_start;
   const std::string expected = "expected " + std::to_string(nbytes) + " bytes of data for shape " +
                                detail::npy_shape_string(header.shape) + " of " + quote_name(header.descr);
-  if (available < nbytes) fail("truncated data: " + expected + ", got " + std::to_string(available));
-  if (available > nbytes)
-    fail(std::to_string(available - nbytes) + " extra trailing byte(s) after the data: " + expected + ", got " +
-         std::to_string(available));
+  if (data_size < nbytes) fail("truncated data: " + expected + ", got " + std::to_string(data_size));
+  if (data_size > nbytes)
+    fail(std::to_string(data_size - nbytes) + " extra trailing byte(s) after the data: " + expected + ", got " +
+         std::to_string(data_size));
+  NpyLayout layout;
+  layout.shape = std::vector<Index>(header.shape.begin(), header.shape.end());
+  layout.itemsize = itemsize;
+  layout.numel = numel;
+  layout.data_start = data_start;
+  return layout;
+}
 
-  NamedTensor<Scalar> t;
-  t.shape = std::vector<Index>(header.shape.begin(), header.shape.end());
-  t.values.resize(static_cast<std::size_t>(numel));
-  const unsigned char* p = data + data_start;
-  for (std::size_t i = 0; i < t.values.size(); ++i) {
+namespace detail {
+
+/// Converts numel little-endian values of `itemsize` bytes at `p` to Scalar.
+template <class Scalar>
+void npy_convert(const unsigned char* p, std::size_t itemsize, std::vector<Scalar>& out) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
     if (itemsize == 4) {
-      const std::uint32_t bits = detail::load_le<std::uint32_t>(p + 4 * i);
+      const std::uint32_t bits = load_le<std::uint32_t>(p + 4 * i);
       float v;
       std::memcpy(&v, &bits, sizeof v);
-      t.values[i] = static_cast<Scalar>(v);
+      out[i] = static_cast<Scalar>(v);
     } else {
-      const std::uint64_t bits = detail::load_le<std::uint64_t>(p + 8 * i);
+      const std::uint64_t bits = load_le<std::uint64_t>(p + 8 * i);
       double v;
       std::memcpy(&v, &bits, sizeof v);
-      t.values[i] = static_cast<Scalar>(v);
+      out[i] = static_cast<Scalar>(v);
     }
   }
+}
+
+/// The preamble and header of a .npy file, read with at most two small reads.
+inline NpyLayout read_npy_layout(const InputFile& file) {
+  const std::uint64_t size = file.size();
+  std::vector<unsigned char> head = file.read(0, static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)));
+  if (head.size() >= 10 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) {  // read the header when it fits
+    const unsigned major = head[6];
+    const std::size_t preamble = major == 1 ? 10 : 12;
+    if (head.size() >= preamble && (major == 1 || major == 2 || major == 3)) {
+      const std::uint64_t header_len =
+          major == 1 ? load_le<std::uint16_t>(head.data() + 8) : load_le<std::uint32_t>(head.data() + 8);
+      if (header_len <= size - preamble) {
+        head.resize(preamble + static_cast<std::size_t>(header_len));
+        file.read_at(preamble, head.data() + preamble, static_cast<std::size_t>(header_len));
+      }
+    }
+  }
+  return parse_npy_layout(head.data(), head.size(), size, file.path());
+}
+
+}  // namespace detail
+
+/// Parses a .npy file held in memory (format 1.0, 2.0 or 3.0; '<f4' or '<f8'; C order) and
+/// converts it to Scalar. `source` names it in FormatError messages.
+template <class Scalar>
+NamedTensor<Scalar> parse_npy(const unsigned char* data, std::size_t size, const std::string& source) {
+  static_assert(std::is_floating_point<Scalar>::value, "parse_npy: Scalar must be float or double");
+  const NpyLayout layout = parse_npy_layout(data, size, size, source);
+  NamedTensor<Scalar> t;
+  t.shape = layout.shape;
+  t.values.resize(static_cast<std::size_t>(layout.numel));
+  detail::npy_convert(data + layout.data_start, layout.itemsize, t.values);
   return t;
 }
 
-/// Reads a .npy file (see parse_npy); FormatError names `path`.
+/// The header of a .npy file, checked against the file's size, without reading the data: lets a
+/// caller check the shape before it reads (and allocates for) the values. FormatError names
+/// `path`, also for anything but a regular file (a FIFO, /dev/zero, a directory).
+inline NpyLayout read_npy_layout(const std::string& path) { return detail::read_npy_layout(InputFile(path)); }
+
+/// Reads a .npy file (see parse_npy): the header first, then exactly the data it declares.
+/// FormatError names `path`, also for anything but a regular file.
 template <class Scalar>
 NamedTensor<Scalar> read_npy(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file(path);
-  return parse_npy<Scalar>(bytes.data(), bytes.size(), path);
+  static_assert(std::is_floating_point<Scalar>::value, "read_npy: Scalar must be float or double");
+  const InputFile file(path);
+  const NpyLayout layout = detail::read_npy_layout(file);
+  const std::vector<unsigned char> bytes =
+      file.read(layout.data_start, static_cast<std::size_t>(layout.numel * layout.itemsize));
+  NamedTensor<Scalar> t;
+  t.shape = layout.shape;
+  t.values.resize(static_cast<std::size_t>(layout.numel));
+  detail::npy_convert(bytes.data(), layout.itemsize, t.values);
+  return t;
 }
 
 /// Writes `values` (C order, product(shape) of them) as a .npy file, format 1.0, '<f4' for

@@ -13,15 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <sys/types.h>
 #include <limits>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -29,6 +26,7 @@
 #include <vector>
 
 #include "sknet/error.hpp"
+#include "sknet/io/bytes.hpp"
 #include "sknet/state_dict.hpp"
 #include "sknet/tensor.hpp"
 
@@ -119,99 +117,6 @@ inline float bfloat16_to_float(std::uint16_t bits) {
 }
 
 namespace detail {
-
-/// Reads a little-endian unsigned integer from `p` (no alignment assumed, any host byte order).
-template <class UInt>
-UInt load_le(const unsigned char* p) {
-  UInt v = 0;
-  for (std::size_t i = 0; i < sizeof(UInt); ++i) v |= static_cast<UInt>(static_cast<UInt>(p[i]) << (8 * i));
-  return v;
-}
-
-template <class UInt>
-void store_le(UInt v, unsigned char* p) {
-  for (std::size_t i = 0; i < sizeof(UInt); ++i) p[i] = static_cast<unsigned char>((v >> (8 * i)) & 0xFFu);
-}
-
-/// a * b into `out` unless it exceeds `limit`.
-inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uint64_t& out) {
-  if (a != 0 && b > limit / a) return false;
-  out = a * b;
-  return true;
-}
-
-/// Element count of a shape; false when the product of its non-zero extents exceeds int64
-/// (such a shape is rejected even when another extent is 0: its strides would overflow).
-inline bool checked_numel(const std::vector<std::uint64_t>& shape, std::uint64_t& numel) {
-  const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  std::uint64_t nonzero = 1;
-  bool zero = false;
-  for (std::uint64_t d : shape) {
-    if (d == 0) {
-      zero = true;
-      continue;
-    }
-    if (!checked_mul(nonzero, d, limit, nonzero)) return false;
-  }
-  numel = zero ? 0 : nonzero;
-  return true;
-}
-
-/// A byte string fit for an error message: non-printable bytes as \xNN, at most `max` bytes.
-inline std::string printable(const std::string& s, std::size_t max = 64) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
-
-inline std::string quote_name(const std::string& s) { return "'" + printable(s) + "'"; }
-
-inline std::string join_u64(const std::vector<std::uint64_t>& v) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-  return out + "]";
-}
-
-/// The whole file as bytes; FormatError "<path>: cannot open: <strerror>" and the like.
-inline std::vector<unsigned char> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw FormatError(path + ": cannot open for reading: " + std::strerror(errno));
-  std::vector<unsigned char> bytes;
-  unsigned char buffer[1 << 16];
-  for (;;) {
-    const std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
-    bytes.insert(bytes.end(), buffer, buffer + n);
-    if (n < sizeof buffer) break;
-  }
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (failed) throw FormatError(path + ": read error: " + std::strerror(err));
-  return bytes;
-}
-
-/// Writes (replaces) a file; FormatError naming the path on any failure.
-inline void write_file(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw FormatError(path + ": cannot open for writing: " + std::strerror(errno));
-  const std::size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
-  const int write_err = errno;
-  const bool ok = written == bytes.size() && std::fflush(f) == 0;
-  const int flush_err = errno;
-  if (std::fclose(f) != 0 || !ok)
-    throw FormatError(path + ": write failed: " + std::strerror(written != bytes.size() ? write_err : flush_err));
-}
 
 /// Position of the first byte that breaks UTF-8 (overlong forms, surrogates and code points
 /// above U+10FFFF are invalid), or `size` when the whole range is valid.
@@ -373,6 +278,12 @@ inline SafetensorsLayout parse_safetensors_layout(const unsigned char* data, std
     std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned>(header[bad]));
     fail("header is not valid UTF-8: bad byte " + std::string(byte) + " at header offset " + std::to_string(bad));
   }
+  // JSON never holds a raw NUL (nlohmann's parser would take one for the end of the input and
+  // never look at what follows), so any NUL in the header, e.g. after the object, is an error.
+  const unsigned char* nul = static_cast<const unsigned char*>(std::memchr(header, 0, header_len));
+  if (nul != nullptr)
+    fail("header contains a NUL byte at header offset " + std::to_string(nul - header) +
+         ": expected a JSON object padded with spaces only");
   if (header[0] != '{')
     fail("header must start with '{' (a JSON object, no leading whitespace): got " +
          quote_name(std::string(1, static_cast<char>(header[0]))));
@@ -501,10 +412,37 @@ inline SafetensorsFile parse_safetensors(const unsigned char* data, std::size_t 
   return file;
 }
 
-/// Reads and validates a safetensors file; FormatError names `path`.
+namespace detail {
+/// Opens `file`, reads its 8-byte length and (when the length is plausible) its header, and
+/// validates the layout against the file's size; no tensor byte is read.
+inline SafetensorsLayout read_safetensors_layout(const InputFile& file) {
+  const std::uint64_t size = file.size();
+  std::vector<unsigned char> head = file.read(0, static_cast<std::size_t>(std::min<std::uint64_t>(size, 8)));
+  if (size >= 8) {  // read the header only when its length is plausible; the parser reports the rest
+    const std::uint64_t header_size = load_le<std::uint64_t>(head.data());
+    if (header_size <= kMaxSafetensorsHeader && header_size <= size - 8) {
+      head.resize(8 + static_cast<std::size_t>(header_size));
+      file.read_at(8, head.data() + 8, static_cast<std::size_t>(header_size));
+    }
+  }
+  return parse_safetensors_layout(head.data(), head.size(), size, file.path());
+}
+}  // namespace detail
+
+/// Reads and validates a safetensors file: the header first, then only the tensor bytes it
+/// declares. FormatError names `path` (also for a FIFO, a device or a directory).
 inline SafetensorsFile read_safetensors(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file(path);
-  return parse_safetensors(bytes.data(), bytes.size(), path);
+  const InputFile f(path);
+  const SafetensorsLayout layout = detail::read_safetensors_layout(f);
+  SafetensorsFile file;
+  file.metadata = layout.metadata;
+  for (const TensorLayout& t : layout.tensors) {
+    RawTensor& raw = file.tensors[t.name];
+    raw.dtype = t.dtype;
+    raw.shape = t.shape;
+    raw.bytes = f.read(layout.data_start + t.begin, static_cast<std::size_t>(t.end - t.begin));
+  }
+  return file;
 }
 
 namespace detail {
@@ -591,30 +529,13 @@ StateDict<Scalar> to_state_dict(const SafetensorsFile& file, const std::string& 
 template <class Scalar>
 StateDict<Scalar> load_safetensors(const std::string& path) {
   static_assert(std::is_floating_point<Scalar>::value, "load_safetensors: Scalar must be float or double");
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw FormatError(path + ": cannot open for reading: " + std::strerror(errno));
-  const auto read_at = [&](std::uint64_t offset, unsigned char* dst, std::size_t count) {
-    if (fseeko(f.get(), static_cast<off_t>(offset), SEEK_SET) != 0 || std::fread(dst, 1, count, f.get()) != count)
-      throw FormatError(path + ": read error at offset " + std::to_string(offset) + ": " + std::strerror(errno));
-  };
-  if (fseeko(f.get(), 0, SEEK_END) != 0) throw FormatError(path + ": cannot seek: " + std::strerror(errno));
-  const std::uint64_t size = static_cast<std::uint64_t>(ftello(f.get()));
-  std::vector<unsigned char> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 8)));
-  read_at(0, head.data(), head.size());
-  if (size >= 8) {  // read the header only when its length is plausible; the parser reports the rest
-    const std::uint64_t header_size = detail::load_le<std::uint64_t>(head.data());
-    if (header_size <= kMaxSafetensorsHeader && header_size <= size - 8) {
-      head.resize(8 + static_cast<std::size_t>(header_size));
-      read_at(8, head.data() + 8, static_cast<std::size_t>(header_size));
-    }
-  }
-  const SafetensorsLayout layout = parse_safetensors_layout(head.data(), head.size(), size, path);
-  head = {};
+  const InputFile f(path);
+  const SafetensorsLayout layout = detail::read_safetensors_layout(f);
   StateDict<Scalar> dict;
   std::vector<unsigned char> bytes;
   for (const TensorLayout& t : layout.tensors) {
     bytes.resize(static_cast<std::size_t>(t.end - t.begin));
-    if (!bytes.empty()) read_at(layout.data_start + t.begin, bytes.data(), bytes.size());
+    if (!bytes.empty()) f.read_at(layout.data_start + t.begin, bytes.data(), bytes.size());
     NamedTensor<Scalar> tensor;
     tensor.shape = std::vector<Index>(t.shape.begin(), t.shape.end());
     tensor.values.resize(bytes.size() / dtype_size(t.dtype));

@@ -39,10 +39,19 @@ struct SKNetConfig {
   BranchKernel branch_kernel = BranchKernel::dilated;
 
   static constexpr Index expansion = 4;
-  Index unit_width(std::size_t stage) const { return planes[stage] * base_width / 64 * groups; }
-  Index stage_channels(std::size_t stage) const { return expansion * planes[stage]; }
+  /// floor(planes * base_width / 64) * groups; ConfigError naming the field on overflow.
+  Index unit_width(std::size_t stage) const {
+    const std::string what = "unit width of stage " + std::to_string(stage + 1);
+    return detail::checked_mul(detail::checked_mul(planes[stage], base_width, "SKNetConfig", what + " (planes * base_width)") / 64,
+                               groups, "SKNetConfig", what + " (* groups)");
+  }
+  /// expansion * planes; ConfigError naming the field on overflow.
+  Index stage_channels(std::size_t stage) const {
+    return detail::checked_mul(expansion, planes[stage], "SKNetConfig",
+                               "channels of stage " + std::to_string(stage + 1) + " (4 * planes)");
+  }
 
-  /// Throws ConfigError naming the offending field.
+  /// Throws ConfigError naming the offending field (also when its arithmetic overflows).
   void validate(const std::string& who) const {
     using detail::require;
     require<ConfigError>(!layers.empty(), who, "number of stages", ">= 1", 0);
@@ -50,6 +59,9 @@ struct SKNetConfig {
                          planes.size());
     require<ConfigError>(strides.size() == layers.size(), who, "strides per stage (one per stage)", layers.size(),
                          strides.size());
+    require<ConfigError>(base_width >= 1, who, "base_width", ">= 1", base_width);
+    require<ConfigError>(groups >= 1, who, "groups", ">= 1", groups);
+    Index units = 0;
     for (std::size_t s = 0; s < layers.size(); ++s) {
       const std::string stage = " of stage " + std::to_string(s + 1);
       require<ConfigError>(layers[s] >= 1, who, "units" + stage, ">= 1", layers[s]);
@@ -58,12 +70,21 @@ struct SKNetConfig {
       require<ConfigError>(unit_width(s) >= 1, who,
                            "unit width" + stage + " = floor(planes * base_width / 64) * groups", ">= 1",
                            unit_width(s));
+      stage_channels(s);  // throws on overflow
+      units = detail::checked_add(units, layers[s], who, "number of SK units");
     }
-    require<ConfigError>(base_width >= 1, who, "base_width", ">= 1", base_width);
+    require<ConfigError>(units <= kMaxUnits, who, "number of SK units (sum of layers)",
+                         "at most " + std::to_string(kMaxUnits), units);
     require<ConfigError>(num_classes >= 1, who, "num_classes", ">= 1", num_classes);
     require<ConfigError>(in_channels >= 1, who, "in_channels", ">= 1", in_channels);
     require<ConfigError>(stem_width >= 1, who, "stem_width", ">= 1", stem_width);
   }
+
+  /// Upper bound on the SK units of a network (SKNet-101 has 33).
+  static constexpr Index kMaxUnits = 10000;
+  /// Upper bound on the learnable parameters of a network: 2^31 (8 GiB as float32; SKNet-101
+  /// has 48.7 M). A larger network is refused with a ConfigError before anything is allocated.
+  static constexpr Index kMaxParameters = Index(1) << 31;
 };
 
 /// The paper's depths: SKNet-26 {2,2,2,2}, SKNet-50 {3,4,6,3}, SKNet-101 {3,4,23,3}.
@@ -99,6 +120,150 @@ struct NetworkSummary {
   }
 };
 
+/// The stem convolution of `config` (followed by BN and ReLU).
+inline Conv2dOptions sknet_stem_options(const SKNetConfig& c) {
+  return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
+                                  : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
+}
+
+/// The max pool after the ImageNet stem.
+inline MaxPool2dOptions sknet_pool_options() { return MaxPool2dOptions(3).stride(2).padding(1); }
+
+/// The classifier of `config`.
+inline LinearOptions sknet_head_options(const SKNetConfig& c) {
+  return LinearOptions(c.stage_channels(c.layers.size() - 1), c.num_classes);
+}
+
+/// The options of unit `u` of stage `s` of `config` with `paths` SK paths, and its input channels.
+inline SKUnitOptions sknet_unit_options(const SKNetConfig& config, Index paths, std::size_t s, Index u) {
+  const Index in = u > 0 ? config.stage_channels(s) : s > 0 ? config.stage_channels(s - 1) : config.stem_width;
+  const Index width = config.unit_width(s);
+  const SKConvOptions sk = SKConvOptions(width)
+                               .paths(paths)
+                               .groups(config.groups)
+                               .reduction(config.reduction)
+                               .min_width(config.min_width)
+                               .stride(u == 0 ? config.strides[s] : 1)
+                               .branch_kernel(config.branch_kernel);
+  return SKUnitOptions(in, config.stage_channels(s), sk);
+}
+
+namespace detail {
+
+/// Learnable values of a conv + BN (weight and bias of the BN).
+inline Index conv_bn_parameters(const Conv2dOptions& conv, const std::string& layer) {
+  return checked_add(conv_parameters(conv, layer), checked_mul(Index(2), conv.out_channels(), layer, "parameters"),
+                     layer, "parameters");
+}
+
+/// The three convolutions and the shortcut of an SK unit named `name` ("layer1.0").
+struct UnitParts {
+  Conv2dOptions conv1, conv3;
+  std::optional<Conv2dOptions> downsample;
+  explicit UnitParts(const SKUnitOptions& o)
+      : conv1(Conv2dOptions(o.in_channels(), o.width(), 1).bias(false)),
+        conv3(Conv2dOptions(o.width(), o.out_channels(), 1).bias(false)) {
+    if (o.has_downsample())
+      downsample = Conv2dOptions(o.in_channels(), o.out_channels(), 1).stride(o.stride()).bias(false);
+  }
+};
+
+/// Learnable values of one SK unit.
+inline Index sk_unit_parameters(const SKUnitOptions& o, Index paths, const std::string& layer) {
+  const UnitParts parts(o);
+  Index total = checked_add(conv_bn_parameters(parts.conv1, layer), sk_conv_parameters(o.sk(), paths, layer), layer,
+                            "parameters");
+  total = checked_add(total, conv_bn_parameters(parts.conv3, layer), layer, "parameters");
+  if (parts.downsample) total = checked_add(total, conv_bn_parameters(*parts.downsample, layer), layer, "parameters");
+  return total;
+}
+
+}  // namespace detail
+
+/// The learnable parameters of the SKNet `config` with `paths` SK paths, from the options alone
+/// (one step per stage, nothing built). Requires a config that passes config.validate; throws
+/// ConfigError naming the field when the count overflows.
+inline Index sknet_parameter_count(const SKNetConfig& config, Index paths) {
+  using detail::checked_add;
+  using detail::checked_mul;
+  const std::string who = "SKNet";
+  Index total = detail::conv_bn_parameters(sknet_stem_options(config), who);
+  for (std::size_t s = 0; s < config.layers.size(); ++s) {
+    const std::string stage = "parameters of stage " + std::to_string(s + 1);
+    total = checked_add(total, detail::sk_unit_parameters(sknet_unit_options(config, paths, s, 0), paths, who), who, stage);
+    if (config.layers[s] > 1) {
+      const Index rest = detail::sk_unit_parameters(sknet_unit_options(config, paths, s, 1), paths, who);
+      total = checked_add(total, checked_mul(config.layers[s] - 1, rest, who, stage), who, stage);
+    }
+  }
+  const LinearOptions head = sknet_head_options(config);
+  const Index fc = checked_add(checked_mul(head.in_features(), head.out_features(), who, "parameters of fc"),
+                               head.out_features(), who, "parameters of fc");
+  return checked_add(total, fc, who, "parameters");
+}
+
+/// Per-layer output shapes, parameters and multiply-adds of the SKNet `config` with `paths` SK
+/// paths on an N x H x W input, from the shapes alone: no layer is built and no weight is
+/// allocated (SKNet::summary and `sknet info` use it). Throws ConfigError for an invalid config
+/// or a count that overflows, ShapeError (naming the layer) for an input too small for it.
+inline NetworkSummary summarize_sknet(const SKNetConfig& config, Index paths, Index height, Index width,
+                                      Index batch = 1) {
+  config.validate("SKNet");
+  NetworkSummary s;
+  const std::string who = "SKNet summary";
+  std::array<Index, 4> dims{batch, height, width, config.in_channels};
+  const auto add = [&](const std::string& name, const std::string& type, const std::array<Index, 4>& out,
+                       Index params, Index macs) {
+    s.layers.push_back({name, type, out, params, macs});
+    s.params = detail::checked_add(s.params, params, who, "parameters");
+    s.macs = detail::checked_add(s.macs, macs, who, "multiply-adds");
+  };
+  const auto conv_row = [&](const std::string& name, const std::string& conv_name, const Conv2dOptions& conv,
+                            const std::array<Index, 4>& in) {
+    const std::string label = detail::layer_label("Conv2d", conv_name);
+    const kernels::ConvGeometry g = conv_geometry(conv, in, label);
+    const std::array<Index, 4> out{g.n, g.oh, g.ow, g.oc};
+    add(name, "ConvBnAct", out, detail::conv_bn_parameters(conv, label), conv_macs(g, label));
+    return out;
+  };
+  dims = conv_row("conv1+bn1", "conv1", sknet_stem_options(config), dims);
+  if (config.stem == Stem::imagenet) {
+    const MaxPool2dOptions pool = sknet_pool_options();
+    const std::string label = detail::layer_label("MaxPool2d", "maxpool");
+    const Index oh = out_extent(dims[1], pool.kernel_size(), pool.stride(), pool.padding(), 1);
+    const Index ow = out_extent(dims[2], pool.kernel_size(), pool.stride(), pool.padding(), 1);
+    detail::require<ShapeError>(oh >= 1 && ow >= 1, label, "output size for NHWC input " + shape_string(dims), ">= 1x1",
+                                std::to_string(oh) + "x" + std::to_string(ow));
+    dims = {dims[0], oh, ow, dims[3]};
+    add("maxpool", "MaxPool2d", dims, 0, 0);
+  }
+  for (std::size_t st = 0; st < config.layers.size(); ++st)
+    for (Index u = 0; u < config.layers[st]; ++u) {
+      const std::string name = "layer" + std::to_string(st + 1) + "." + std::to_string(u);
+      const SKUnitOptions options = sknet_unit_options(config, paths, st, u);
+      const detail::UnitParts parts(options);
+      const std::array<Index, 4> in = dims;
+      const auto a = conv_row(name + ".conv1", name + ".conv1.conv", parts.conv1, in);
+      const std::string sk_name = name + ".conv2", sk_label = detail::layer_label("SKConv", sk_name);
+      const kernels::ConvGeometry g = conv_geometry(options.sk().branch_conv(0), a,
+                                                    detail::layer_label("Conv2d", sk_name + ".paths.0.conv"));
+      const std::array<Index, 4> b{g.n, g.oh, g.ow, g.oc};
+      add(sk_name, "SKConv", b, sk_conv_parameters(options.sk(), paths, sk_label),
+          sk_conv_macs(options.sk(), paths, a, sk_label, sk_name));
+      const auto c = conv_row(name + ".conv3", name + ".conv3.conv", parts.conv3, b);
+      if (parts.downsample) conv_row(name + ".downsample", name + ".downsample.0", *parts.downsample, in);
+      dims = c;
+    }
+  const LinearOptions head = sknet_head_options(config);
+  add("global_pool", "AvgPool", {batch, 1, 1, dims[3]}, 0, 0);
+  const Index fc_params = detail::checked_add(detail::checked_mul(head.in_features(), head.out_features(), who, "fc parameters"),
+                                              head.out_features(), who, "fc parameters");
+  const Index fc_macs = detail::checked_mul(detail::checked_mul(batch, head.in_features(), who, "fc multiply-adds"),
+                                            head.out_features(), who, "fc multiply-adds");
+  add("fc", "Linear", {batch, 1, 1, config.num_classes}, fc_params, fc_macs);
+  return s;
+}
+
 /// The attention weights of every SK unit of one forward, in network order: (unit name, [N, M, C]).
 template <class Scalar>
 using AttentionMaps = std::vector<std::pair<std::string, Tensor3<Scalar>>>;
@@ -114,44 +279,33 @@ class SKNet : public Module {
         config_(validated(config)),
         stem_(stem_options(config), true, "", "conv1", "bn1"),
         fc_(head_options(config), "fc") {
-    if (config.stem == Stem::imagenet) pool_.emplace(MaxPool2dOptions(3).stride(2).padding(1), "maxpool");
+    if (config.stem == Stem::imagenet) pool_.emplace(sknet_pool_options(), "maxpool");
     for (const auto& unit : unit_plan(config)) units_.emplace_back(unit.second, unit.first);
   }
 
-  /// Throws ConfigError unless `config` describes an SKNet with M paths. unit_plan, stem_options
-  /// and head_options assume a validated config.
+  /// Throws ConfigError unless `config` describes an SKNet with M paths whose parameters fit
+  /// SKNetConfig::kMaxParameters (checked before anything is allocated). unit_plan,
+  /// stem_options and head_options assume a validated config.
   static void validate_config(const SKNetConfig& config) {
     config.validate("SKNet");
     detail::require<ConfigError>(config.paths == 0 || config.paths == M, "SKNet",
                                  "paths (M, fixed by the template argument)", M, config.paths);
+    const Index params = sknet_parameter_count(config, M);
+    detail::require<ConfigError>(params <= SKNetConfig::kMaxParameters, "SKNet",
+                                 "learnable parameters (at most 2^31, 8 GiB of float32)",
+                                 "<= " + std::to_string(SKNetConfig::kMaxParameters), params);
   }
 
   /// The stem convolution of `config` (followed by BN and ReLU).
-  static Conv2dOptions stem_options(const SKNetConfig& c) {
-    return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
-                                    : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
-  }
+  static Conv2dOptions stem_options(const SKNetConfig& c) { return sknet_stem_options(c); }
   /// The classifier of `config`.
-  static LinearOptions head_options(const SKNetConfig& c) {
-    return LinearOptions(c.stage_channels(c.layers.size() - 1), c.num_classes);
-  }
+  static LinearOptions head_options(const SKNetConfig& c) { return sknet_head_options(c); }
   /// Every SK unit of `config` in network order, with its name ("layer1.0", ...).
   static std::vector<std::pair<std::string, SKUnitOptions>> unit_plan(const SKNetConfig& config) {
     std::vector<std::pair<std::string, SKUnitOptions>> plan;
-    Index in = config.stem_width;
     for (std::size_t s = 0; s < config.layers.size(); ++s)
-      for (Index u = 0; u < config.layers[s]; ++u) {
-        const Index width = config.unit_width(s), out = config.stage_channels(s);
-        const SKConvOptions sk = SKConvOptions(width)
-                                     .paths(M)
-                                     .groups(config.groups)
-                                     .reduction(config.reduction)
-                                     .min_width(config.min_width)
-                                     .stride(u == 0 ? config.strides[s] : 1)
-                                     .branch_kernel(config.branch_kernel);
-        plan.emplace_back("layer" + std::to_string(s + 1) + "." + std::to_string(u), SKUnitOptions(in, out, sk));
-        in = out;
-      }
+      for (Index u = 0; u < config.layers[s]; ++u)
+        plan.emplace_back("layer" + std::to_string(s + 1) + "." + std::to_string(u), sknet_unit_options(config, M, s, u));
     return plan;
   }
 
@@ -194,48 +348,18 @@ class SKNet : public Module {
   Tensor2<Scalar> forward_nchw(const ConstTensorMap4<Scalar>& input) { return forward(to_nhwc<Scalar>(input)); }
 
   const AttentionMaps<Scalar>& attention_maps() const { return attention_; }
-  /// The attention [N, M, C] of unit `name` ("layer1.0", ...) from the last forward that kept it.
+  /// The attention [N, M, C] of unit `name` ("layer1.0", ...) from the last forward that kept it;
+  /// RuntimeError for a name that is not a unit (or before the first forward).
   const Tensor3<Scalar>& attention(const std::string& name) const {
     for (const auto& entry : attention_)
       if (entry.first == name) return entry.second;
-    detail::fail<std::out_of_range>(label(), "attention of unit", "one of " + unit_list(), "'" + name + "'");
+    detail::fail<RuntimeError>(label(), "attention of unit", "one of " + unit_list(), "'" + name + "'");
   }
 
-  /// Per-layer output shapes, parameters and multiply-adds for an N x H x W input (nothing runs).
-  NetworkSummary summary(Index height, Index width, Index batch = 1) {
-    NetworkSummary s;
-    std::array<Index, 4> dims{batch, height, width, config_.in_channels};
-    const auto add = [&](const std::string& name, const std::string& type, const std::array<Index, 4>& out,
-                         Index params, Index macs) {
-      s.layers.push_back({name, type, out, params, macs});
-      s.params += params;
-      s.macs += macs;
-    };
-    const Index stem_macs = stem_.macs(dims);
-    dims = stem_.output_dims(dims);
-    add("conv1+bn1", "ConvBnAct", dims, count_parameters<Scalar>(stem_), stem_macs);
-    if (pool_) {
-      dims = pool_->output_dims(dims);
-      add("maxpool", "MaxPool2d", dims, 0, 0);
-    }
-    for (auto& unit : units_) {
-      const std::array<Index, 4> in = dims;
-      const auto a = unit.conv1().output_dims(in);
-      add(unit.name() + ".conv1", "ConvBnAct", a, count_parameters<Scalar>(unit.conv1()), unit.conv1().macs(in));
-      const auto b = unit.conv2().output_dims(a);
-      add(unit.name() + ".conv2", "SKConv", b, count_parameters<Scalar>(unit.conv2()), unit.conv2().macs(a));
-      const auto c = unit.conv3().output_dims(b);
-      add(unit.name() + ".conv3", "ConvBnAct", c, count_parameters<Scalar>(unit.conv3()), unit.conv3().macs(b));
-      if (unit.downsample()) {
-        auto& ds = const_cast<ConvBnAct<Scalar>&>(*unit.downsample());
-        add(unit.name() + ".downsample", "ConvBnAct", ds.output_dims(in), count_parameters<Scalar>(ds), ds.macs(in));
-      }
-      dims = c;
-    }
-    add("global_pool", "AvgPool", {batch, 1, 1, dims[3]}, 0, 0);
-    add("fc", "Linear", {batch, 1, 1, config_.num_classes}, count_parameters<Scalar>(fc_),
-        batch * fc_.options().in_features() * fc_.options().out_features());
-    return s;
+  /// Per-layer output shapes, parameters and multiply-adds for an N x H x W input (nothing runs;
+  /// see summarize_sknet).
+  NetworkSummary summary(Index height, Index width, Index batch = 1) const {
+    return summarize_sknet(config_, M, height, width, batch);
   }
 
   template <class Visitor>

@@ -80,6 +80,69 @@ inline std::ostream& operator<<(std::ostream& os, const Conv2dOptions& o) {
   return os << ')';
 }
 
+/// The geometry of a convolution with `options` on an NHWC input of the given dimensions,
+/// computed from the shapes alone. Throws ShapeError naming `layer` on a channel mismatch, an
+/// empty input or an empty output, ConfigError when an extent overflows.
+inline kernels::ConvGeometry conv_geometry(const Conv2dOptions& options, const std::array<Index, 4>& input_dims,
+                                           const std::string& layer) {
+  using detail::require;
+  require<ShapeError>(input_dims[0] >= 1, layer, "batch size of input " + shape_string(input_dims), ">= 1",
+                      input_dims[0]);
+  require<ShapeError>(input_dims[1] >= 1 && input_dims[2] >= 1, layer,
+                      "spatial size of NHWC input " + shape_string(input_dims), ">= 1x1",
+                      std::to_string(input_dims[1]) + "x" + std::to_string(input_dims[2]));
+  require<ShapeError>(input_dims[3] == options.in_channels(), layer,
+                      "input channels (last dimension of NHWC input " + shape_string(input_dims) + ")",
+                      options.in_channels(), input_dims[3]);
+  kernels::ConvGeometry g;
+  g.n = input_dims[0];
+  g.groups = options.groups();
+  g.ic = options.in_channels();
+  g.ih = input_dims[1];
+  g.iw = input_dims[2];
+  g.oc = options.out_channels();
+  g.kh = options.kernel_size()[0];
+  g.kw = options.kernel_size()[1];
+  g.sh = options.stride()[0];
+  g.sw = options.stride()[1];
+  g.dh = options.dilation()[0];
+  g.dw = options.dilation()[1];
+  g.ph = options.padding()[0];
+  g.pw = options.padding()[1];
+  // out_extent's arithmetic, checked: in + 2 * padding - dilation * (kernel - 1) - 1.
+  const auto extent = [&](Index in, Index kernel, Index stride, Index padding, Index dilation, const char* axis) {
+    const std::string what = std::string("output ") + axis + " for input " + shape_string(input_dims);
+    const Index padded = detail::checked_add(in, detail::checked_mul(Index(2), padding, layer, what), layer, what);
+    const Index span = padded - detail::checked_mul(dilation, kernel - 1, layer, what) - 1;
+    return span < 0 ? Index(0) : span / stride + 1;
+  };
+  g.oh = extent(g.ih, g.kh, g.sh, g.ph, g.dh, "height");
+  g.ow = extent(g.iw, g.kw, g.sw, g.pw, g.dw, "width");
+  require<ShapeError>(g.oh >= 1 && g.ow >= 1, layer,
+                      "output size for input " + shape_string(input_dims) + " (the dilated kernel is larger "
+                      "than the padded input)", ">= 1x1",
+                      std::to_string(g.oh) + "x" + std::to_string(g.ow));
+  return g;
+}
+
+/// Multiply-adds of a convolution of geometry `g` (as ConvGeometry::macs()), checked:
+/// ConfigError naming `layer` when the count exceeds the 64-bit range.
+inline Index conv_macs(const kernels::ConvGeometry& g, const std::string& layer) {
+  Index total = g.n;
+  for (Index factor : {Index(g.oh), Index(g.ow), Index(g.oc), Index(g.ic_per_group()), Index(g.kh), Index(g.kw)})
+    total = detail::checked_mul(total, factor, layer, "multiply-adds");
+  return total;
+}
+
+/// Learnable values of a convolution with `options` (weight [out, in / groups, kh, kw] and the
+/// optional bias), checked: ConfigError naming `layer` on overflow.
+inline Index conv_parameters(const Conv2dOptions& options, const std::string& layer) {
+  Index total = options.out_channels();
+  for (Index factor : {options.in_channels() / options.groups(), options.kernel_size()[0], options.kernel_size()[1]})
+    total = detail::checked_mul(total, factor, layer, "parameters");
+  return options.bias() ? detail::checked_add(total, options.out_channels(), layer, "parameters") : total;
+}
+
 /// y = conv(x, weight) + bias on NHWC tensors [N, H, W, C].
 /// Parameters: "weight" [out, in/groups, kh, kw] and, when bias is on, "bias" [out].
 /// Weights start at zero; load them (load_state_dict) or set them through visit_parameters.
@@ -109,38 +172,7 @@ class Conv2d : public Module {
   /// The geometry of this convolution on an NHWC input of the given dimensions.
   /// Throws ShapeError on a channel mismatch, an empty input or an empty output.
   kernels::ConvGeometry geometry(const std::array<Index, 4>& input_dims) const {
-    using detail::require;
-    const std::string who = label();
-    require<ShapeError>(input_dims[0] >= 1, who, "batch size of input " + shape_string(input_dims), ">= 1",
-                        input_dims[0]);
-    require<ShapeError>(input_dims[1] >= 1 && input_dims[2] >= 1, who,
-                        "spatial size of NHWC input " + shape_string(input_dims), ">= 1x1",
-                        std::to_string(input_dims[1]) + "x" + std::to_string(input_dims[2]));
-    require<ShapeError>(input_dims[3] == options_.in_channels(), who,
-                        "input channels (last dimension of NHWC input " + shape_string(input_dims) + ")",
-                        options_.in_channels(), input_dims[3]);
-    kernels::ConvGeometry g;
-    g.n = input_dims[0];
-    g.groups = options_.groups();
-    g.ic = options_.in_channels();
-    g.ih = input_dims[1];
-    g.iw = input_dims[2];
-    g.oc = options_.out_channels();
-    g.kh = options_.kernel_size()[0];
-    g.kw = options_.kernel_size()[1];
-    g.sh = options_.stride()[0];
-    g.sw = options_.stride()[1];
-    g.dh = options_.dilation()[0];
-    g.dw = options_.dilation()[1];
-    g.ph = options_.padding()[0];
-    g.pw = options_.padding()[1];
-    g.oh = out_extent(g.ih, g.kh, g.sh, g.ph, g.dh);
-    g.ow = out_extent(g.iw, g.kw, g.sw, g.pw, g.dw);
-    require<ShapeError>(g.oh >= 1 && g.ow >= 1, who,
-                        "output size for input " + shape_string(input_dims) + " (the dilated kernel is larger "
-                        "than the padded input)", ">= 1x1",
-                        std::to_string(g.oh) + "x" + std::to_string(g.ow));
-    return g;
+    return conv_geometry(options_, input_dims, label());
   }
 
   /// NHWC output dimensions for an NHWC input; throws ShapeError as geometry() does.

@@ -58,7 +58,8 @@ class ConvBnAct : public Module {
   std::array<Index, 4> output_dims(const std::array<Index, 4>& input_dims) const {
     return conv_.output_dims(input_dims);
   }
-  Index macs(const std::array<Index, 4>& input_dims) const { return conv_.geometry(input_dims).macs(); }
+  /// Multiply-adds of the convolution (checked: ConfigError on overflow).
+  Index macs(const std::array<Index, 4>& input_dims) const { return conv_macs(conv_.geometry(input_dims), label()); }
 
   Tensor4<Scalar> forward(const ConstTensorMap4<Scalar>& input) const {
     Tensor4<Scalar> y = conv_.forward(input);

@@ -10,62 +10,73 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
-#include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sknet/error.hpp"
-
-#if defined(__SSE__) || defined(__x86_64__)
-#include <xmmintrin.h>
-#define SKNET_HAS_MXCSR 1
-#endif
+#include "sknet/kernels/dispatch.hpp"
 
 namespace sknet {
 
-/// Sets flush-to-zero and denormals-are-zero for the current thread while alive (x86), so
-/// denormal intermediates never slow a forward down; restores the previous mode on exit.
-class DenormalsAreZero {
- public:
-#if defined(SKNET_HAS_MXCSR)
-  DenormalsAreZero() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
-  ~DenormalsAreZero() { _mm_setcsr(saved_); }
-
- private:
-  unsigned saved_;
-#endif
-};
+/// Flush-to-zero / denormals-are-zero while alive (defined with the other CPU-specific code in
+/// sknet/kernels/dispatch.hpp).
+using kernels::DenormalsAreZero;
 
 class ThreadPool {
  public:
-  /// requires: threads >= 1 (threads - 1 workers are started).
+  /// requires: threads >= 1 (threads - 1 workers are started). If a worker cannot be started
+  /// (std::system_error, e.g. under a memory or process limit), the workers already running
+  /// are stopped and joined and RuntimeError "ThreadPool: could not start thread t of n: ..."
+  /// is thrown: a failed construction never leaves a thread behind.
   explicit ThreadPool(int threads) {
     detail::require<ConfigError>(threads >= 1, "ThreadPool", "threads", ">= 1", threads);
-    for (int t = 1; t < threads; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
+    workers_.reserve(static_cast<std::size_t>(threads - 1));
+    for (int t = 1; t < threads; ++t) {
+      try {
+        workers_.emplace_back([this, t] { worker_loop(t); });
+      } catch (const std::exception& e) {
+        stop_workers();
+        throw RuntimeError("ThreadPool: could not start thread " + std::to_string(t + 1) + " of " +
+                           std::to_string(threads) + ": " + e.what());
+      }
+    }
   }
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
-  }
+  ~ThreadPool() { stop_workers(); }
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   /// Runs fn(t) for t = 0..size()-1 (t = 0 on the calling thread) and waits for all; the first
   /// exception thrown by any thread is rethrown here. Not re-entrant: one region at a time.
-  void run(const std::function<void(int)>& fn) {
+  /// `fn` is any callable taking an int; it is called by reference, never copied, so a region
+  /// allocates nothing.
+  template <class F>
+  void run(F&& fn) {
+    using Fn = std::remove_reference_t<F>;
+    run_job(Job{const_cast<void*>(static_cast<const void*>(std::addressof(fn))),
+                [](void* f, int t) { (*static_cast<Fn*>(f))(t); }});
+  }
+
+ private:
+  /// A non-owning reference to the region's callable.
+  struct Job {
+    void* fn = nullptr;
+    void (*call)(void*, int) = nullptr;
+    void operator()(int t) const { call(fn, t); }
+  };
+
+  void run_job(const Job& job) {
     if (workers_.empty()) {
-      fn(0);
+      job(0);
       return;
     }
-    job_ = &fn;
+    job_ = job;
     error_ = nullptr;
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     {
@@ -74,25 +85,34 @@ class ThreadPool {
     }
     wake_.notify_all();
     try {
-      fn(0);
+      job(0);
     } catch (...) {
       record(std::current_exception());
     }
     while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-    job_ = nullptr;
+    job_ = Job{};
     if (error_) std::rethrow_exception(error_);
   }
 
- private:
+  /// Wakes every started worker with the stop flag and joins it.
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
   void record(std::exception_ptr e) {
     std::lock_guard<std::mutex> lock(error_mutex_);
     if (!error_) error_ = e;
   }
 
   void worker_loop(int t) {
-#if defined(SKNET_HAS_MXCSR)
-    _mm_setcsr(_mm_getcsr() | 0x8040u);
-#endif
+    kernels::set_denormals_are_zero();
     unsigned long seen = 0;
     for (;;) {
       // Spin ~50 us for the next region before sleeping: layers follow each other closely.
@@ -106,7 +126,7 @@ class ThreadPool {
       seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
       try {
-        (*job_)(t);
+        job_(t);
       } catch (...) {
         record(std::current_exception());
       }
@@ -119,7 +139,7 @@ class ThreadPool {
   std::condition_variable wake_;
   std::atomic<unsigned long> generation_{0};
   std::atomic<int> pending_{0};
-  const std::function<void(int)>* job_ = nullptr;
+  Job job_;
   std::exception_ptr error_;
   bool stop_ = false;
 };

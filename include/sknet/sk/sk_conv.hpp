@@ -10,6 +10,44 @@
 
 namespace sknet {
 
+/// Learnable values of an SK convolution with `options` and `paths` paths, from the options
+/// alone: per path a conv weight and a BN (weight, bias), fc_reduce [d, C] and its BN, fc_select
+/// [M * C, d]. Checked: ConfigError naming `layer` on overflow.
+inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const std::string& layer) {
+  using detail::checked_add;
+  using detail::checked_mul;
+  const Index c = options.out_channels(), d = options.attention_width();
+  Index total = 0;
+  for (Index m = 0; m < paths; ++m) {
+    total = checked_add(total, conv_parameters(options.branch_conv(m), layer), layer, "parameters");
+    total = checked_add(total, checked_mul(Index(2), c, layer, "parameters"), layer, "parameters");
+  }
+  const Index fc_reduce = checked_add(checked_mul(d, c, layer, "parameters"), checked_mul(Index(2), d, layer, "parameters"),
+                                      layer, "parameters");
+  const Index fc_select = checked_mul(checked_mul(paths, c, layer, "parameters"), d, layer, "parameters");
+  return checked_add(checked_add(total, fc_reduce, layer, "parameters"), fc_select, layer, "parameters");
+}
+
+/// Multiply-adds of an SK convolution on an NHWC input of `input_dims`: the `paths` branch
+/// convolutions, fc_reduce and fc_select. Throws ShapeError as the branch convolutions would
+/// (naming `layer`.paths.m.conv), ConfigError naming `layer` when a count overflows.
+inline Index sk_conv_macs(const SKConvOptions& options, Index paths, const std::array<Index, 4>& input_dims,
+                          const std::string& layer, const std::string& name = "") {
+  using detail::checked_add;
+  using detail::checked_mul;
+  Index total = 0;
+  for (Index m = 0; m < paths; ++m) {
+    const std::string branch =
+        detail::layer_label("Conv2d", detail::join_name(name, "paths." + std::to_string(m) + ".conv"));
+    total = checked_add(total, conv_macs(conv_geometry(options.branch_conv(m), input_dims, branch), branch), layer,
+                        "multiply-adds");
+  }
+  const Index n = input_dims[0], c = options.out_channels(), d = options.attention_width();
+  const Index fc = checked_mul(checked_mul(checked_mul(n, c, layer, "multiply-adds"), d, layer, "multiply-adds"),
+                               checked_add(Index(1), paths, layer, "multiply-adds"), layer, "multiply-adds");
+  return checked_add(total, fc, layer, "multiply-adds");
+}
+
 /// A selective kernel convolution with M (compile-time) paths on NHWC tensors.
 ///
 /// Parameter names follow timm's SelectiveKernel, relative to the layer's prefix:
@@ -44,12 +82,10 @@ class SKConv : public Module {
     return split_.conv(0).output_dims(input_dims);
   }
 
-  /// Multiply-adds of one forward: the M branch convolutions, fc_reduce and fc_select.
+  /// Multiply-adds of one forward: the M branch convolutions, fc_reduce and fc_select
+  /// (checked: ConfigError on overflow).
   Index macs(const std::array<Index, 4>& input_dims) const {
-    Index total = 0;
-    for (int m = 0; m < M; ++m) total += split_.conv(m).geometry(input_dims).macs();
-    const Index n = input_dims[0], c = options_.out_channels(), d = options_.attention_width();
-    return total + n * c * d + n * d * M * c;
+    return sk_conv_macs(options_, M, input_dims, label(), name());
   }
 
   /// requires: input NHWC [N, H, W, in_channels].
