@@ -128,26 +128,11 @@ sknet::SKNetConfig arch_config(const std::string& arch, sknet::Index classes) {
   return c;
 }
 
-/// Every parameter name and shape of the network of `config`, built one layer at a time as
-/// PreparedSKNet does (so the whole network is never held).
+/// Every parameter name and shape of the network of `config`, read off its plan one layer at a time
+/// (so the whole network is never held).
 std::map<std::string, std::vector<sknet::Index>> expected_parameters(const sknet::SKNetConfig& config) {
-  using Net = sknet::SKNet<float, kPaths>;
-  std::map<std::string, std::vector<sknet::Index>> out;
-  const auto collect = [&](auto& layer, const std::string& prefix) {
-    layer.visit_parameters(prefix, [&](sknet::ParameterRef<float> p) { out[p.name] = p.shape; });
-  };
-  Net::validate_config(config);
-  {
-    sknet::ConvBnAct<float> stem(Net::stem_options(config), true, "", "conv1", "bn1");
-    collect(stem, "");
-  }
-  for (const auto& entry : Net::unit_plan(config)) {
-    sknet::SKUnit<float, kPaths> unit(entry.second, entry.first);
-    collect(unit, entry.first);
-  }
-  sknet::Linear<float> fc(Net::head_options(config), "fc");
-  collect(fc, "fc");
-  return out;
+  sknet::SKNet<float, kPaths>::validate_config(config);
+  return sknet::expected_parameters(sknet::sknet_plan(config, kPaths));
 }
 
 struct Mismatch {

@@ -1,6 +1,8 @@
 // sknet: ConvBnAct, a convolution followed by inference BatchNorm and an optional ReLU.
 #pragma once
 
+#include <optional>
+
 #include <string>
 #include <vector>
 
@@ -82,5 +84,24 @@ class ConvBnAct : public Module {
   bool apply_relu_;
   std::string conv_name_, bn_name_;
 };
+
+namespace detail {
+
+/// The end of a residual block: y = ReLU(y + shortcut(input)), the shortcut being `downsample` (a
+/// projection) when given, else the identity (ShapeError naming `layer` when the shapes differ).
+template <class Scalar>
+void add_shortcut_relu(Tensor4<Scalar>& y, const ConstTensorMap4<Scalar>& input,
+                       const std::optional<ConvBnAct<Scalar>>& downsample, const std::string& layer) {
+  if (downsample) {
+    y += downsample->forward(input);
+  } else {
+    require<ShapeError>(input.dimensions() == y.dimensions(), layer, "identity shortcut dimensions",
+                        shape_string(y.dimensions()), shape_string(input.dimensions()));
+    y += input;
+  }
+  relu_(y);
+}
+
+}  // namespace detail
 
 }  // namespace sknet

@@ -31,9 +31,9 @@ class PreparedSKConv {
 
   PreparedSKConv() = default;
 
-  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards).
+  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`.
   /// Throws ConfigError for branch kernels other than dilated 3x3 or a non-square SK conv.
-  explicit PreparedSKConv(const SKConv<float, M>& sk) {
+  explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
     detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
@@ -53,7 +53,7 @@ class PreparedSKConv {
       wp[m] = weights[m].data();
       bp[m] = biases[m].data();
     }
-    branches_ = kernels::PackedBranchWeights(geometry(1, 1, 1), wp.data(), bp.data());
+    branches_ = kernels::PackedBranchWeights(geometry(1, 1, 1), wp.data(), bp.data(), isa);
     fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
     const auto& sel = sk.select().fc_select().weight();
     select_weight_.assign(sel.data(), sel.data() + sel.size());
@@ -64,6 +64,7 @@ class PreparedSKConv {
   dim_t groups() const { return groups_; }
   dim_t stride() const { return stride_; }
   dim_t attention_width() const { return attn_width_; }
+  kernels::Isa isa() const { return branches_.isa(); }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }

@@ -71,14 +71,7 @@ class SKUnit : public Module {
     const Tensor4<Scalar> t = conv1_.forward(input);
     const Tensor4<Scalar> v = conv2_.forward(view(t), attention);
     Tensor4<Scalar> y = conv3_.forward(v);
-    if (downsample_) {
-      y += downsample_->forward(input);
-    } else {
-      detail::require<ShapeError>(input.dimensions() == y.dimensions(), label(), "identity shortcut dimensions",
-                                  shape_string(y.dimensions()), shape_string(input.dimensions()));
-      y += input;
-    }
-    relu_(y);
+    detail::add_shortcut_relu(y, input, downsample_, label());
     return y;
   }
 

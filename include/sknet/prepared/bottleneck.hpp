@@ -1,0 +1,252 @@
+// sknet prepared engine: the residual bottleneck block with a pluggable middle.
+//
+//   conv1 (1x1, BN, ReLU) -> middle (3x3, stride here) -> conv3 (1x1, BN) + shortcut -> ReLU
+//
+// The middle is a small policy (the same calls for every kind): split() writes its `paths()` outputs
+// U_m (and, for SK, the channel sums of U), attend() turns the sums into the attention, and select()
+// hands conv3 the rows of V it reads:
+//   SKMiddle<M>     the SK convolution (PreparedSKConv<M>): M dilated branches, attention, V = sum a_m U_m
+//   GroupedMiddle   one grouped 3x3 convolution + BN + ReLU (ResNeXt): V = U_1, no attention
+// Every block states its workspace needs for an input shape and runs on the workspace it is given.
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/ops/conv_bn.hpp"
+#include "sknet/prepared/pointwise_conv.hpp"
+#include "sknet/prepared/workspace.hpp"
+#include "sknet/sk/prepared_sk_conv.hpp"
+
+namespace sknet {
+
+/// What a block's run() is given: the pool that splits its layers, the workspace, its input and
+/// output activations, where its attention goes (null: none), whether to leave the channel sums of
+/// its output in Slot::head_sums (the last block of a single image), and the profiler (or null).
+struct BlockRun {
+  ThreadPool* pool = nullptr;
+  const Workspace* ws = nullptr;
+  const float* x = nullptr;
+  FeatureShape in;
+  float* y = nullptr;
+  float* attention = nullptr;
+  bool head_sums = false;
+  Profiler* profiler = nullptr;
+};
+
+/// One prepared block of a network.
+class PreparedBlock {
+ public:
+  virtual ~PreparedBlock() = default;
+  virtual const std::string& name() const = 0;
+  virtual FeatureShape out_shape(const FeatureShape& in) const = 0;
+  /// Adds what run() needs for input `in` with `threads` threads.
+  virtual void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const = 0;
+  /// Paths M and channels of the attention the block writes per image ([M][C]); 0 channels: none.
+  virtual kernels::dim_t attention_paths() const = 0;
+  virtual kernels::dim_t attention_channels() const = 0;
+  virtual FeatureShape run(const BlockRun& r) const = 0;
+};
+
+/// The SK convolution as a bottleneck middle.
+template <int M>
+class SKMiddle {
+ public:
+  using dim_t = kernels::dim_t;
+  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa) : sk_(sk, isa) {}
+  dim_t channels() const { return sk_.channels(); }
+  dim_t stride() const { return sk_.stride(); }
+  dim_t out_extent(dim_t in) const { return sk_.out_extent(in); }
+  static constexpr int paths() { return M; }
+  dim_t attention_channels() const { return sk_.channels(); }
+  std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float* per_thread_sums) const {
+    sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums);
+  }
+  void attend(const float* per_thread_sums, int threads, dim_t n, dim_t opix, float* attention, float* scratch) const {
+    sk_.attend(per_thread_sums, threads, n, opix, attention, scratch);
+  }
+  /// V rows [p0, p1) built into `v` ([p1 - p0][C]).
+  const float* select(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1, float* v) const {
+    sk_.select(attention, u, opix, p0, p1, v);
+    return v;
+  }
+
+ private:
+  PreparedSKConv<M> sk_;
+};
+
+/// One grouped 3x3 convolution (padding 1, BN, ReLU) as a bottleneck middle: it runs on the SK
+/// branch kernel with a single path.
+class GroupedMiddle {
+ public:
+  using dim_t = kernels::dim_t;
+  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa) {
+    const auto& o = conv.conv().options();
+    detail::require<ConfigError>(o.kernel_size() == std::array<Index, 2>{3, 3} && o.padding() == std::array<Index, 2>{1, 1} &&
+                                     o.dilation() == std::array<Index, 2>{1, 1} && o.stride()[0] == o.stride()[1] &&
+                                     o.in_channels() == o.out_channels() && conv.relu(),
+                                 "prepare", "middle convolution of " + conv.label(),
+                                 "square 3x3, padding 1, no dilation, in = out channels, ReLU", "another shape");
+    channels_ = o.out_channels(), groups_ = o.groups(), stride_ = o.stride()[0];
+    std::vector<float> w, b;
+    fold_conv_bn(conv.conv(), conv.bn(), w, b);
+    const float* wp = w.data();
+    const float* bp = b.data();
+    weights_ = kernels::PackedBranchWeights(geometry(1, 1, 1), &wp, &bp, isa);
+  }
+  dim_t channels() const { return channels_; }
+  dim_t stride() const { return stride_; }
+  dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+  static constexpr int paths() { return 1; }
+  dim_t attention_channels() const { return 0; }
+  std::size_t scratch_floats() const { return 0; }
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float*) const {
+    const kernels::SKBranchGeometry g = geometry(n, h, w);
+    const int threads = pool.size();
+    pool.run([&](int t) {
+      const auto r = split_range(channels_, threads, t, kernels::kSKBranchChannelStep);
+      if (r.first < r.second) kernels::sk_branches_conv3x3(g, x, weights_, u, nullptr, r.first, r.second);
+    });
+  }
+  void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
+  /// V = U_1: conv3 reads the rows in place.
+  const float* select(const float*, const float* const* u, dim_t, dim_t p0, dim_t, float*) const {
+    return u[0] + p0 * channels_;
+  }
+
+ private:
+  kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
+    kernels::SKBranchGeometry g;
+    g.n = n, g.h = h, g.w = w, g.c = channels_, g.groups = groups_, g.paths = 1, g.stride = stride_, g.pad = 0;
+    return g;
+  }
+  dim_t channels_ = 0, groups_ = 1, stride_ = 1;
+  kernels::PackedBranchWeights weights_;
+};
+
+/// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle).
+template <class Middle>
+class PreparedBottleneck final : public PreparedBlock {
+ public:
+  using dim_t = kernels::dim_t;
+  /// conv1, conv3: 1x1 conv + BN; downsample: 1x1 conv (stride = the middle's) + BN, or none.
+  PreparedBottleneck(std::string name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
+                     const ConvBnAct<float>* downsample, kernels::Isa isa)
+      : name_(std::move(name)),
+        conv1_(PreparedPointwise::from(conv1, isa)),
+        middle_(std::move(middle)),
+        conv3_(PreparedPointwise::from(conv3, isa)) {
+    if (downsample) downsample_ = PreparedPointwise::from(*downsample, isa);
+  }
+
+  const std::string& name() const override { return name_; }
+  FeatureShape out_shape(const FeatureShape& in) const override {
+    return {in.n, middle_.out_extent(in.h), middle_.out_extent(in.w), conv3_.cout()};
+  }
+  dim_t attention_paths() const override { return Middle::paths(); }
+  dim_t attention_channels() const override { return middle_.attention_channels(); }
+
+  void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const override {
+    const FeatureShape out = out_shape(in);
+    const std::size_t c = std::size_t(middle_.channels()), t = std::size_t(threads);
+    const std::size_t opix = std::size_t(out.n * out.h * out.w);
+    needs.need(Slot::mid, std::size_t(in.n * in.h * in.w) * c);
+    needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
+    needs.need(Slot::v, t * std::size_t(kBlockRows) * c);
+    needs.need(Slot::sums, t * std::size_t(in.n) * c);
+    needs.need(Slot::scratch, middle_.scratch_floats());
+    if (downsample_ && middle_.stride() != 1) needs.need(Slot::gathered, opix * std::size_t(downsample_->cin()));
+    needs.need(Slot::activation_a, opix * std::size_t(out.c));
+    needs.need(Slot::activation_b, opix * std::size_t(out.c));
+    needs.need(Slot::head_sums, t * std::size_t(out.c));
+  }
+
+  FeatureShape run(const BlockRun& r) const override {
+    ThreadPool& pool = *r.pool;
+    const Workspace& ws = *r.ws;
+    const int threads = pool.size();
+    const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels(), stride = middle_.stride();
+    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv3_.cout();
+    const float* x = r.x;
+    float* y = r.y;
+
+    // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies.
+    kernels::PointwiseEpilogue relu;
+    relu.relu = true;
+    conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+    Profiler::mark(r.profiler, 1);
+
+    // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
+    std::array<float*, Middle::paths()> u{};
+    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
+    Profiler::mark(r.profiler, 2);
+    middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
+    Profiler::mark(r.profiler, 3);
+
+    // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
+    const float* residual = x;
+    if (downsample_) {
+      const float* src = x;
+      if (stride != 1) {
+        const dim_t cin = downsample_->cin();
+        float* gathered = ws.get(Slot::gathered);
+        pool.run([&](int t) {
+          const auto part = split_range(n * opix, threads, t);
+          for (dim_t px = part.first; px < part.second; ++px) {
+            const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
+            std::memcpy(gathered + px * cin, x + ((img * h + oy * stride) * w + ox * stride) * cin,
+                        sizeof(float) * std::size_t(cin));
+          }
+        });
+        src = gathered;
+      }
+      downsample_->run(pool, n * opix, src, kernels::PointwiseEpilogue{}, y);
+      residual = y;
+      Profiler::mark(r.profiler, 4);
+    }
+
+    // conv3 (+BN) + shortcut, ReLU, on V block by block (V never goes to memory as a whole); the last
+    // block of a single image also sums its output per channel for the head.
+    const dim_t pixels = n * opix;
+    kernels::PointwiseEpilogue ep;
+    ep.bias = conv3_.bias();
+    ep.residual_stride = cout;
+    ep.relu = true;
+    float* head_sums = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
+    if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
+    const bool by_pixels = conv3_.split_by_pixels(pixels, threads);
+    pool.run([&](int t) {
+      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c);
+      kernels::PointwiseEpilogue mine = ep;
+      if (head_sums) mine.channel_sums = head_sums + std::size_t(t) * std::size_t(cout);
+      const auto rows = by_pixels ? split_range(pixels, threads, t) : std::pair<long, long>{0, pixels};
+      const auto cols = by_pixels ? std::pair<long, long>{0, cout} : split_range(cout, threads, t, 16);
+      if (cols.first >= cols.second) return;
+      for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
+        const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
+        const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
+        const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
+        mine.residual = residual + p0 * cout;
+        kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+      }
+    });
+    Profiler::mark(r.profiler, 5);
+    return {n, oh, ow, cout};
+  }
+
+ private:
+  static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
+  std::string name_;
+  PreparedPointwise conv1_;
+  Middle middle_;
+  PreparedPointwise conv3_;
+  std::optional<PreparedPointwise> downsample_;
+};
+
+}  // namespace sknet
