@@ -198,7 +198,8 @@ TEST_CASE("sknet info never overflows and never allocates the weights", "[cli][e
 TEST_CASE("sknet run checks the input's shape before reading or allocating", "[cli][errors]") {
   const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
   const fs::path work = fresh_dir("input_checks");
-  const std::string run = "run " + kTinyFlags + " --weights " + base + ".safetensors --output " + (work / "y.npy").string();
+  const std::string run =
+      "run " + kTinyFlags + " --weights " + base + ".safetensors --output " + (work / "y.npy").string();
   // Batch 0 with a 10^8-pixel width: a 128-byte file that made the fast path allocate gigabytes.
   sknet::io::write_npy<float>((work / "empty.npy").string(), {0, 3, 1, 100000000}, nullptr);
   CHECK(fs::file_size(work / "empty.npy") == 128);

@@ -42,8 +42,9 @@ struct SKNetConfig {
   /// floor(planes * base_width / 64) * groups; ConfigError naming the field on overflow.
   Index unit_width(std::size_t stage) const {
     const std::string what = "unit width of stage " + std::to_string(stage + 1);
-    return detail::checked_mul(detail::checked_mul(planes[stage], base_width, "SKNetConfig", what + " (planes * base_width)") / 64,
-                               groups, "SKNetConfig", what + " (* groups)");
+    const Index scaled =
+        detail::checked_mul(planes[stage], base_width, "SKNetConfig", what + " (planes * base_width)");
+    return detail::checked_mul(scaled / 64, groups, "SKNetConfig", what + " (* groups)");
   }
   /// expansion * planes; ConfigError naming the field on overflow.
   Index stage_channels(std::size_t stage) const {
@@ -190,7 +191,8 @@ inline Index sknet_parameter_count(const SKNetConfig& config, Index paths) {
   Index total = detail::conv_bn_parameters(sknet_stem_options(config), who);
   for (std::size_t s = 0; s < config.layers.size(); ++s) {
     const std::string stage = "parameters of stage " + std::to_string(s + 1);
-    total = checked_add(total, detail::sk_unit_parameters(sknet_unit_options(config, paths, s, 0), paths, who), who, stage);
+    const Index first = detail::sk_unit_parameters(sknet_unit_options(config, paths, s, 0), paths, who);
+    total = checked_add(total, first, who, stage);
     if (config.layers[s] > 1) {
       const Index rest = detail::sk_unit_parameters(sknet_unit_options(config, paths, s, 1), paths, who);
       total = checked_add(total, checked_mul(config.layers[s] - 1, rest, who, stage), who, stage);
@@ -232,7 +234,8 @@ inline NetworkSummary summarize_sknet(const SKNetConfig& config, Index paths, In
     const std::string label = detail::layer_label("MaxPool2d", "maxpool");
     const Index oh = out_extent(dims[1], pool.kernel_size(), pool.stride(), pool.padding(), 1);
     const Index ow = out_extent(dims[2], pool.kernel_size(), pool.stride(), pool.padding(), 1);
-    detail::require<ShapeError>(oh >= 1 && ow >= 1, label, "output size for NHWC input " + shape_string(dims), ">= 1x1",
+    detail::require<ShapeError>(oh >= 1 && ow >= 1, label, "output size for NHWC input " + shape_string(dims),
+                                ">= 1x1",
                                 std::to_string(oh) + "x" + std::to_string(ow));
     dims = {dims[0], oh, ow, dims[3]};
     add("maxpool", "MaxPool2d", dims, 0, 0);
@@ -256,8 +259,8 @@ inline NetworkSummary summarize_sknet(const SKNetConfig& config, Index paths, In
     }
   const LinearOptions head = sknet_head_options(config);
   add("global_pool", "AvgPool", {batch, 1, 1, dims[3]}, 0, 0);
-  const Index fc_params = detail::checked_add(detail::checked_mul(head.in_features(), head.out_features(), who, "fc parameters"),
-                                              head.out_features(), who, "fc parameters");
+  const Index fc_weights = detail::checked_mul(head.in_features(), head.out_features(), who, "fc parameters");
+  const Index fc_params = detail::checked_add(fc_weights, head.out_features(), who, "fc parameters");
   const Index fc_macs = detail::checked_mul(detail::checked_mul(batch, head.in_features(), who, "fc multiply-adds"),
                                             head.out_features(), who, "fc multiply-adds");
   add("fc", "Linear", {batch, 1, 1, config.num_classes}, fc_params, fc_macs);
@@ -305,7 +308,8 @@ class SKNet : public Module {
     std::vector<std::pair<std::string, SKUnitOptions>> plan;
     for (std::size_t s = 0; s < config.layers.size(); ++s)
       for (Index u = 0; u < config.layers[s]; ++u)
-        plan.emplace_back("layer" + std::to_string(s + 1) + "." + std::to_string(u), sknet_unit_options(config, M, s, u));
+        plan.emplace_back("layer" + std::to_string(s + 1) + "." + std::to_string(u),
+                          sknet_unit_options(config, M, s, u));
     return plan;
   }
 
