@@ -282,9 +282,10 @@ TEST_CASE("sknet reports a thread that cannot be started in one line", "[cli][er
     INFO("kernels " << kernels);
     const std::string extra = kernels == "fast" ? " --size 32 --reps 1" : " --size 32 --batch 200 --reps 1";
     const std::string flags = kernels == "fast" ? "" : " --branch-kernel full";
+    // 8 MiB thread stacks (the stack limit sets glibc's default), 700 MB of address space.
+    const std::string limits = "ulimit -s 8192; ulimit -v 700000; ";
     const Result r = sknet_test::run_program(
-        "/bin/sh", "-c 'ulimit -v 700000; exec \"" + cli + "\" bench " + kTinyFlags + flags + extra + " --threads 200'",
-        120);
+        "/bin/sh", "-c '" + limits + "exec \"" + cli + "\" bench " + kTinyFlags + flags + extra + " --threads 200'", 120);
     check_one_line(r, 1, "could not start thread");
     CHECK(r.err.find(" of 200: ") != std::string::npos);
   }
