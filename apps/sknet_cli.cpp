@@ -9,12 +9,20 @@
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/sknet.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -31,6 +39,14 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Bounds of the command's numeric options and inputs (stated in the usage text).
+constexpr Index kMaxThreads = 256;
+constexpr Index kMaxSide = 8192;                  ///< H and W of `run` inputs and `bench --size`
+constexpr Index kMaxBenchValues = Index(1) << 30;  ///< batch * size * size * channels of `bench`
+constexpr Index kMaxBatch = 65536;
+constexpr Index kMaxReps = 100000;
+constexpr Index kMaxInt = std::numeric_limits<Index>::max();
+
 const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
@@ -40,8 +56,10 @@ const char* const kUsage =
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
-    "input X.npy: float32 [N, C, H, W] (PyTorch order); output Y.npy: float32 [N, classes];\n"
-    "attention: DIR/<unit>.npy, float32 [N, M, C], one per SK unit (layer1.0.npy, ...)\n";
+    "input X.npy: float32 [N, C, H, W] (PyTorch order), N >= 1, 1 <= H, W <= 8192; output Y.npy: float32\n"
+    "             [N, classes]; attention: DIR/<unit>.npy, float32 [N, M, C], one per SK unit (layer1.0.npy, ...)\n"
+    "bounds: --threads 1..256, bench --size 1..8192, --batch 1..65536 (batch * size^2 * C <= 2^30), --reps 1..100000;\n"
+    "        networks above 2^31 parameters are refused. Exit status: 0 ok, 2 usage error, 1 any other error.\n";
 
 class Args {
  public:
@@ -60,12 +78,11 @@ class Args {
     if (it == values_.end()) throw UsageError("missing required option '" + key + "'");
     return it->second;
   }
-  Index integer(const std::string& key, Index fallback, Index min_value) const {
+  /// The integer value of `key` (or `fallback`), which must lie in [min_value, max_value].
+  Index integer(const std::string& key, Index fallback, Index min_value, Index max_value = kMaxInt) const {
     if (!has(key)) return fallback;
     const Index v = parse_integer(key, text(key));
-    if (v < min_value)
-      throw UsageError("option '" + key + "': expected an integer >= " + std::to_string(min_value) + ", got " +
-                       std::to_string(v));
+    if (v < min_value || v > max_value) throw UsageError(range_message(key, text(key), min_value, max_value));
     return v;
   }
   std::vector<Index> list(const std::string& key, const std::vector<Index>& fallback) const {
@@ -79,15 +96,22 @@ class Args {
   }
 
  private:
+  static std::string range_message(const std::string& key, const std::string& value, Index min_value,
+                                   Index max_value) {
+    return "option '" + key + "': expected an integer " +
+           (max_value == kMaxInt ? ">= " + std::to_string(min_value)
+                                 : "in " + std::to_string(min_value) + ".." + std::to_string(max_value)) +
+           ", got " + value;
+  }
+  /// A decimal integer, optionally negative, that fits 64 bits: nothing before or after it.
   static Index parse_integer(const std::string& key, const std::string& s) {
-    std::size_t used = 0;
     long long v = 0;
-    try {
-      v = std::stoll(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (s.empty() || used != s.size()) throw UsageError("option '" + key + "': expected an integer, got '" + s + "'");
+    const char* end = s.data() + s.size();
+    const auto [ptr, ec] = std::from_chars(s.data(), end, v);
+    if (ec == std::errc::result_out_of_range)
+      throw UsageError("option '" + key + "': integer out of range (64 bits), got '" + s + "'");
+    if (s.empty() || ec != std::errc() || ptr != end)
+      throw UsageError("option '" + key + "': expected an integer, got '" + s + "'");
     return static_cast<Index>(v);
   }
   std::map<std::string, std::string> values_;
@@ -108,7 +132,7 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
   c.layers = args.list("--layers", sknet_depths(args.text("--arch")));
   c.planes = args.list("--planes", c.planes);
   c.strides = args.list("--strides", c.strides);
-  c.paths = args.integer("--paths", 2, 1);
+  c.paths = args.integer("--paths", 2, 1, 4);
   c.groups = args.integer("--groups", c.groups, 1);
   c.reduction = args.integer("--reduction", c.reduction, 1);
   c.min_width = args.integer("--min-width", c.min_width, 1);
@@ -152,7 +176,15 @@ Tensor2<float> forward_batch(const SKNet<float, M>& net, const Tensor4<float>& n
     }
   };
   std::vector<std::thread> pool;
-  for (Index s = 1; s < slices; ++s) pool.emplace_back(work, s);
+  for (Index s = 1; s < slices; ++s) {
+    try {
+      pool.emplace_back(work, s);
+    } catch (const std::exception& e) {  // join the started threads: never std::terminate
+      for (auto& t : pool) t.join();
+      throw RuntimeError("could not start thread " + std::to_string(s + 1) + " of " + std::to_string(slices) + ": " +
+                         e.what());
+    }
+  }
   work(0);
   for (auto& t : pool) t.join();
   for (auto& e : errors)
@@ -175,23 +207,148 @@ Tensor2<float> forward_batch(const SKNet<float, M>& net, const Tensor4<float>& n
 int cmd_info(const Args& args) {
   const SKNetConfig config = network_config(args, 1000);
   const Index size = args.integer("--size", 224, 1);
+  // Shapes, parameters and multiply-adds from the config alone: no weight is allocated.
   return with_paths(config.paths, [&](auto m) {
-    SKNet<float, decltype(m)::value> net(config);
-    std::cout << net.summary(size, size).to_string();
+    std::cout << summarize_sknet(config, decltype(m)::value, size, size).to_string();
     std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
               << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
     return 0;
   });
 }
 
+/// The files `sknet run` writes, made all or nothing: each is written under a temporary name in
+/// its directory, and only when every one is complete are they renamed into place. Until then a
+/// failure (or an exception anywhere) removes the temporary files and the directories this run
+/// created; a failed rename removes the files already renamed.
+class RunOutputs {
+ public:
+  /// Checks, creating nothing, that `path` can be written as a file: its directory exists and
+  /// is writable, and `path` is not a directory.
+  static void check_file(const std::string& option, const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+      throw RuntimeError("option '" + option + "': '" + path + "' is a directory, expected a file name");
+    const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+    check_writable_dir(option, parent, path);
+  }
+  /// Checks, creating nothing, that `dir` is a directory or can be created: no part of it is an
+  /// existing non-directory, and its nearest existing ancestor is a writable directory.
+  static void check_dir(const std::string& option, const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p = fs::path(dir);
+    for (;;) {
+      const fs::file_status st = fs::status(p, ec);
+      if (fs::exists(st)) {
+        if (!fs::is_directory(st))
+          throw RuntimeError("option '" + option + "': '" + p.string() + "' exists and is not a directory" +
+                             (p == fs::path(dir) ? "" : " (in '" + dir + "')"));
+        check_writable_dir(option, p, dir);
+        return;
+      }
+      if (!p.has_parent_path() || p.parent_path() == p) {
+        p = ".";
+        continue;
+      }
+      p = p.parent_path();
+    }
+  }
+
+  RunOutputs() = default;
+  RunOutputs(const RunOutputs&) = delete;
+  RunOutputs& operator=(const RunOutputs&) = delete;
+  ~RunOutputs() {
+    if (done_) return;
+    files_.clear();  // removes the temporary files
+    std::error_code ec;
+    for (auto it = created_dirs_.rbegin(); it != created_dirs_.rend(); ++it) std::filesystem::remove(*it, ec);
+  }
+
+  /// Creates `dir` and its missing parents, remembering which ones this run created.
+  void create_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> missing;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
+      missing.push_back(p);
+      if (p.parent_path() == p) break;
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      std::error_code ec;
+      if (!fs::create_directory(*it, ec) && ec)
+        throw RuntimeError("cannot create directory '" + it->string() + "': " + ec.message());
+      created_dirs_.push_back(*it);
+    }
+  }
+
+  /// Writes the .npy file `path` under a temporary name.
+  void add_npy(const std::string& path, const std::vector<Index>& shape, const float* values) {
+    auto file = std::make_unique<io::AtomicFile>(path);
+    file->write(io::detail::serialize_npy<float>(shape, values, path));
+    file->close();
+    files_.push_back(std::move(file));
+  }
+
+  /// Renames every file into place.
+  void commit() {
+    std::vector<std::string> renamed;
+    try {
+      for (auto& f : files_) {
+        f->commit();
+        renamed.push_back(f->path());
+      }
+    } catch (...) {
+      for (const auto& r : renamed) std::remove(r.c_str());
+      throw;
+    }
+    done_ = true;
+  }
+
+ private:
+  static void check_writable_dir(const std::string& option, const std::filesystem::path& dir,
+                                 const std::string& target) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      throw RuntimeError("option '" + option + "': the directory of '" + target + "' (" + dir.string() +
+                         ") does not exist");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw RuntimeError("option '" + option + "': cannot write to directory '" + dir.string() + "': " +
+                         std::strerror(errno));
+  }
+
+  std::vector<std::unique_ptr<io::AtomicFile>> files_;
+  std::vector<std::filesystem::path> created_dirs_;
+  bool done_ = false;
+};
+
 int cmd_run(const Args& args) {
   const std::string weights_path = args.text("--weights");
   const std::string input_path = args.text("--input");
   const std::string output_path = args.text("--output");
-  const Index threads = args.integer("--threads", 1, 1);
+  const Index threads = args.integer("--threads", 1, 1, kMaxThreads);
   const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
   if (kernels != "fast" && kernels != "reference")
     throw UsageError("option '--kernels': expected fast or reference, got '" + kernels + "'");
+  const bool want_attention = args.has("--attention-dir");
+  // Every output location is checked before any work; nothing is created yet.
+  RunOutputs::check_file("--output", output_path);
+  if (want_attention) RunOutputs::check_dir("--attention-dir", args.text("--attention-dir"));
+
+  // The input's header first: its shape is checked before the weights or the data are read.
+  const io::NpyLayout layout = io::read_npy_layout(input_path);
+  const std::vector<Index>& shape = layout.shape;
+  if (shape.size() != 4)
+    throw ShapeError(input_path + ": input rank: expected 4 ([N, C, H, W]), got " + std::to_string(shape.size()) +
+                     " " + shape_string(shape));
+  if (shape[0] < 1)
+    throw ShapeError(input_path + ": batch size (dimension 0 of " + shape_string(shape) + "): expected >= 1, got " +
+                     std::to_string(shape[0]));
+  for (int axis : {2, 3})
+    if (shape[axis] < 1 || shape[axis] > kMaxSide)
+      throw ShapeError(input_path + ": input " + (axis == 2 ? "height" : "width") + " (dimension " +
+                       std::to_string(axis) + " of " + shape_string(shape) + "): expected 1.." +
+                       std::to_string(kMaxSide) + ", got " + std::to_string(shape[axis]));
+
   StateDict<float> weights = io::load_safetensors<float>(weights_path);
   const auto fc = weights.find("fc.weight");
   if (fc == weights.end() || fc->second.shape.size() != 2)
@@ -201,41 +358,40 @@ int cmd_run(const Args& args) {
     throw UsageError("option '--classes': the checkpoint has " + std::to_string(classes) + " classes, not " +
                      args.text("--classes"));
   const SKNetConfig config = network_config(args, classes);
-
-  const NamedTensor<float> input = io::read_npy<float>(input_path);
-  if (input.shape.size() != 4)
-    throw ShapeError(input_path + ": input rank: expected 4 ([N, C, H, W]), got " +
-                     std::to_string(input.shape.size()) + " " + shape_string(input.shape));
-  if (input.shape[1] != config.in_channels)
-    throw ShapeError(input_path + ": input channels (dimension 1 of " + shape_string(input.shape) + "): expected " +
-                     std::to_string(config.in_channels) + ", got " + std::to_string(input.shape[1]));
-  const ConstTensorMap4<float> nchw(input.values.data(), input.shape[0], input.shape[1], input.shape[2],
-                                    input.shape[3]);
-  const Tensor4<float> nhwc = to_nhwc<float>(nchw);
+  if (shape[1] != config.in_channels)
+    throw ShapeError(input_path + ": input channels (dimension 1 of " + shape_string(shape) + "): expected " +
+                     std::to_string(config.in_channels) + ", got " + std::to_string(shape[1]));
 
   return with_paths(config.paths, [&](auto m) {
     constexpr int M = decltype(m)::value;
     AttentionMaps<float> attention;
-    const bool want_attention = args.has("--attention-dir");
     Tensor2<float> logits;
+    const auto read_input = [&] {
+      const NamedTensor<float> input = io::read_npy<float>(input_path);
+      if (input.shape != shape) throw FormatError(input_path + ": the file changed while it was read");
+      const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
+      return to_nhwc<float>(nchw);
+    };
     if (kernels == "fast" && config.branch_kernel == BranchKernel::dilated) {
       // The fast path consumes the checkpoint layer by layer: the weights are held once.
       PreparedSKNet<M> fast = prepare_from_state_dict<M>(config, std::move(weights), PrepareOptions{int(threads)});
-      logits = fast.forward(nhwc);
+      logits = fast.forward(read_input());
       attention = fast.attention_maps();
     } else {  // reference kernels (accumulating in double; also for true (2m+1)x(2m+1) branch kernels)
       SKNet<float, M> net(config);
       load_state_dict(net, weights);
-      logits = forward_batch(net, nhwc, threads, want_attention ? &attention : nullptr);
+      weights = {};
+      logits = forward_batch(net, read_input(), threads, want_attention ? &attention : nullptr);
     }
-    io::write_npy<float>(output_path, {logits.dimension(0), logits.dimension(1)}, logits.data());
+    RunOutputs outputs;
+    outputs.add_npy(output_path, {logits.dimension(0), logits.dimension(1)}, logits.data());
     if (want_attention) {
       const std::filesystem::path dir = args.text("--attention-dir");
-      std::filesystem::create_directories(dir);
+      outputs.create_dir(dir.string());
       for (const auto& [unit, a] : attention)
-        io::write_npy<float>((dir / (unit + ".npy")).string(), {a.dimension(0), a.dimension(1), a.dimension(2)},
-                             a.data());
+        outputs.add_npy((dir / (unit + ".npy")).string(), {a.dimension(0), a.dimension(1), a.dimension(2)}, a.data());
     }
+    outputs.commit();
     std::cerr << "sknet: wrote " << output_path << " " << shape_string(logits.dimensions()) << "\n";
     return 0;
   });
@@ -243,8 +399,12 @@ int cmd_run(const Args& args) {
 
 int cmd_bench(const Args& args) {
   const SKNetConfig config = network_config(args, 1000);
-  const Index batch = args.integer("--batch", 1, 1), size = args.integer("--size", 224, 1);
-  const Index threads = args.integer("--threads", 1, 1), reps = args.integer("--reps", 5, 1);
+  const Index batch = args.integer("--batch", 1, 1, kMaxBatch), size = args.integer("--size", 224, 1, kMaxSide);
+  const Index threads = args.integer("--threads", 1, 1, kMaxThreads), reps = args.integer("--reps", 5, 1, kMaxReps);
+  if (batch * size * size > kMaxBenchValues / config.in_channels)
+    throw UsageError("options '--batch', '--size': the input of " + std::to_string(batch) + " x " +
+                     std::to_string(size) + " x " + std::to_string(size) + " x " + std::to_string(config.in_channels) +
+                     " values exceeds the limit of 2^30 (4 GiB of float32)");
   return with_paths(config.paths, [&](auto m) {
     constexpr int M = decltype(m)::value;
     Tensor4<float> x(batch, size, size, config.in_channels);
@@ -258,10 +418,6 @@ int cmd_bench(const Args& args) {
       net.emplace(config);
       randomize<float>(*net, 2019);
     }
-    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, isa %s, %s\n", args.text("--arch").c_str(),
-                long(batch), long(size), long(size), long(threads), long(config.paths),
-                fast_path ? kernels::isa_name(kernels::active_isa()) : "reference",
-                fast_path ? "prepared (SIMD kernels)" : "reference kernels");
     const auto once = [&] {
       if (fast) {
         fast->forward(x);
@@ -270,6 +426,11 @@ int cmd_bench(const Args& args) {
       }
     };
     once();  // warm-up (plans the workspace)
+    // Printed after the warm-up, so that a run that fails prints only its one error line.
+    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, isa %s, %s\n", args.text("--arch").c_str(),
+                long(batch), long(size), long(size), long(threads), long(config.paths),
+                fast_path ? kernels::isa_name(kernels::active_isa()) : "reference",
+                fast_path ? "prepared (SIMD kernels)" : "reference kernels");
     std::vector<double> ms;
     for (Index r = 0; r < reps; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -297,9 +458,13 @@ std::string one_line(std::string s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+  if (argc < 2) {  // a usage error: the usage goes to stderr
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
-    return argc < 2 ? 2 : 0;
+    return 0;
   }
   const std::string command = argv[1];
   try {
@@ -313,6 +478,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "sknet: error: out of memory (the network or the input is too large for this machine)\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "sknet: error: " << one_line(e.what()) << "\n";
     return 1;

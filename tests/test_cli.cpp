@@ -4,13 +4,16 @@
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/compare.hpp"
@@ -118,4 +121,172 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
                          (work / "rank3.npy").string() + " --output " + (work / "y.npy").string()),
                  "input rank");
   fs::remove_all(work);
+}
+
+namespace {
+
+/// status, exactly one line on stderr starting "sknet: " and containing `needle`, nothing on stdout.
+void check_one_line(const Result& r, int status, const std::string& needle) {
+  INFO("status " << r.status << ", stderr: " << r.err << "stdout: " << r.out.substr(0, 200));
+  CHECK(r.status == status);
+  CHECK(r.err.rfind("sknet: ", 0) == 0);
+  CHECK(r.err.find(needle) != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.out.empty());
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("sknet_cli_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+/// The files below `dir`, relative, sorted.
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) names.push_back(fs::relative(e.path(), dir).string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("sknet with no arguments prints the usage on stderr", "[cli][errors]") {
+  const Result r = run_cli("");
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err.rfind("usage: sknet info", 0) == 0);
+  CHECK(r.err.find("--threads 1..256") != std::string::npos);
+  const Result help = run_cli("--help");
+  CHECK(help.status == 0);
+  CHECK(help.out.rfind("usage: sknet info", 0) == 0);
+  CHECK(help.err.empty());
+}
+
+TEST_CASE("sknet range-checks integer options as usage errors", "[cli][errors]") {
+  const std::string bench = "bench " + kTinyFlags + " --size 32 --reps 1 --threads ";
+  // 4294967297 used to wrap to 1 thread, 2147483648 to a negative count with exit 1.
+  check_one_line(run_cli(bench + "4294967297"), 2, "option '--threads': expected an integer in 1..256, got 4294967297");
+  check_one_line(run_cli(bench + "2147483648"), 2, "expected an integer in 1..256, got 2147483648");
+  check_one_line(run_cli(bench + "257"), 2, "in 1..256");
+  check_one_line(run_cli(bench + "0"), 2, "in 1..256");
+  check_one_line(run_cli(bench + "99999999999999999999"), 2, "integer out of range");
+  check_one_line(run_cli(bench + "' 2'"), 2, "expected an integer, got ' 2'");
+  check_one_line(run_cli(bench + "2x"), 2, "expected an integer, got '2x'");
+  check_one_line(run_cli("info --arch sknet50 --planes 64,128,99999999999999999999,512"), 2, "integer out of range");
+  check_one_line(run_cli("bench " + kTinyFlags + " --size 8193"), 2, "'--size': expected an integer in 1..8192");
+  check_one_line(run_cli("bench " + kTinyFlags + " --size 8192 --batch 64"), 2, "exceeds the limit of 2^30");
+  check_one_line(run_cli("run --arch sknet26 --weights w --input x --output y --threads 300"), 2, "in 1..256");
+}
+
+TEST_CASE("sknet info never overflows and never allocates the weights", "[cli][errors]") {
+  // The multiply-adds at 10^9 x 10^9 exceed 64 bits (printed as a wrapped count before).
+  check_one_line(run_cli("info --arch sknet50 --size 1000000000"), 1, "multiply-adds overflows");
+  // 4 * (2^62 + 64) wrapped to 256: accepted as planes 64 before.
+  check_one_line(run_cli("info --arch sknet50 --planes 4611686018427387968,128,256,512"), 1, "overflows");
+  // 5.1 G parameters (20 GB of weights): info counts them from the shapes alone...
+  const Result big = run_cli("info --arch sknet50 --classes 2500000");
+  INFO(big.err);
+  REQUIRE(big.status == 0);
+  CHECK(big.out.find("\nparams: 5147930784\nmacs: ") != std::string::npos);
+  // ... and building such a network is refused with a message, not a bare bad_alloc.
+  check_one_line(run_cli("bench --arch sknet50 --classes 2500000 --size 32 --reps 1"), 1,
+                 "learnable parameters (at most 2^31, 8 GiB of float32): expected <= 2147483648, got 5147930784");
+}
+
+TEST_CASE("sknet run checks the input's shape before reading or allocating", "[cli][errors]") {
+  const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
+  const fs::path work = fresh_dir("input_checks");
+  const std::string run =
+      "run " + kTinyFlags + " --weights " + base + ".safetensors --output " + (work / "y.npy").string();
+  // Batch 0 with a 10^8-pixel width: a 128-byte file that made the fast path allocate gigabytes.
+  sknet::io::write_npy<float>((work / "empty.npy").string(), {0, 3, 1, 100000000}, nullptr);
+  CHECK(fs::file_size(work / "empty.npy") == 128);
+  check_one_line(run_cli(run + " --input " + (work / "empty.npy").string()), 1,
+                 "batch size (dimension 0 of [0, 3, 1, 100000000]): expected >= 1, got 0");
+  const std::vector<float> wide(3 * 9000, 0.25f);
+  sknet::io::write_npy<float>((work / "wide.npy").string(), {1, 3, 1, 9000}, wide.data());
+  check_one_line(run_cli(run + " --input " + (work / "wide.npy").string()), 1,
+                 "input width (dimension 3 of [1, 3, 1, 9000]): expected 1..8192, got 9000");
+  CHECK(!fs::exists(work / "y.npy"));
+  fs::remove_all(work);
+}
+
+TEST_CASE("sknet run refuses FIFOs and devices as inputs instead of blocking", "[cli][errors]") {
+  const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
+  const fs::path work = fresh_dir("fifo");
+  const std::string fifo = (work / "pipe").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string out = " --output " + (work / "y.npy").string();
+  // A FIFO blocked forever in open() before: the time limit turns a regression into a failure.
+  const Result as_input = sknet_test::run_program(
+      SKNET_CLI, "run " + kTinyFlags + " --weights " + base + ".safetensors --input " + fifo + out, 60);
+  check_one_line(as_input, 1, fifo + ": expected a regular file, got a FIFO");
+  const Result as_weights = sknet_test::run_program(
+      SKNET_CLI, "run " + kTinyFlags + " --weights " + fifo + " --input " + base + ".input.npy" + out, 60);
+  check_one_line(as_weights, 1, fifo + ": expected a regular file, got a FIFO");
+  // /dev/zero was read until memory ran out.
+  check_one_line(sknet_test::run_program(SKNET_CLI,
+                                         "run " + kTinyFlags + " --weights " + base +
+                                             ".safetensors --input /dev/zero" + out,
+                                         60),
+                 1, "/dev/zero: expected a regular file, got a character device");
+  check_one_line(run_cli("run " + kTinyFlags + " --weights " + work.string() + " --input " + base + ".input.npy" + out),
+                 1, "got a directory");
+  CHECK(!fs::exists(work / "y.npy"));
+  fs::remove_all(work);
+}
+
+TEST_CASE("sknet run writes all of its outputs or none", "[cli][errors]") {
+  const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
+  const fs::path work = fresh_dir("outputs");
+  const std::string run = "run " + kTinyFlags + " --weights " + base + ".safetensors --input " + base +
+                          ".input.npy --output " + (work / "y.npy").string();
+  // --attention-dir names an existing file: checked before any work, and no logits file appears
+  // (a complete one was left behind before).
+  { std::ofstream((work / "taken").string()) << "x"; }
+  check_one_line(run_cli(run + " --attention-dir " + (work / "taken").string()), 1,
+                 "option '--attention-dir': '" + (work / "taken").string() + "' exists and is not a directory");
+  check_one_line(run_cli(run + " --attention-dir " + (work / "taken" / "sub").string()), 1, "is not a directory");
+  CHECK(listing(work) == std::vector<std::string>{"taken"});
+  // The output's directory is missing, or the output is a directory.
+  check_one_line(run_cli("run " + kTinyFlags + " --weights " + base + ".safetensors --input " + base +
+                         ".input.npy --output " + (work / "missing" / "y.npy").string()),
+                 1, "does not exist");
+  check_one_line(run_cli("run " + kTinyFlags + " --weights " + base + ".safetensors --input " + base +
+                         ".input.npy --output " + work.string()),
+                 1, "is a directory");
+  // A failure while the files are put in place (an attention file's name is taken by a
+  // directory): the logits already renamed are removed, and no temporary file remains.
+  fs::create_directories(work / "att" / "layer2.0.npy");
+  const Result r = run_cli(run + " --attention-dir " + (work / "att").string());
+  check_one_line(r, 1, "layer2.0.npy");
+  CHECK(listing(work) == std::vector<std::string>{"att", "att/layer2.0.npy", "taken"});
+  // A new attention directory (and its missing parents) is created only by a successful run,
+  // and removed again when the run fails after creating it.
+  fs::remove_all(work / "att");
+  const Result ok = run_cli(run + " --attention-dir " + (work / "new" / "att").string());
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  CHECK(fs::exists(work / "y.npy"));
+  CHECK(fs::exists(work / "new" / "att" / "layer4.1.npy"));
+  fs::remove_all(work);
+}
+
+TEST_CASE("sknet reports a thread that cannot be started in one line", "[cli][errors]") {
+  // Under a 700 MB address-space limit 200 threads (8 MiB stacks) cannot all start: the pool
+  // deadlocked (fast path) and std::thread aborted (reference path, exit 134) before.
+  const std::string cli = SKNET_CLI;
+  for (const std::string kernels : {"fast", "reference"}) {
+    INFO("kernels " << kernels);
+    const std::string extra = kernels == "fast" ? " --size 32 --reps 1" : " --size 32 --batch 200 --reps 1";
+    const std::string flags = kernels == "fast" ? "" : " --branch-kernel full";
+    // 8 MiB thread stacks (the stack limit sets glibc's default), 700 MB of address space.
+    const std::string limits = "ulimit -s 8192; ulimit -v 700000; ";
+    const Result r = sknet_test::run_program(
+        "/bin/sh", "-c '" + limits + "exec \"" + cli + "\" bench " + kTinyFlags + flags + extra + " --threads 200'", 120);
+    check_one_line(r, 1, "could not start thread");
+    CHECK(r.err.find(" of 200: ") != std::string::npos);
+  }
 }

@@ -219,7 +219,8 @@ TEST_CASE("IDX: malformed files throw FormatError naming the file and the rule",
                       Contains("declares 60000000016 bytes") && Contains("limit"));
   }
   SECTION("missing file") {
-    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "nope.gz").string()), Contains("nope.gz") && Contains("cannot open"));
+    CHECK_THROWS_WITH(fashion::read_idx_images((dir / "nope.gz").string()),
+                      Contains("nope.gz") && Contains("cannot open"));
   }
   fs::remove_all(dir);
 }

@@ -227,5 +227,13 @@ TEST_CASE("write_npy replaces files atomically and leaves nothing behind on fail
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"taken.npy", "x.npy"});
+  // A symbolic link is followed: the file it names is replaced and the link kept.
+  fs::create_symlink(dir / "x.npy", dir / "link.npy");
+  io::write_npy<float>((dir / "link.npy").string(), {2}, v);
+  CHECK(fs::is_symlink(dir / "link.npy"));
+  CHECK(io::read_npy<float>((dir / "x.npy").string()).values == std::vector<float>{1, 2});
+  // A device is written in place, never replaced by a regular file.
+  io::write_npy<float>("/dev/null", {2}, v);
+  CHECK(fs::is_character_file("/dev/null"));
   fs::remove_all(dir);
 }

@@ -312,7 +312,8 @@ TEST_CASE("safetensors readers refuse FIFOs, devices and directories without blo
   const std::string fifo = temp_path("fifo.safetensors");
   ::unlink(fifo.c_str());
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  CHECK_THROWS_WITH(io::load_safetensors<float>(fifo), Contains(fifo) && Contains("expected a regular file, got a FIFO"));
+  CHECK_THROWS_WITH(io::load_safetensors<float>(fifo),
+                    Contains(fifo) && Contains("expected a regular file, got a FIFO"));
   CHECK_THROWS_WITH(io::read_safetensors(fifo), Contains(fifo) && Contains("FIFO"));
   ::unlink(fifo.c_str());
   CHECK_THROWS_WITH(io::load_safetensors<float>("/dev/zero"), Contains("/dev/zero") && Contains("character device"));
@@ -331,7 +332,9 @@ TEST_CASE("safetensors header: a NUL byte after the JSON object is an error", "[
     std::memcpy(bytes.data() + 8, header.data(), header.size());
     return bytes;
   };
-  const auto parse = [](const std::vector<unsigned char>& b) { return io::parse_safetensors(b.data(), b.size(), "mem"); };
+  const auto parse = [](const std::vector<unsigned char>& b) {
+    return io::parse_safetensors(b.data(), b.size(), "mem");
+  };
   CHECK(parse(file("{}      ")).tensors.empty());
   CHECK_THROWS_WITH(parse(file(std::string("{}\0 junk!", 9))),
                     Contains("mem") && Contains("NUL byte at header offset 2"));

@@ -147,7 +147,9 @@ inline std::vector<unsigned char> gunzip(const unsigned char* data, std::size_t 
   return out;
 }
 
-inline std::vector<unsigned char> read_whole_file(const std::string& path) { return sknet::io::detail::read_file(path); }
+inline std::vector<unsigned char> read_whole_file(const std::string& path) {
+  return sknet::io::detail::read_file(path);  // regular files only (a FIFO would block)
+}
 
 }  // namespace idx_detail
 

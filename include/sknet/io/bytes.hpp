@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -149,7 +150,8 @@ class InputFile {
                           std::strerror(errno));
       if (n == 0)
         throw FormatError(path_ + ": unexpected end of file at offset " + std::to_string(offset + done) +
-                          ": expected " + std::to_string(count - done) + " more byte(s) (the file shrank while read)");
+                          ": expected " + std::to_string(count - done) +
+                          " more byte(s) (the file shrank while it was read)");
       done += static_cast<std::size_t>(n);
     }
   }
@@ -169,13 +171,33 @@ class InputFile {
 /// A file written under a temporary name in the directory of `path` ("<path>.tmp-<pid>-<n>",
 /// created exclusively, permissions from the umask) and renamed over `path` by commit(). Until
 /// then `path` is untouched; an AtomicFile destroyed without commit() removes its temporary file,
-/// so a failed or interrupted write never leaves a partial file under the real name.
+/// so a failed or interrupted write never leaves a partial file under the real name. A symbolic
+/// link is followed (the file it names is replaced, the link kept); an existing `path` that is
+/// not a regular file (a device such as /dev/null, a FIFO) is written in place, as it cannot be
+/// replaced.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    struct stat st;
+    if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      if (S_ISDIR(st.st_mode)) throw FormatError(path_ + ": cannot open for writing: it is a directory");
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+      if (fd_ < 0) throw FormatError(path_ + ": cannot open for writing: " + std::strerror(errno));
+      in_place_ = true;
+      return;
+    }
+    std::string target = path_;
+    struct stat lst;
+    if (::lstat(path_.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      if (char* resolved = ::realpath(path_.c_str(), nullptr)) {
+        target = resolved;
+        std::free(resolved);
+      }
+    }
+    target_ = target;
     static std::atomic<unsigned> counter{0};
     for (int attempt = 0; attempt < 100; ++attempt) {
-      temp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+      temp_ = target_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
       fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
       if (fd_ >= 0 || errno != EEXIST) break;
     }
@@ -185,7 +207,7 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile() {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
+    if (!committed_ && !in_place_) ::unlink(temp_.c_str());
   }
 
   const std::string& path() const { return path_; }
@@ -213,15 +235,15 @@ class AtomicFile {
   /// Closes and renames the temporary file over `path`.
   void commit() {
     close();
-    if (::rename(temp_.c_str(), path_.c_str()) != 0)
+    if (!in_place_ && ::rename(temp_.c_str(), target_.c_str()) != 0)
       throw FormatError(path_ + ": cannot rename the temporary file into place: " + std::strerror(errno));
     committed_ = true;
   }
 
  private:
-  std::string path_, temp_;
+  std::string path_, target_, temp_;
   int fd_ = -1;
-  bool committed_ = false;
+  bool committed_ = false, in_place_ = false;
 };
 
 namespace detail {

@@ -22,8 +22,9 @@ inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const
     total = checked_add(total, conv_parameters(options.branch_conv(m), layer), layer, "parameters");
     total = checked_add(total, checked_mul(Index(2), c, layer, "parameters"), layer, "parameters");
   }
-  const Index fc_reduce = checked_add(checked_mul(d, c, layer, "parameters"), checked_mul(Index(2), d, layer, "parameters"),
-                                      layer, "parameters");
+  const Index fc_reduce =
+      checked_add(checked_mul(d, c, layer, "parameters"), checked_mul(Index(2), d, layer, "parameters"), layer,
+                  "parameters");
   const Index fc_select = checked_mul(checked_mul(paths, c, layer, "parameters"), d, layer, "parameters");
   return checked_add(checked_add(total, fc_reduce, layer, "parameters"), fc_select, layer, "parameters");
 }
