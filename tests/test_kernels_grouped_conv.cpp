@@ -297,3 +297,37 @@ TEST_CASE("sk_branches_conv3x3 propagates NaN through the ReLU", "[kernels][grou
     CHECK(std::isfinite(o.sums[0]));
   }
 }
+
+TEST_CASE("sk_select kernels compute V = sum_m a_m U_m over channel counts around the vector widths",
+          "[kernels][grouped_conv]") {
+  const KernelList& list = kernel_list();
+  REQUIRE(list.sk_select_count >= 1);
+  for (int i = 0; i < list.sk_select_count; ++i) {
+    const SKSelectKernelInfo& k = list.sk_select[i];
+    if (!cpu_supports(k.isa)) {
+      WARN("skipped: this CPU lacks " << isa_name(k.isa) << " (" << k.name << ")");
+      continue;
+    }
+    for (const dim_t c : {1, 7, 8, 9, 15, 16, 17, 33, 128})
+      for (const dim_t paths : {1, 2, 3, 4})
+        for (const dim_t rows : {1, 5}) {
+          INFO(k.name << ": c=" << c << " paths=" << paths << " rows=" << rows);
+          const auto a = uniform(std::size_t(paths * c), 5, 0.0f, 1.0f);
+          std::vector<std::vector<float>> u;
+          std::vector<const float*> up;
+          for (dim_t m = 0; m < paths; ++m) {
+            u.push_back(uniform(std::size_t(rows * c), 6 + unsigned(m), -2.0f, 2.0f));
+            up.push_back(u.back().data());
+          }
+          std::vector<float> v(std::size_t(rows * c) + kGuard, kSentinel);
+          k.fn(rows, c, paths, a.data(), up.data(), v.data());
+          std::vector<double> want(std::size_t(rows * c), 0.0);
+          for (dim_t r = 0; r < rows; ++r)
+            for (dim_t ch = 0; ch < c; ++ch)
+              for (dim_t m = 0; m < paths; ++m)
+                want[std::size_t(r * c + ch)] += double(a[std::size_t(m * c + ch)]) * double(u[std::size_t(m)][std::size_t(r * c + ch)]);
+          SKNET_CHECK_CLOSE(std::vector<float>(v.begin(), v.end() - kGuard), want, kFloatTolerance, "V");
+          CHECK(std::all_of(v.end() - kGuard, v.end(), [](float f) { return f == kSentinel; }));
+        }
+  }
+}

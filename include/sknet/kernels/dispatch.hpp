@@ -20,9 +20,10 @@
 //                            compiles the bodies, with external linkage;
 //   SKNET_KERNELS_EXTERN     defined in every other translation unit (or for the whole target, e.g. by
 //                            linking the CMake target sknet::kernels): declarations only.
-// The two forms use different symbol names (an inline ABI namespace), so they may be mixed in one program,
-// and each ISA namespace is also tagged with the build's baseline flags, so translation units built with
-// different -m flags never share a definition (one-definition rule).
+// The two forms use different symbol names (an inline ABI namespace), so they may be mixed in one program.
+// Each ISA namespace, and the header-only entry points, are also tagged with the build's baseline flags,
+// so translation units built with different -m flags never share an inline definition (one-definition
+// rule); the compiled form has one definition, which translation units with any flags link to.
 #pragma once
 
 #include <atomic>
@@ -49,7 +50,9 @@
 #define SKNET_CONCAT(a, b) SKNET_CONCAT_(a, b)
 
 #if defined(SKNET_IMPLEMENTATION) || defined(SKNET_KERNELS_EXTERN)
-#define SKNET_KERNEL_ABI SKNET_CONCAT(compiled_v1, SKNET_BASELINE_TAG)
+// One definition in the program (the SKNET_IMPLEMENTATION translation unit): translation units built
+// with other -m flags link to it.
+#define SKNET_KERNEL_ABI compiled_v1
 #define SKNET_KERNEL_ENTRY
 #else
 #define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v1, SKNET_BASELINE_TAG)

@@ -143,9 +143,17 @@ using SKBranchKernelFn = void (*)(const SKBranchGeometry& g, const float* src, c
                                   float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                   dim_t oy_begin, dim_t oy_end);
 
+/// The Select step over a run of rows of one image: v[r][c] = sum_m a[m * c_count + c] * u[m][r * c_count + c]
+/// for r in [0, rows), c in [0, c_count); u[m] points at the run's first row of branch m, a at the
+/// image's attention [paths][c_count]. Rows are c_count floats apart in u and v.
+using SKSelectKernelFn = void (*)(kernels::dim_t rows, kernels::dim_t c_count, kernels::dim_t paths, const float* a,
+                                  const float* const* u, float* v);
+
 inline namespace SKNET_KERNEL_ABI {
 /// The SK branch kernel of `isa`. Requires cpu_supports(isa).
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept;
+/// The Select kernel of `isa`. Requires cpu_supports(isa).
+SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept;
 }  // namespace SKNET_KERNEL_ABI
 
 /// The branch weights and biases of one SK Split step, packed once for one ISA's kernels (lanes: 16

@@ -27,6 +27,12 @@
   X(avx2, grouped_conv3x3_sk__avx2, "grouped_conv3x3_sk__avx2")              \
   X(portable, grouped_conv3x3_sk__portable, "grouped_conv3x3_sk__portable")
 
+// X(isa, function in namespace sknet::kernels::<isa>, name)
+#define SKNET_SK_SELECT_KERNEL_LIST(X)                     \
+  X(avx512, sk_select__avx512, "sk_select__avx512")       \
+  X(avx2, sk_select__avx2, "sk_select__avx2")             \
+  X(portable, sk_select__portable, "sk_select__portable")
+
 // X(isa, name): the in-process FMA peak microkernel of each ISA (benchmarks' peak_pct).
 #define SKNET_FMA_PEAK_KERNEL_LIST(X) \
   X(avx512, "fma_peak__avx512")       \
@@ -52,6 +58,12 @@ struct SKBranchKernelInfo {
   SKBranchKernelFn fn;
 };
 
+struct SKSelectKernelInfo {
+  const char* name;
+  Isa isa;
+  SKSelectKernelFn fn;
+};
+
 /// Peak multiply-add throughput of one core in GFLOP/s (2 per multiply-add), measured by running
 /// independent FMA chains for about `seconds`.
 using FmaPeakFn = double (*)(double seconds);
@@ -67,6 +79,8 @@ struct KernelList {
   int pointwise_count;
   const SKBranchKernelInfo* sk_branches;
   int sk_branches_count;
+  const SKSelectKernelInfo* sk_select;
+  int sk_select_count;
   const FmaPeakKernelInfo* fma_peak;
   int fma_peak_count;
 };
@@ -117,11 +131,15 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
   static const SKBranchKernelInfo sk_branches[] = {
 #define SKNET_SK_BRANCH_ROW(isa, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fn}, )
       SKNET_SK_BRANCH_KERNEL_LIST(SKNET_SK_BRANCH_ROW)};
+  static const SKSelectKernelInfo sk_select[] = {
+#define SKNET_SK_SELECT_ROW(isa, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fn}, )
+      SKNET_SK_SELECT_KERNEL_LIST(SKNET_SK_SELECT_ROW)};
   static const FmaPeakKernelInfo fma_peak[] = {
 #define SKNET_FMA_PEAK_ROW(isa, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fma_peak_gflops}, )
       SKNET_FMA_PEAK_KERNEL_LIST(SKNET_FMA_PEAK_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
+                               sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
                                fma_peak, int(sizeof(fma_peak) / sizeof(fma_peak[0]))};
   return list;
 }
@@ -148,6 +166,17 @@ SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
     return t;
   }();
   const SKBranchKernelFn fn = table[std::size_t(isa)];
+  return fn ? fn : table[std::size_t(Isa::portable)];
+}
+
+SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept {
+  static const std::array<SKSelectKernelFn, kIsaCount> table = [] {
+    std::array<SKSelectKernelFn, kIsaCount> t{};
+    const KernelList& l = kernel_list();
+    for (int i = l.sk_select_count - 1; i >= 0; --i) t[std::size_t(l.sk_select[i].isa)] = l.sk_select[i].fn;
+    return t;
+  }();
+  const SKSelectKernelFn fn = table[std::size_t(isa)];
   return fn ? fn : table[std::size_t(Isa::portable)];
 }
 }  // namespace SKNET_KERNEL_ABI

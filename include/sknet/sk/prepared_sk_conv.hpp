@@ -136,16 +136,13 @@ class PreparedSKConv {
   void select(const float* attention, const float* const* branches, dim_t pixels_per_image, dim_t p0, dim_t p1,
               float* v) const {
     const dim_t c = width_;
-    for (dim_t px = p0; px < p1; ++px) {
-      const float* a = attention + (px / pixels_per_image) * M * c;
-      float* out = v + (px - p0) * c;
-      const float* u0 = branches[0] + px * c;
-      for (dim_t ch = 0; ch < c; ++ch) out[ch] = a[ch] * u0[ch];
-      for (int m = 1; m < M; ++m) {
-        const float* um = branches[m] + px * c;
-        const float* am = a + m * c;
-        for (dim_t ch = 0; ch < c; ++ch) out[ch] += am[ch] * um[ch];
-      }
+    const kernels::SKSelectKernelFn kernel = kernels::sk_select_kernel(branches_.isa());
+    for (dim_t px = p0; px < p1;) {  // runs of rows of one image
+      const dim_t img = px / pixels_per_image, end = std::min(p1, (img + 1) * pixels_per_image);
+      std::array<const float*, M> u{};
+      for (int m = 0; m < M; ++m) u[std::size_t(m)] = branches[m] + px * c;
+      kernel(end - px, c, M, attention + img * M * c, u.data(), v + (px - p0) * c);
+      px = end;
     }
   }
 

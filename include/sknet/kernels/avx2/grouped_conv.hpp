@@ -32,6 +32,7 @@ struct SKBranchOps {
   static vec zero() { return _mm256_setzero_ps(); }
   static vec load(const float* p) { return _mm256_load_ps(p); }
   static vec loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, vec v) { _mm256_storeu_ps(p, v); }
   static void store(float* p, vec v) { _mm256_store_ps(p, v); }
   static vec load_masked(const float* p, mask_t k) { return _mm256_maskload_ps(p, k); }
   static vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
@@ -58,6 +59,11 @@ inline void grouped_conv3x3_sk__avx2(const SKBranchGeometry& g, const float* src
                                      dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
   sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
                                        channel_sums, c_begin, c_end, oy_begin, oy_end);
+}
+
+/// The avx2 Select kernel. See sknet::kernels::SKSelectKernelFn.
+inline void sk_select__avx2(dim_t rows, dim_t c_count, dim_t paths, const float* a, const float* const* u, float* v) {
+  sk_select_run<SKBranchOps>(rows, c_count, paths, a, u, v);
 }
 
 }  // namespace SKNET_BASELINE_TAG

@@ -33,6 +33,7 @@ struct SKBranchOps {
   static vec zero() { return _mm512_setzero_ps(); }
   static vec load(const float* p) { return _mm512_load_ps(p); }
   static vec loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, vec v) { _mm512_storeu_ps(p, v); }
   static void store(float* p, vec v) { _mm512_store_ps(p, v); }
   static vec load_masked(const float* p, mask_t k) { return _mm512_maskz_loadu_ps(k, p); }
   static vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
@@ -60,6 +61,11 @@ inline void grouped_conv3x3_sk__avx512(const SKBranchGeometry& g, const float* s
                                        dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
 sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
                                        channel_sums, c_begin, c_end, oy_begin, oy_end);
+}
+
+/// The avx512 Select kernel. See sknet::kernels::SKSelectKernelFn.
+inline void sk_select__avx512(dim_t rows, dim_t c_count, dim_t paths, const float* a, const float* const* u, float* v) {
+  sk_select_run<SKBranchOps>(rows, c_count, paths, a, u, v);
 }
 
 }  // namespace SKNET_BASELINE_TAG

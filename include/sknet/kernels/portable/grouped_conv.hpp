@@ -30,6 +30,7 @@ struct SKBranchOps {
     return r;
   }
   static vec loadu(const float* p) { return load(p); }
+  static void storeu(float* p, const vec& a) { store(p, a); }
   static void store(float* p, const vec& a) {
     for (int l = 0; l < lanes; ++l) p[l] = a.v[l];
   }
@@ -85,6 +86,11 @@ inline void grouped_conv3x3_sk__portable(const SKBranchGeometry& g, const float*
                                          dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
   sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
                                channel_sums, c_begin, c_end, oy_begin, oy_end);
+}
+
+/// The portable Select kernel. See sknet::kernels::SKSelectKernelFn.
+inline void sk_select__portable(dim_t rows, dim_t c_count, dim_t paths, const float* a, const float* const* u, float* v) {
+  sk_select_run<SKBranchOps>(rows, c_count, paths, a, u, v);
 }
 
 }  // namespace SKNET_BASELINE_TAG
