@@ -163,3 +163,20 @@ TEST_CASE("PreparedSKConv rejects what it cannot run", "[prepared][sk_conv][erro
   x2.setZero();
   CHECK_THROWS_AS(fast.forward(pool, view(x2), TensorMap4<float>(small.data(), small.dimensions()), a), ShapeError);
 }
+
+TEST_CASE("prepare records the ISA and precision and refuses what has no kernels", "[prepared]") {
+  SKNet<float, 2> net(small_config(Stem::imagenet, 2));
+  randomize<float>(net, 5);
+  for (int i = 0; i <= int(kernels::cpu_isa()); ++i) {
+    const PreparedNetwork fast = prepare(net, PrepareOptions(1, false, kernels::Isa(i)));
+    CHECK(fast.isa() == kernels::Isa(i));
+    CHECK(fast.precision() == kernels::Precision::f32);
+  }
+  CHECK(prepare(net).isa() == kernels::active_isa());
+  CHECK_THROWS_AS(prepare(net, PrepareOptions(1, false, std::nullopt, kernels::Precision::bf16)), kernels::KernelError);
+  CHECK_THROWS_WITH(prepare(net, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8)),
+                    Catch::Contains("precision") && Catch::Contains("int8"));
+  CHECK_THROWS_AS(prepare(net, PrepareOptions(0)), ConfigError);
+  CHECK(kernels::parse_precision("bf16", "test") == kernels::Precision::bf16);
+  CHECK_THROWS_AS(kernels::parse_precision("fp16", "test"), ConfigError);
+}

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -106,6 +107,27 @@ inline Isa parse_isa(const std::string& name, const std::string& who) {
     if (name == isa_name(Isa(i))) return Isa(i);
   sknet::detail::fail<ConfigError>(who, "instruction set", "portable, avx2 or avx512", "'" + name + "'");
 }
+
+/// The arithmetic a kernel computes in. float32 is the only one with kernels so far; bf16 (weights and
+/// activations in bfloat16, pairs of reduction elements per lane for vdpbf16ps, float32 accumulators) and
+/// int8 (u8 activations x s8 weights, quads per lane for vpdpbusd, int32 accumulators) are the planned
+/// ones: the packed layouts record their precision and the kernel list is keyed by it.
+enum class Precision : int { f32 = 0, bf16 = 1, int8 = 2 };
+inline constexpr int kPrecisionCount = 3;
+
+inline constexpr const char* precision_name(Precision p) noexcept {
+  return p == Precision::f32 ? "f32" : p == Precision::bf16 ? "bf16" : "int8";
+}
+/// "f32", "bf16" or "int8" -> the Precision; anything else throws ConfigError naming `who`.
+inline Precision parse_precision(const std::string& name, const std::string& who) {
+  for (int i = 0; i < kPrecisionCount; ++i)
+    if (name == precision_name(Precision(i))) return Precision(i);
+  detail::fail<ConfigError>(who, "precision", "f32, bf16 or int8", "'" + name + "'");
+}
+/// Consecutive reduction elements a packed lane holds: 1 (f32), 2 (bf16 pairs), 4 (int8 quads).
+inline constexpr int reduction_group(Precision p) noexcept { return p == Precision::f32 ? 1 : p == Precision::bf16 ? 2 : 4; }
+/// Bytes per packed element.
+inline constexpr int element_bytes(Precision p) noexcept { return p == Precision::f32 ? 4 : p == Precision::bf16 ? 2 : 1; }
 
 /// The widest ISA this CPU (and operating system) runs; detected once.
 inline Isa cpu_isa() noexcept {
@@ -196,6 +218,24 @@ class KernelError : public ConfigError {
  public:
   using ConfigError::ConfigError;
 };
+
+/// Which kernels a packed weight buffer is for and how it is laid out: the ISA, the precision, the
+/// output channels per packed block (vector lanes) and the reduction elements per lane.
+struct PackedLayout {
+  Isa isa = Isa::portable;
+  Precision precision = Precision::f32;
+  std::int64_t block = 8;
+  int reduction_group = 1;
+};
+
+/// Throws KernelError unless kernels for `isa` and `p` exist and run on this CPU.
+inline void require_kernels(Isa isa, Precision p, const char* who) {
+  if (!cpu_supports(isa))
+    sknet::detail::fail<KernelError>(who, "instruction set", std::string("at most ") + isa_name(cpu_isa()) + " on this CPU",
+                                     isa_name(isa));
+  if (p != Precision::f32)
+    sknet::detail::fail<KernelError>(who, "precision", "f32 (the only precision with kernels so far)", precision_name(p));
+}
 
 }  // namespace kernels
 }  // namespace sknet

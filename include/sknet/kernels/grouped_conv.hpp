@@ -192,6 +192,8 @@ class PackedBranchWeights {
   dim_t lanes() const noexcept { return lanes_; }
   /// The ISA whose kernels this layout is for.
   Isa isa() const noexcept { return isa_; }
+  Precision precision() const noexcept { return Precision::f32; }
+  PackedLayout layout() const noexcept { return {isa_, precision(), lanes_, reduction_group(precision())}; }
   dim_t blocks() const noexcept { return blocks_; }
   detail::SKKind kind() const noexcept { return kind_; }
   /// Floats of packed weights and biases.
@@ -228,9 +230,7 @@ class PackedBranchWeights {
 inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights,
                                                 const float* const* bias, Isa isa) {
   validate(g);
-  if (!cpu_supports(isa))
-    sknet::detail::fail<KernelError>("PackedBranchWeights", "instruction set",
-                              std::string("at most ") + isa_name(cpu_isa()) + " on this CPU", isa_name(isa));
+  require_kernels(isa, Precision::f32, "PackedBranchWeights");
   const dim_t lanes = sk_branch_lanes(isa);
   isa_ = isa;
   const dim_t C = g.c, gw = g.group_width(), M = g.paths, L = lanes;

@@ -250,11 +250,12 @@ class PackedPointwiseWeights {
   /// weight: [cout][cin] (PyTorch [cout, cin, 1, 1]), packed for `isa` (default: active_isa()).
   /// Throws KernelError unless cout >= 1, cin >= 1 and the CPU runs `isa`.
   PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin) : PackedPointwiseWeights(weight, cout, cin, active_isa()) {}
-  PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin, Isa isa) : cout_(cout), cin_(cin), isa_(isa) {
+  PackedPointwiseWeights(const float* weight, dim_t cout, dim_t cin, Isa isa, Precision precision = Precision::f32)
+      : cout_(cout), cin_(cin), isa_(isa) {
     if (cout < 1 || cin < 1)
-      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "cout and cin", ">= 1", std::to_string(cout) + " and " + std::to_string(cin));
-    if (!cpu_supports(isa))
-      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "instruction set", std::string("at most ") + isa_name(cpu_isa()) + " on this CPU", isa_name(isa));
+      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "cout and cin", ">= 1",
+                                       std::to_string(cout) + " and " + std::to_string(cin));
+    require_kernels(isa, precision, "PackedPointwiseWeights");
     allocate();
     detail::pack_pointwise(weight, cout, cin, block(), data_.get());
   }
@@ -275,6 +276,8 @@ class PackedPointwiseWeights {
   dim_t cin() const noexcept { return cin_; }
   /// The ISA whose kernels this layout is for.
   Isa isa() const noexcept { return isa_; }
+  Precision precision() const noexcept { return Precision::f32; }
+  PackedLayout layout() const noexcept { return {isa_, precision(), block(), reduction_group(precision())}; }
   /// Columns per packed block (NR).
   dim_t block() const noexcept { return pointwise_block(isa_); }
   /// Floats in data(), padding included.

@@ -34,13 +34,16 @@
 namespace sknet {
 
 /// Options of prepare(): threads of each context's pool, whether forwards accumulate time per phase,
-/// and the instruction set to pack for (default: kernels::active_isa()).
+/// the instruction set to pack for (default: kernels::active_isa()) and the precision (f32; bf16 and
+/// int8 are refused with a KernelError until their kernels land).
 struct PrepareOptions {
-  PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt)
-      : threads(threads_), profile(profile_), isa(isa_) {}
+  PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
+                 kernels::Precision precision_ = kernels::Precision::f32)
+      : threads(threads_), profile(profile_), isa(isa_), precision(precision_) {}
   int threads;
   bool profile;
   std::optional<kernels::Isa> isa;
+  kernels::Precision precision;
 };
 
 class PreparedNetwork;
@@ -137,8 +140,9 @@ class PreparedNetwork {
 
   const NetworkPlan& plan() const { return plan_; }
   const SKNetConfig& config() const { return plan_.config; }
-  /// The instruction set the weights are packed for.
+  /// The instruction set and precision the weights are packed for.
   kernels::Isa isa() const { return isa_; }
+  kernels::Precision precision() const { return options_.precision; }
   /// Threads of the pools of the contexts this model hands out.
   int threads() const { return options_.threads; }
   std::size_t num_blocks() const { return blocks_.size(); }
@@ -192,10 +196,7 @@ class PreparedNetwork {
  private:
   static const PrepareOptions& checked(const PrepareOptions& o) {
     detail::require<ConfigError>(o.threads >= 1, "prepare", "threads", ">= 1", o.threads);
-    if (o.isa)
-      detail::require<ConfigError>(kernels::cpu_supports(*o.isa), "prepare", "instruction set",
-                                   std::string("at most ") + kernels::isa_name(kernels::cpu_isa()) + " on this CPU",
-                                   kernels::isa_name(*o.isa));
+    kernels::require_kernels(o.isa ? *o.isa : kernels::active_isa(), o.precision, "prepare");
     return o;
   }
 
