@@ -1,4 +1,5 @@
-// The `sknet` command: network summaries, inference on PyTorch/timm checkpoints, and timing.
+// The `sknet` command: network summaries, inference on PyTorch/timm checkpoints, and timing, for
+// SKNet-26/50/101 and the paper's ResNeXt baseline (resnext26/50/101).
 //
 //   sknet info  --arch A [--size S] [network flags]
 //   sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy [--attention-dir DIR]
@@ -7,6 +8,7 @@
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
+#include <sknet/models/resnext.hpp>
 #include <sknet/sknet.hpp>
 
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -52,10 +55,11 @@ const char* const kUsage =
     "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
-    "arch: sknet26, sknet50, sknet101\n"
+    "arch: sknet26, sknet50, sknet101, or the ResNeXt baseline resnext26, resnext50, resnext101\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
+    "               (resnext: no --paths, --reduction, --min-width, --branch-kernel or --attention-dir)\n"
     "input X.npy: float32 [N, C, H, W] (PyTorch order), N >= 1, 1 <= H, W <= 8192; output Y.npy: float32\n"
     "             [N, classes]; attention: DIR/<unit>.npy, float32 [N, M, C], one per SK unit (layer1.0.npy, ...)\n"
     "bounds: --threads 1..256, bench --size 1..8192, --batch 1..65536 (batch * size^2 * C <= 2^30), --reps 1..100000;\n"
@@ -127,9 +131,33 @@ std::set<std::string> with_network_flags(std::set<std::string> extra) {
   return extra;
 }
 
+/// Whether --arch names a ResNeXt (the paper's baseline: no SK convolutions).
+bool is_resnext(const Args& args) { return args.text("--arch").rfind("resnext", 0) == 0; }
+
+/// The SK-only options, a usage error for a ResNeXt.
+const char* const kSkOnlyFlags[] = {"--paths", "--reduction", "--min-width", "--branch-kernel", "--attention-dir"};
+
+/// Usage error for an SK-only option given with a ResNeXt --arch.
+void check_applicable_flags(const Args& args) {
+  if (!is_resnext(args)) return;
+  for (const char* flag : kSkOnlyFlags)
+    if (args.has(flag))
+      throw UsageError("option '" + std::string(flag) + "' does not apply to " + args.text("--arch") +
+                       " (no SK convolutions)");
+}
+
+/// The network's configuration from the flags; ConfigError for an unknown --arch.
 SKNetConfig network_config(const Args& args, Index default_classes) {
+  const std::string arch = args.text("--arch");
+  const bool known = arch == "sknet26" || arch == "sknet50" || arch == "sknet101" || arch == "resnext26" ||
+                     arch == "resnext50" || arch == "resnext101";
+  if (!known)
+    detail::fail<ConfigError>("sknet", "architecture",
+                              "sknet26, sknet50 or sknet101 (SKNet), or resnext26, resnext50 or resnext101 (ResNeXt)",
+                              "'" + arch + "'");
+  check_applicable_flags(args);
   SKNetConfig c;
-  c.layers = args.list("--layers", sknet_depths(args.text("--arch")));
+  c.layers = args.list("--layers", architecture_depths(arch));
   c.planes = args.list("--planes", c.planes);
   c.strides = args.list("--strides", c.strides);
   c.paths = args.integer("--paths", 2, 1, 4);
@@ -156,11 +184,25 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
   return c;
 }
 
+/// The network plan of --arch and `config` (whose layers already hold --layers or the depths).
+NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
+  return sknet::network_plan(args.text("--arch"), config, config.paths, /*keep_layers=*/true);
+}
+
+/// One forward of the reference modules (SKNet: attention maps into `attention` when given).
+template <int M>
+Tensor2<float> reference_forward(const SKNet<float, M>& net, const ConstTensorMap4<float>& x,
+                                 AttentionMaps<float>* attention) {
+  return net.forward(x, attention);
+}
+Tensor2<float> reference_forward(const ResNeXt<float>& net, const ConstTensorMap4<float>& x, AttentionMaps<float>*) {
+  return net.forward(x);
+}
+
 /// Runs the batch in `threads` contiguous slices of images in parallel (each image is independent,
 /// so the result does not depend on the thread count).
-template <int M>
-Tensor2<float> forward_batch(const SKNet<float, M>& net, const Tensor4<float>& nhwc, Index threads,
-                             AttentionMaps<float>* attention) {
+template <class Net>
+Tensor2<float> forward_batch(const Net& net, const Tensor4<float>& nhwc, Index threads, AttentionMaps<float>* attention) {
   const Index n = nhwc.dimension(0), h = nhwc.dimension(1), w = nhwc.dimension(2), c = nhwc.dimension(3);
   const Index slices = std::max<Index>(1, std::min(threads, n));
   std::vector<Tensor2<float>> logits(slices);
@@ -170,7 +212,7 @@ Tensor2<float> forward_batch(const SKNet<float, M>& net, const Tensor4<float>& n
     try {
       const Index begin = n * s / slices, end = n * (s + 1) / slices;
       const ConstTensorMap4<float> part(nhwc.data() + begin * h * w * c, end - begin, h, w, c);
-      logits[s] = net.forward(part, attention ? &maps[s] : nullptr);
+      logits[s] = reference_forward(net, part, attention ? &maps[s] : nullptr);
     } catch (...) {
       errors[s] = std::current_exception();
     }
@@ -207,13 +249,11 @@ Tensor2<float> forward_batch(const SKNet<float, M>& net, const Tensor4<float>& n
 int cmd_info(const Args& args) {
   const SKNetConfig config = network_config(args, 1000);
   const Index size = args.integer("--size", 224, 1);
-  // Shapes, parameters and multiply-adds from the config alone: no weight is allocated.
-  return with_paths(config.paths, [&](auto m) {
-    std::cout << summarize_sknet(config, decltype(m)::value, size, size).to_string();
-    std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
-              << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
-    return 0;
-  });
+  // Shapes, parameters and multiply-adds from the plan alone: no weight is allocated.
+  std::cout << network_plan(args, config).summary(size, size).to_string();
+  std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
+            << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
+  return 0;
 }
 
 /// The files `sknet run` writes, made all or nothing: each is written under a temporary name in
@@ -325,6 +365,7 @@ int cmd_run(const Args& args) {
   const std::string weights_path = args.text("--weights");
   const std::string input_path = args.text("--input");
   const std::string output_path = args.text("--output");
+  check_applicable_flags(args);
   const Index threads = args.integer("--threads", 1, 1, kMaxThreads);
   const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
   if (kernels != "fast" && kernels != "reference")
@@ -362,39 +403,44 @@ int cmd_run(const Args& args) {
     throw ShapeError(input_path + ": input channels (dimension 1 of " + shape_string(shape) + "): expected " +
                      std::to_string(config.in_channels) + ", got " + std::to_string(shape[1]));
 
-  return with_paths(config.paths, [&](auto m) {
-    constexpr int M = decltype(m)::value;
-    AttentionMaps<float> attention;
-    Tensor2<float> logits;
-    const auto read_input = [&] {
-      const NamedTensor<float> input = io::read_npy<float>(input_path);
-      if (input.shape != shape) throw FormatError(input_path + ": the file changed while it was read");
-      const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
-      return to_nhwc<float>(nchw);
-    };
-    if (kernels == "fast" && config.branch_kernel == BranchKernel::dilated) {
-      // The fast path consumes the checkpoint layer by layer: the weights are held once.
-      PreparedSKNet<M> fast = prepare_from_state_dict<M>(config, std::move(weights), PrepareOptions{int(threads)});
-      logits = fast.forward(read_input());
-      attention = fast.attention_maps();
-    } else {  // reference kernels (accumulating in double; also for true (2m+1)x(2m+1) branch kernels)
-      SKNet<float, M> net(config);
+  const NetworkPlan plan = network_plan(args, config);
+  AttentionMaps<float> attention;
+  Tensor2<float> logits;
+  const auto read_input = [&] {
+    const NamedTensor<float> input = io::read_npy<float>(input_path);
+    if (input.shape != shape) throw FormatError(input_path + ": the file changed while it was read");
+    const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
+    return to_nhwc<float>(nchw);
+  };
+  if (kernels == "fast" && (plan.family == "resnext" || config.branch_kernel == BranchKernel::dilated)) {
+    // The fast path consumes the checkpoint layer by layer: the weights are held once.
+    const PreparedNetwork fast = prepare_from_state_dict(plan, std::move(weights), PrepareOptions{int(threads)});
+    logits = fast.forward(read_input());
+    attention = fast.attention_maps();
+  } else if (plan.family == "resnext") {  // reference kernels (accumulating in double)
+    ResNeXt<float> net(config);
+    load_state_dict(net, weights);
+    weights = {};
+    logits = forward_batch(net, read_input(), threads, nullptr);
+  } else {  // reference kernels (also for true (2m+1)x(2m+1) branch kernels)
+    with_paths(config.paths, [&](auto m) {
+      SKNet<float, decltype(m)::value> net(config);
       load_state_dict(net, weights);
       weights = {};
       logits = forward_batch(net, read_input(), threads, want_attention ? &attention : nullptr);
-    }
-    RunOutputs outputs;
-    outputs.add_npy(output_path, {logits.dimension(0), logits.dimension(1)}, logits.data());
-    if (want_attention) {
-      const std::filesystem::path dir = args.text("--attention-dir");
-      outputs.create_dir(dir.string());
-      for (const auto& [unit, a] : attention)
-        outputs.add_npy((dir / (unit + ".npy")).string(), {a.dimension(0), a.dimension(1), a.dimension(2)}, a.data());
-    }
-    outputs.commit();
-    std::cerr << "sknet: wrote " << output_path << " " << shape_string(logits.dimensions()) << "\n";
-    return 0;
-  });
+    });
+  }
+  RunOutputs outputs;
+  outputs.add_npy(output_path, {logits.dimension(0), logits.dimension(1)}, logits.data());
+  if (want_attention) {
+    const std::filesystem::path dir = args.text("--attention-dir");
+    outputs.create_dir(dir.string());
+    for (const auto& [unit, a] : attention)
+      outputs.add_npy((dir / (unit + ".npy")).string(), {a.dimension(0), a.dimension(1), a.dimension(2)}, a.data());
+  }
+  outputs.commit();
+  std::cerr << "sknet: wrote " << output_path << " " << shape_string(logits.dimensions()) << "\n";
+  return 0;
 }
 
 int cmd_bench(const Args& args) {
@@ -405,49 +451,52 @@ int cmd_bench(const Args& args) {
     throw UsageError("options '--batch', '--size': the input of " + std::to_string(batch) + " x " +
                      std::to_string(size) + " x " + std::to_string(size) + " x " + std::to_string(config.in_channels) +
                      " values exceeds the limit of 2^30 (4 GiB of float32)");
-  return with_paths(config.paths, [&](auto m) {
-    constexpr int M = decltype(m)::value;
-    Tensor4<float> x(batch, size, size, config.in_channels);
-    x.setRandom();
-    const bool fast_path = config.branch_kernel == BranchKernel::dilated;
-    std::optional<PreparedSKNet<M>> fast;
-    std::optional<SKNet<float, M>> net;
-    if (fast_path) {
-      fast.emplace(prepare_random<M>(config, 2019, PrepareOptions{int(threads), args.has("--profile")}));
-    } else {
-      net.emplace(config);
+  const NetworkPlan plan = network_plan(args, config);
+  const bool resnext = plan.family == "resnext";
+  Tensor4<float> x(batch, size, size, config.in_channels);
+  x.setRandom();
+  const bool fast_path = resnext || config.branch_kernel == BranchKernel::dilated;
+  std::optional<PreparedNetwork> fast;
+  std::function<void()> reference;  // the reference SKNet (true (2m+1)x(2m+1) branch kernels)
+  if (fast_path) {
+    fast.emplace(prepare_random(plan, 2019, PrepareOptions{int(threads), args.has("--profile")}));
+  } else {
+    with_paths(config.paths, [&](auto m) {
+      auto net = std::make_shared<SKNet<float, decltype(m)::value>>(config);
       randomize<float>(*net, 2019);
+      reference = [net, &x, threads] { forward_batch(*net, x, threads, nullptr); };
+    });
+  }
+  const auto once = [&] {
+    if (fast) {
+      fast->forward(x);
+    } else {
+      reference();
     }
-    const auto once = [&] {
-      if (fast) {
-        fast->forward(x);
-      } else {
-        forward_batch(*net, x, threads, nullptr);
-      }
-    };
-    once();  // warm-up (plans the workspace)
-    // Printed after the warm-up, so that a run that fails prints only its one error line.
-    std::printf("arch %s, batch %ld, %ldx%ld, threads %ld, M %ld, isa %s, %s\n", args.text("--arch").c_str(),
-                long(batch), long(size), long(size), long(threads), long(config.paths),
-                fast_path ? kernels::isa_name(kernels::active_isa()) : "reference",
-                fast_path ? "prepared (SIMD kernels)" : "reference kernels");
-    std::vector<double> ms;
-    for (Index r = 0; r < reps; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      once();
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      std::printf("rep %ld: %.3f ms\n", long(r + 1), ms.back());
-    }
-    std::sort(ms.begin(), ms.end());
-    const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-    if (fast && args.has("--profile")) {
-      const ForwardProfile& p = fast->profile();
-      for (int i = 0; i < ForwardProfile::kPhases; ++i)
-        std::printf("phase %-10s %8.3f ms per forward\n", ForwardProfile::kNames[i], p.ms[i] / p.forwards);
-    }
-    std::printf("median_ms: %.3f\n", median);
-    return 0;
-  });
+  };
+  once();  // warm-up (plans the workspace)
+  // Printed after the warm-up, so that a run that fails prints only its one error line.
+  const std::string paths = resnext ? std::string() : ", M " + std::to_string(config.paths);
+  std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s\n", args.text("--arch").c_str(), long(batch),
+              long(size), long(size), long(threads), paths.c_str(),
+              fast_path ? kernels::isa_name(fast->isa()) : "reference",
+              fast_path ? "prepared (SIMD kernels)" : "reference kernels");
+  std::vector<double> ms;
+  for (Index r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    once();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    std::printf("rep %ld: %.3f ms\n", long(r + 1), ms.back());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  if (fast && args.has("--profile")) {
+    const ForwardProfile& p = fast->profile();
+    for (int i = 0; i < ForwardProfile::kPhases; ++i)
+      std::printf("phase %-10s %8.3f ms per forward\n", ForwardProfile::kNames[i], p.ms[i] / p.forwards);
+  }
+  std::printf("median_ms: %.3f\n", median);
+  return 0;
 }
 
 std::string one_line(std::string s) {

@@ -96,6 +96,7 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
     CHECK(r.out.empty());
   };
   one_line_error(run_cli("info --arch sknet34"), "sknet26, sknet50 or sknet101");
+  one_line_error(run_cli("info --arch resnext34"), "resnext26, resnext50 or resnext101");
   one_line_error(run_cli("info --arch sknet50 --paths 0"), "--paths");
   one_line_error(run_cli("info --arch sknet50 --groups x"), "expected an integer");
   one_line_error(run_cli("info --arch sknet50 --bogus 1"), "unknown option '--bogus'");
@@ -289,4 +290,88 @@ TEST_CASE("sknet reports a thread that cannot be started in one line", "[cli][er
     check_one_line(r, 1, "could not start thread");
     CHECK(r.err.find(" of 200: ") != std::string::npos);
   }
+}
+
+// ---- ResNeXt, the paper's baseline ----------------------------------------------------------------
+
+namespace {
+
+/// The flags of tests/data/resnext/<case> (tools/gen_net_fixtures.py).
+std::string resnext_flags(const std::string& name) {
+  return name == "tiny" ? "--arch resnext26 --layers 2,2,1,1 --planes 4,8,16,32 --base-width 32 --groups 4 --stem-width 8"
+                        : "--arch resnext26 --layers 1,1 --planes 4,8 --strides 1,2 --base-width 32 --groups 4 "
+                          "--stem-width 8 --stem small";
+}
+
+}  // namespace
+
+TEST_CASE("sknet info prints the ResNeXt totals", "[cli][resnext]") {
+  const Result r = run_cli("info --arch resnext50");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("\nparams: 25028904\nmacs: ") != std::string::npos);
+  CHECK(r.out.find("layer4.2.conv2") != std::string::npos);
+  CHECK(r.out.find("\nisa: ") != std::string::npos);
+  const Result r101 = run_cli("info --arch resnext101");
+  REQUIRE(r101.status == 0);
+  CHECK(r101.out.find("layer3.22.conv3") != std::string::npos);
+  CHECK(r101.out.find("\nparams: 44177704\n") != std::string::npos);
+  const Result r26 = run_cli("info --arch resnext26 --classes 10 --groups 8 --base-width 8 --size 64");
+  REQUIRE(r26.status == 0);
+  CHECK(r26.out.find("layer1.0.conv2") != std::string::npos);
+  CHECK(r26.out.find("layer3.2.") == std::string::npos);  // 2,2,2,2 units
+}
+
+TEST_CASE("sknet run reproduces PyTorch's ResNeXt logits", "[cli][fixture][resnext]") {
+  const std::string name = GENERATE(std::string("tiny"), std::string("small_stem"));
+  const std::string threads = GENERATE(std::string("1"), std::string("2"));
+  const std::string kernels = GENERATE(std::string("fast"), std::string("reference"));
+  const std::string base = sknet_test::test_data_path("resnext/" + name);
+  const fs::path work = fresh_dir("resnext_" + name);
+  const Result r = run_cli("run " + resnext_flags(name) + " --weights " + base + ".safetensors --input " + base +
+                           ".input.npy --output " + (work / "y.npy").string() + " --threads " + threads +
+                           " --kernels " + kernels);
+  INFO(name << ", threads " << threads << ", kernels " << kernels << ": " << r.err);
+  REQUIRE(r.status == 0);
+  const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
+  const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
+  REQUIRE(logits.shape == expected.shape);
+  double err = 0, scale = 0;
+  for (std::size_t i = 0; i < expected.values.size(); ++i) {
+    err = std::max(err, std::fabs(double(logits.values[i]) - expected.values[i]));
+    scale = std::max(scale, std::fabs(double(expected.values[i])));
+  }
+  CHECK(err / scale <= 1e-4);
+  CHECK(listing(work) == std::vector<std::string>{"y.npy"});  // no attention files
+  fs::remove_all(work);
+}
+
+TEST_CASE("sknet bench runs a ResNeXt on the prepared engine", "[cli][resnext]") {
+  const Result r = run_cli("bench " + resnext_flags("tiny") + " --classes 10 --size 40 --batch 2 --reps 2 --threads 2");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.rfind("arch resnext26, batch 2, 40x40, threads 2, isa ", 0) == 0);
+  CHECK(r.out.find("prepared (SIMD kernels)") != std::string::npos);
+  CHECK(r.out.find("median_ms: ") != std::string::npos);
+}
+
+TEST_CASE("sknet rejects the SK-only options for a ResNeXt", "[cli][resnext][errors]") {
+  const std::string base = sknet_test::test_data_path("resnext/tiny");
+  const fs::path work = fresh_dir("resnext_flags");
+  const std::string run = "run " + resnext_flags("tiny") + " --weights " + base + ".safetensors --input " + base +
+                          ".input.npy --output " + (work / "y.npy").string();
+  for (const std::string flag : {"--paths 2", "--reduction 16", "--min-width 32", "--branch-kernel dilated"}) {
+    const std::string name = flag.substr(0, flag.find(' '));
+    const std::string message = "option '" + name + "' does not apply to resnext";
+    check_one_line(run_cli("info --arch resnext50 " + flag), 2, message);
+    check_one_line(run_cli("bench --arch resnext50 --size 32 --reps 1 " + flag), 2, message);
+    check_one_line(run_cli(run + " " + flag), 2, message);
+  }
+  // No attention to write: checked before any work, nothing is created.
+  check_one_line(run_cli(run + " --attention-dir " + (work / "att").string()), 2,
+                 "option '--attention-dir' does not apply to resnext26");
+  CHECK(listing(work).empty());
+  // The same flags still work for the SK networks.
+  CHECK(run_cli("info --arch sknet26 --paths 3 --reduction 8 --min-width 16 --branch-kernel full").status == 0);
+  fs::remove_all(work);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generate sknet's whole-network (SKNet) golden fixtures with PyTorch.
+"""Generate sknet's whole-network (SKNet, ResNeXt) golden fixtures with PyTorch.
 
 Run from the repository root:
 
@@ -8,7 +8,8 @@ Run from the repository root:
 
 Writes tests/data/sknet/<case>.safetensors (the state_dict, timm names, incl. the I64
 `num_batches_tracked` scalars), <case>.input.npy, <case>.logits.npy and
-<case>.attention.safetensors. Weights and inputs are float32 drawn from fixed seeds; expected
+<case>.attention.safetensors, and tests/data/resnext/<case>.safetensors, .input.npy and
+.logits.npy (the paper's ResNeXt baseline, tools/resnext_torch.py). Weights and inputs are float32 drawn from fixed seeds; expected
 outputs are computed in float64 from those exact float32 values and rounded to float32 once.
 """
 
@@ -25,12 +26,17 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sk_torch import (BN_EPS, SKNet, SKNetConfig, attn_width, branch_geometry,  # noqa: E402
                       randomize_sknet_, read_safetensors, sknet_config, write_safetensors)
+from resnext_torch import (ResNeXt, randomize_resnext_, resnext_config,  # noqa: E402
+                           resnext_metadata)
 
 GENERATOR = "tools/gen_net_fixtures.py"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "sknet")
 SIZE_BUDGET = 1_500_000
 SKNET50_PARAMS = 27_479_784      # timm skresnext50_32x4d, parameters only (no BN buffers)
+RESNEXT_OUT = os.path.join(ROOT, "tests", "data", "resnext")
+RESNEXT_SIZE_BUDGET = 300_000
+RESNEXT50_PARAMS = 25_028_904    # timm / torchvision resnext50_32x4d, parameters only
 
 # Reduced widths. The SK convolutions have widths 8, 16, 32, 64 (floor(planes * base_width / 64)
 # * groups), groups 4 (2..16 channels per group), d = max(C // 4, 8) = 8, 8, 8, 16 (both d = L
@@ -48,17 +54,36 @@ CASES = {
     "small_stem_m2": (SKNetConfig(layers=(1, 1, 1, 1), paths=2, stem="small", strides=(1, 2, 2, 2),
                                   **_TINY), 2, 19, 23),
 }
+# ResNeXt: the same reduced widths (grouped 3x3 convolutions of 8, 16, 32, 64 channels in 4
+# groups); one unit in the last two stages, and two stages for the small stem, keep both cases within
+# 300 KB (the SKNet cases' 2,2,2,2 alone would take 340 KB).
+# name -> (config, batch, H, W)
+_RESNEXT_TINY = {k: v for k, v in _TINY.items() if k not in ("reduction", "min_width")}
+RESNEXT_CASES = {
+    "tiny": (resnext_config("resnext26", layers=(2, 2, 1, 1), stem="imagenet", **_RESNEXT_TINY),
+             2, 37, 45),
+    "small_stem": (resnext_config("resnext26", **dict(_RESNEXT_TINY, layers=(1, 1), planes=(4, 8), strides=(1, 2),
+                                                      stem="small")), 2, 19, 23),
+}
 CALIB_BATCH = 8   # BN calibration batch (see randomize_sknet_), at the case's H x W
 
 
-def case_seed(name):
-    return zlib.crc32(("sknet/%s" % name).encode("utf-8")) & 0x7FFFFFFF
+def case_seed(name, family="sknet"):
+    return zlib.crc32(("%s/%s" % (family, name)).encode("utf-8")) & 0x7FFFFFFF
 
 
 def build(cfg, seed, batch, h, w):
     """The randomized float32 net (eval mode) and its float32 input, from one generator."""
     gen = torch.Generator().manual_seed(seed)
     net = randomize_sknet_(SKNet(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
+    x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
+    return net, x
+
+
+def build_resnext(cfg, seed, batch, h, w):
+    """The same for a ResNeXt."""
+    gen = torch.Generator().manual_seed(seed)
+    net = randomize_resnext_(ResNeXt(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
     x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
     return net, x
 
@@ -133,6 +158,76 @@ def functional_sknet(sd, cfg, x):
     return feat @ sd["fc.weight"].t() + sd["fc.bias"], att
 
 
+def expected_resnext_keys(cfg):
+    """timm resnext50_32x4d-style state_dict keys, in order, written out from the spec."""
+    bn = lambda p: ["%s.%s" % (p, t) for t in  # noqa: E731
+                    ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    keys = ["conv1.weight"] + bn("bn1")
+    inplanes = cfg.stem_width
+    for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
+        for u in range(n):
+            p = "layer%d.%d" % (s, u)
+            for i in (1, 2, 3):
+                keys += ["%s.conv%d.weight" % (p, i)] + bn("%s.bn%d" % (p, i))
+            if u == 0 and (stride != 1 or inplanes != 4 * planes):
+                keys += ["%s.downsample.0.weight" % p] + bn("%s.downsample.1" % p)
+            inplanes = 4 * planes
+    return keys + ["fc.weight", "fc.bias"]
+
+
+def functional_resnext(sd, cfg, x):
+    """ResNeXt written out with torch.nn.functional from the raw state_dict and the config only."""
+    def bn(t, p):
+        return F.batch_norm(t, sd[p + ".running_mean"], sd[p + ".running_var"], sd[p + ".weight"],
+                            sd[p + ".bias"], training=False, eps=BN_EPS)
+
+    if cfg.stem == "imagenet":
+        y = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=2, padding=3), "bn1"))
+        y = F.max_pool2d(y, 3, stride=2, padding=1)
+    else:
+        y = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=1, padding=1), "bn1"))
+    for s, (n, stride) in enumerate(zip(cfg.layers, cfg.strides), 1):
+        for u in range(n):
+            p = "layer%d.%d" % (s, u)
+            st = stride if u == 0 else 1
+            h = F.relu(bn(F.conv2d(y, sd[p + ".conv1.weight"]), p + ".bn1"))
+            wgt = sd[p + ".conv2.weight"]
+            assert wgt.shape[1] * cfg.groups == wgt.shape[0] and wgt.shape[2:] == (3, 3)
+            h = F.relu(bn(F.conv2d(h, wgt, stride=st, padding=1, groups=cfg.groups), p + ".bn2"))
+            out = bn(F.conv2d(h, sd[p + ".conv3.weight"]), p + ".bn3")
+            if p + ".downsample.0.weight" in sd:
+                sc = bn(F.conv2d(y, sd[p + ".downsample.0.weight"], stride=st), p + ".downsample.1")
+            else:
+                sc = y
+            y = F.relu(out + sc)
+    feat = y.sum(dim=(2, 3)) / (y.shape[2] * y.shape[3])
+    return feat @ sd["fc.weight"].t() + sd["fc.bias"]
+
+
+def resnext_self_check():
+    counts = {}
+    for arch in ("resnext26", "resnext50", "resnext101"):
+        cfg = resnext_config(arch)
+        net = ResNeXt(cfg)
+        counts[arch] = sum(p.numel() for p in net.parameters())
+        assert list(net.state_dict()) == expected_resnext_keys(cfg), arch
+    print("  parameters (no buffers): " + ", ".join(
+        "%s %s" % (a, format(c, ",")) for a, c in counts.items()))
+    assert counts["resnext50"] == RESNEXT50_PARAMS, counts["resnext50"]
+    print("  resnext50 == timm resnext50_32x4d (%s), state_dict keys as timm  ok"
+          % format(RESNEXT50_PARAMS, ","))
+    for name, (cfg, n, h, w) in RESNEXT_CASES.items():
+        net, x = build_resnext(cfg, 777, n, h, w)
+        assert list(net.state_dict()) == expected_resnext_keys(cfg), name
+        with torch.no_grad():
+            net64 = net.double()
+            y = net64(x.double())
+            ry = functional_resnext(net64.state_dict(), cfg, x.double())
+        dy = (y - ry).abs().max().item()
+        assert dy < 1e-10, dy
+        print("  resnext/%-14s module vs functional: max|dlogit|=%.1e  ok" % (name, dy))
+
+
 def self_check():
     print("self-check:")
     counts = {}
@@ -159,6 +254,7 @@ def self_check():
         assert list(ra) == list(net64.attention)
         assert dy < 1e-10 and da < 1e-12, (dy, da)
         print("  %-14s module vs functional: max|dlogit|=%.1e max|dA|=%.1e  ok" % (name, dy, da))
+    resnext_self_check()
 
 
 # ----------------------------------------------------------------------------- generation
@@ -239,6 +335,57 @@ def gen_case(name, cfg, n, h, w, written):
     record(p, written)
 
 
+def gen_resnext_case(name, cfg, n, h, w, written):
+    seed = case_seed(name, "resnext")
+    net, x = build_resnext(cfg, seed, n, h, w)
+    with torch.no_grad():
+        y32 = net(x)
+        sd32 = {k: v.clone() for k, v in net.state_dict().items()}
+        net64 = net.double()
+        y64 = net64(x.double())
+        ry = functional_resnext(net64.state_dict(), cfg, x.double())
+    assert (y64 - ry).abs().max().item() < 1e-10
+    for k, v in net64.state_dict().items():            # float32-representable
+        if v.is_floating_point():
+            assert torch.equal(sd32[k].double(), v), k
+    logits = y64.float()
+    assert logits.shape == (n, cfg.num_classes)
+    assert torch.isfinite(logits).all()
+    scale = logits.abs().max().item()
+    dl = (y32 - logits).abs().max().item()
+    # the two images and the classes must differ clearly, or a wrong network could still match
+    spread = (logits[0] - logits[1]).abs().max().item()
+    print("  resnext/%s: logits max|.|=%.3f std=%.3f; float32 module vs golden: %.1e (rel %.1e); "
+          "max|image 0 - image 1| %.3f" % (name, scale, logits.std().item(), dl, dl / scale, spread))
+    assert 0.5 < scale < 20 and spread > 0.05 * scale, (scale, spread)
+
+    meta = resnext_metadata(cfg)
+    meta.update({"batch": str(n), "height": str(h), "width": str(w), "seed": str(seed),
+                 "generator": GENERATOR})
+    p = os.path.join(RESNEXT_OUT, name + ".safetensors")
+    sd = {k: v.contiguous() for k, v in sd32.items()}
+    for k, v in sd.items():
+        if k.endswith("num_batches_tracked"):
+            assert v.dtype == torch.int64 and v.dim() == 0, k
+        else:
+            assert v.dtype == torch.float32, k
+    write_safetensors(p, sd, meta)
+    back, bmeta = read_safetensors(p)
+    assert bmeta == meta and list(back) == list(sd)
+    assert all(torch.equal(back[k], sd[k]) for k in sd)
+    record(p, written)
+
+    p = os.path.join(RESNEXT_OUT, name + ".input.npy")
+    np.save(p, x.numpy().astype("<f4"))
+    assert np.array_equal(np.load(p), x.numpy())
+    record(p, written)
+
+    p = os.path.join(RESNEXT_OUT, name + ".logits.npy")
+    np.save(p, logits.numpy().astype("<f4"))
+    assert np.array_equal(np.load(p), logits.numpy())
+    record(p, written)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--self-check", action="store_true", help="only run the self-check")
@@ -262,6 +409,18 @@ def main():
     total = sum(s for _, s in written)
     print("wrote %d files, total %d bytes (%.2f MB)" % (len(written), total, total / 1e6))
     assert total < SIZE_BUDGET, "fixtures exceed the %d byte budget" % SIZE_BUDGET
+
+    os.makedirs(RESNEXT_OUT, exist_ok=True)
+    for f in os.listdir(RESNEXT_OUT):
+        if f.endswith(".safetensors") or f.endswith(".npy"):
+            os.remove(os.path.join(RESNEXT_OUT, f))
+    written = []
+    print("resnext:")
+    for name, (cfg, n, h, w) in RESNEXT_CASES.items():
+        gen_resnext_case(name, cfg, n, h, w, written)
+    total = sum(s for _, s in written)
+    print("wrote %d files, total %d bytes (%.2f MB)" % (len(written), total, total / 1e6))
+    assert total < RESNEXT_SIZE_BUDGET, "fixtures exceed the %d byte budget" % RESNEXT_SIZE_BUDGET
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ __all__ = [
     "sknet50",
     "sknet101",
     "randomize_sknet_",
+    "calibrate_bn_",
     "write_safetensors",
     "read_safetensors",
 ]
@@ -381,6 +382,19 @@ def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
 
     n, h, w = calib_shape
     x = torch.randn(n, net.cfg.in_chans, h, w, generator=g, dtype=torch.float32)
+    calibrate_bn_(net, x, g, lambda name: ".attn." not in "." + name)
+    net.attention = OrderedDict()
+    return net
+
+
+@torch.no_grad()
+def calibrate_bn_(net, x, generator, include=lambda name: True):
+    """Set the running stats of every BatchNorm2d of `net` whose name passes `include` from its
+    actual input on the batch `x`, perturbed with draws from `generator`: one float64 forward
+    (eval mode); just before each such BN runs, running_mean = mu + N(0, 0.2) * sqrt(var) and
+    running_var = var * U(0.5, 2), mu and var (biased, clamped at 1e-4) per channel over the
+    batch. Values are rounded to float32; `net` keeps its dtype and training mode."""
+    g = generator
 
     def calibrate(bn, inputs):
         (t,) = inputs
@@ -395,7 +409,7 @@ def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
     dtype = net.fc.weight.dtype
     was_training = net.training
     hooks = [mod.register_forward_pre_hook(calibrate) for name, mod in net.named_modules()
-             if isinstance(mod, nn.BatchNorm2d) and ".attn." not in "." + name]
+             if isinstance(mod, nn.BatchNorm2d) and include(name)]
     try:
         net.double().eval()
         net(x.double())
@@ -403,7 +417,6 @@ def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
         for hk in hooks:
             hk.remove()
         net.to(dtype).train(was_training)
-        net.attention = OrderedDict()
     return net
 
 
