@@ -30,7 +30,9 @@ Examples (from the repository root):
     /usr/bin/python3 tools/compare_pytorch.py --arch sknet26 --batch 1 --threads 1 \\
         --reps 2 --rounds 1 --size 64                                         # quick smoke test
 
-The sknet binary is --sknet, else $SKNET_BIN, else build/release/apps/sknet.
+The sknet binary is --sknet, else $SKNET_BIN, else build/release/apps/sknet. --baseline BIN times a
+second sknet binary (e.g. the previous commit's) in the same rounds, right after sknet, and adds
+its median and the sknet / baseline ratio to the table.
 """
 
 import argparse
@@ -307,8 +309,8 @@ def check_logits(case, threads, args, workdir, measure_rss=False):
     return res
 
 
-def sknet_bench(arch, batch, threads, args):
-    cmd = [args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(args.size),
+def sknet_bench(arch, batch, threads, args, binary=None):
+    cmd = [binary or args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(args.size),
            "--threads", str(threads), "--reps", str(args.reps)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
@@ -369,8 +371,12 @@ def time_config(case, threads, args, workdir):
             res["sknet"] += s
             res["sknet_medians"].append(smed)
             res["sknet_header"] = header
-            log("  round %d/%d: torch median %.2f ms, sknet median %.2f ms"
-                % (r + 1, args.rounds, median(t), smed))
+            if args.baseline:
+                b, bmed, _ = sknet_bench(case.arch, case.batch, threads, args, args.baseline)
+                res.setdefault("baseline", []).extend(b)
+            log("  round %d/%d: torch median %.2f ms, sknet median %.2f ms%s"
+                % (r + 1, args.rounds, median(t), smed,
+                   (", baseline median %.2f ms" % bmed) if args.baseline else ""))
     finally:
         w.close()
     return res
@@ -399,6 +405,9 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_header, modes):
              % (tinfo["version"], tinfo["mkldnn"], tinfo["onednn_version"],
                 tinfo["cpu_capability"], "; ".join("%s: %s" % kv for kv in modes.items())))
     L.append("- sknet: `%s` (%s)" % (args.sknet_display, sknet_header or "?"))
+    if args.baseline:
+        L.append("- baseline: `%s` (another sknet build, timed in the same rounds right after sknet)"
+                 % args.baseline)
     L.append("- input [B, 3, %d, %d], M=2, 1000 classes; %d round(s) x %d reps per side, "
              "alternating PyTorch / sknet; medians over all %d reps; PyTorch warm-up %d calls"
              % (args.size, args.size, args.rounds, args.reps, args.rounds * args.reps,
@@ -408,14 +417,19 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_header, modes):
     L.append("- load average at start / end: %s / %s" % args.loadavg)
     L.append("- command: `%s`" % args.cmdline)
     L.append("")
+    extra_head = " baseline ms | sknet / baseline |" if args.baseline else ""
     L.append("| arch | batch | threads | PyTorch ms | sknet ms | sknet / PyTorch "
-             "| PyTorch img/s | sknet img/s | logits check |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+             "| PyTorch img/s | sknet img/s |%s logits check |" % extra_head)
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|%s---|" % ("---:|---:|" if args.baseline else ""))
     for r in rows:
         tm, sm = r["torch_ms"], r["sknet_ms"]
-        L.append("| %s | %d | %d | %s | %s | %s | %s | %s | %s %s |" % (
+        extra = ""
+        if args.baseline:
+            bm = r.get("baseline_ms", float("nan"))
+            extra = " %s | %s |" % (fmt(bm), fmt(sm / bm, "%.3fx"))
+        L.append("| %s | %d | %d | %s | %s | %s | %s | %s |%s %s %s |" % (
             r["arch"], r["batch"], r["threads"], fmt(tm), fmt(sm), fmt(sm / tm, "%.2fx"),
-            fmt(1e3 * r["batch"] / tm, "%.1f"), fmt(1e3 * r["batch"] / sm, "%.1f"),
+            fmt(1e3 * r["batch"] / tm, "%.1f"), fmt(1e3 * r["batch"] / sm, "%.1f"), extra,
             r["check"]["status"], fmt(r["check"]["rel"], "%.1e")))
     notes = [r for r in rows if r["note"]]
     if notes:
@@ -463,6 +477,8 @@ def main():
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--sknet", default=os.environ.get("SKNET_BIN", DEFAULT_BIN),
                     help="the sknet command (default: $SKNET_BIN or %s)" % DEFAULT_BIN)
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="another sknet binary (e.g. the previous commit) timed in the same rounds")
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep weights/inputs/logs in DIR")
     args = ap.parse_args()
@@ -483,6 +499,11 @@ def main():
         log("error: sknet command not found or not executable: %s (build it: cmake --build "
             "build/release --target sknet_cli; or pass --sknet / set SKNET_BIN)" % args.sknet)
         return 2
+    if args.baseline:
+        args.baseline = os.path.abspath(args.baseline)
+        if not (os.path.isfile(args.baseline) and os.access(args.baseline, os.X_OK)):
+            log("error: --baseline binary not found or not executable: %s" % args.baseline)
+            return 2
     if not args.no_memory and not os.access(TIME_BIN, os.X_OK):
         log("note: %s missing (Debian package `time`); measuring RSS with os.wait4" % TIME_BIN)
 
@@ -514,6 +535,8 @@ def main():
                     try:
                         tr = time_config(cases[b], t, args, workdir)
                         row["torch_ms"], row["sknet_ms"] = median(tr["torch"]), median(tr["sknet"])
+                        if args.baseline:
+                            row["baseline_ms"] = median(tr["baseline"])
                         modes[arch] = "PyTorch mode " + tr["mode"]
                         sknet_header = re.sub(r"^arch \S+, batch \d+, \d+x\d+, threads \d+, ", "",
                                               tr["sknet_header"])
