@@ -112,6 +112,18 @@ class PreparedNetwork {
     });
     finish();
   }
+  /// The same for a plan whose SK blocks have M paths, known at compile time (instantiates the SK
+  /// block for that M only, where the constructor above instantiates every M of with_paths).
+  template <int M, class Fill>
+  PreparedNetwork(std::integral_constant<int, M>, const NetworkPlan& plan, Fill&& fill, const PrepareOptions& options)
+      : plan_(plan), options_(checked(options)), isa_(options.isa ? *options.isa : kernels::active_isa()) {
+    plan_.check_buildable();
+    for_each_plan_layer<float, M>(plan_, [&](auto& layer, const std::string& prefix) {
+      fill(layer, prefix);
+      add(layer);
+    });
+    finish();
+  }
 
   /// From a built SKNet (which may be destroyed afterwards).
   template <int M>

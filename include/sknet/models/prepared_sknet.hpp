@@ -15,14 +15,20 @@ template <int M>
 PreparedNetwork prepare_from_state_dict(const SKNetConfig& config, StateDict<float>&& dict,
                                         const PrepareOptions& options = {}, bool strict = true) {
   SKNet<float, M>::validate_config(config);
-  return prepare_from_state_dict(sknet_plan(config, M), std::move(dict), options, strict);
+  ConsumingLoader<float> loader(std::move(dict));
+  PreparedNetwork net(std::integral_constant<int, M>{}, sknet_plan(config, M), loader, options);
+  loader.finish(strict);
+  return net;
 }
 
 /// The fast form with seeded random weights (non-trivial BN statistics), for benchmarks.
 template <int M>
 PreparedNetwork prepare_random(const SKNetConfig& config, std::uint64_t seed, const PrepareOptions& options = {}) {
   SKNet<float, M>::validate_config(config);
-  return prepare_random(sknet_plan(config, M), seed, options);
+  auto fill = [seed](auto& layer, const std::string& prefix) {
+    randomize<float>(layer, seed ^ std::hash<std::string>{}(prefix));
+  };
+  return PreparedNetwork(std::integral_constant<int, M>{}, sknet_plan(config, M), fill, options);
 }
 
 }  // namespace sknet
