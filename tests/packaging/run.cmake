@@ -35,6 +35,12 @@ if(MODE STREQUAL "find_package")
   separate_arguments(flags UNIX_COMMAND "${flags}")
   run(c++ -O2 ${flags} "${SOURCE_DIR}/tests/packaging/consumer.cpp" -o "${WORK_DIR}/pkgconfig-consumer")
   run("${WORK_DIR}/pkgconfig-consumer")
+  # The same with clang when it is installed (its target regions are `#pragma clang attribute`).
+  find_program(CLANGXX NAMES clang++-14 clang++)
+  if(CLANGXX)
+    run(${CLANGXX} -O2 ${flags} "${SOURCE_DIR}/tests/packaging/consumer.cpp" -o "${WORK_DIR}/pkgconfig-consumer-clang")
+    run("${WORK_DIR}/pkgconfig-consumer-clang")
+  endif()
   run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 elseif(MODE STREQUAL "add_subdirectory")
   run(${CMAKE_COMMAND} -S "${consumer_dir}" -B "${WORK_DIR}/consumer-build" -DSKNET_SOURCE_DIR=${SOURCE_DIR}
