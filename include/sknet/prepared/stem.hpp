@@ -51,9 +51,9 @@ class PreparedStem {
   /// The conv's output size (before the pool); ShapeError when the input is too small.
   std::pair<dim_t, dim_t> conv_extent(dim_t ih, dim_t iw) const {
     const dim_t oh = out_extent(ih, kernel_, stride_, pad_, 1), ow = out_extent(iw, kernel_, stride_, pad_, 1);
-    detail::require<ShapeError>(oh >= 1 && ow >= 1, "PreparedNetwork",
-                                "input size " + std::to_string(ih) + "x" + std::to_string(iw), "large enough for the stem",
-                                "too small");
+    if (oh < 1 || ow < 1)  // the message is built only on failure: run() calls this on every forward
+      detail::fail<ShapeError>("PreparedNetwork", "input size " + std::to_string(ih) + "x" + std::to_string(iw),
+                               "large enough for the stem", "too small");
     return {oh, ow};
   }
   FeatureShape out_shape(const FeatureShape& in) const {
