@@ -19,7 +19,8 @@
 
 // Test hooks in the global operator new, armed per thread: hold the thread inside its next 64-byte
 // aligned allocation (a workspace arena, made while a forward plans) until released, so a forward is
-// deterministically in flight; or throw std::bad_alloc from its fail_at-th allocation (from 1).
+// deterministically in flight; or throw std::bad_alloc from its fail_at-th allocation (from 1). Every
+// form is replaced, so every delete matches (AddressSanitizer checks).
 namespace {
 thread_local bool t_hold_next = false;
 thread_local long t_fail_at = 0;
@@ -45,6 +46,20 @@ void* operator new(std::size_t size) { return allocate(size, 0); }
 void* operator new[](std::size_t size) { return allocate(size, 0); }
 void* operator new(std::size_t size, std::align_val_t a) { return allocate(size, std::size_t(a)); }
 void* operator new[](std::size_t size, std::align_val_t a) { return allocate(size, std::size_t(a)); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return allocate(size, 0);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return allocate(size, 0);
+  } catch (...) {
+    return nullptr;
+  }
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }

@@ -72,7 +72,8 @@ class PreparedStem {
   /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the stem has its max pool).
   FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, const FeatureShape& in, float* dst) const {
     const dim_t n = in.n, ih = in.h, iw = in.w, c = cout_;
-    const auto [oh, ow] = conv_extent(ih, iw);
+    const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // no structured binding: lambdas capture these
+    const dim_t oh = extent.first, ow = extent.second;            // (clang rejects captured bindings in C++17)
     const std::size_t patch_floats = std::size_t(ow * gemm_.cin()), ring_floats = std::size_t(4 * ow * c);
     const int threads = pool.size();
     if (!max_pool_) {
