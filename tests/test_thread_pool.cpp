@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "support/sanitizers.hpp"
+
 // Counts every operator new of the program while `g_counting` is set.
 namespace {
 std::atomic<bool> g_counting{false};
@@ -30,8 +32,26 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
+// The other forms that free() must match (AddressSanitizer checks every delete against its new).
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return ::operator new(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return ::operator new(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace sknet;
 using Catch::Matchers::Contains;
@@ -76,6 +96,10 @@ TEST_CASE("ThreadPool that cannot start a thread joins the started ones and thro
   // Run in a child process whose address space is limited, so thread stacks (8 MiB each) cannot
   // all be mapped. Before the fix the condition variable was destroyed while the started workers
   // waited on it: the child hung (the alarm then kills it) or crashed.
+  if (SKNET_TEST_TSAN) {
+    WARN("skipped: ThreadSanitizer's own allocator fails under the address-space limit");
+    return;
+  }
   std::fflush(nullptr);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);

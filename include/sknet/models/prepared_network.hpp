@@ -295,16 +295,19 @@ class PreparedNetwork {
   void run(ExecutionContext& ctx, const ConstTensorMap4<float>& input, TensorMap<float, 2> logits) const {
     const kernels::DenormalsAreZero daz;
     const Index in_c = plan_.config.in_channels;
-    detail::require<ShapeError>(input.dimension(3) == in_c, "PreparedNetwork",
-                                "input channels (last dimension of NHWC input " + shape_string(input.dimensions()) + ")",
-                                in_c, input.dimension(3));
-    detail::require<ShapeError>(input.dimension(0) >= 1, "PreparedNetwork",
-                                "images in the batch (first dimension of NHWC input " + shape_string(input.dimensions()) + ")",
-                                ">= 1", input.dimension(0));
-    detail::require<ShapeError>(logits.dimension(0) == input.dimension(0) && logits.dimension(1) == head_.classes(),
-                                "PreparedNetwork", "logits dimensions",
-                                shape_string(std::array<Index, 2>{input.dimension(0), head_.classes()}),
-                                shape_string(logits.dimensions()));
+    // The messages are built only on failure: a forward allocates nothing once planned.
+    if (input.dimension(3) != in_c)
+      detail::fail<ShapeError>("PreparedNetwork",
+                               "input channels (last dimension of NHWC input " + shape_string(input.dimensions()) + ")",
+                               in_c, input.dimension(3));
+    if (input.dimension(0) < 1)
+      detail::fail<ShapeError>("PreparedNetwork",
+                               "images in the batch (first dimension of NHWC input " + shape_string(input.dimensions()) + ")",
+                               ">= 1", input.dimension(0));
+    if (logits.dimension(0) != input.dimension(0) || logits.dimension(1) != head_.classes())
+      detail::fail<ShapeError>("PreparedNetwork", "logits dimensions",
+                               shape_string(std::array<Index, 2>{input.dimension(0), head_.classes()}),
+                               shape_string(logits.dimensions()));
     const dim_t n = input.dimension(0), h = input.dimension(1), w = input.dimension(2);
     const dim_t image_floats = h * w * in_c;
     // With at least as many images as threads, each thread runs its own images on its own workspace

@@ -51,9 +51,9 @@ class PreparedStem {
   /// The conv's output size (before the pool); ShapeError when the input is too small.
   std::pair<dim_t, dim_t> conv_extent(dim_t ih, dim_t iw) const {
     const dim_t oh = out_extent(ih, kernel_, stride_, pad_, 1), ow = out_extent(iw, kernel_, stride_, pad_, 1);
-    detail::require<ShapeError>(oh >= 1 && ow >= 1, "PreparedNetwork",
-                                "input size " + std::to_string(ih) + "x" + std::to_string(iw), "large enough for the stem",
-                                "too small");
+    if (oh < 1 || ow < 1)  // the message is built only on failure: run() calls this on every forward
+      detail::fail<ShapeError>("PreparedNetwork", "input size " + std::to_string(ih) + "x" + std::to_string(iw),
+                               "large enough for the stem", "too small");
     return {oh, ow};
   }
   FeatureShape out_shape(const FeatureShape& in) const {
@@ -72,8 +72,8 @@ class PreparedStem {
   /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the stem has its max pool).
   FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, const FeatureShape& in, float* dst) const {
     const dim_t n = in.n, ih = in.h, iw = in.w, c = cout_;
-    const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // (no structured binding: lambdas capture oh, ow)
-    const dim_t oh = extent.first, ow = extent.second;
+    const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // no structured binding: lambdas capture these
+    const dim_t oh = extent.first, ow = extent.second;            // (clang rejects captured bindings in C++17)
     const std::size_t patch_floats = std::size_t(ow * gemm_.cin()), ring_floats = std::size_t(4 * ow * c);
     const int threads = pool.size();
     if (!max_pool_) {
