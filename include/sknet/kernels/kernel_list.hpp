@@ -146,38 +146,32 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
 
 // The dispatcher: per ISA, the first listed kernel of the operation (for pointwise, the ISA's own
 // dispatcher, the entry without a fixed blocking); the portable kernel where the build has none.
+template <class Info, class Eligible>
+std::array<decltype(Info::fn), kIsaCount> kernel_per_isa(const Info* list, int count, Eligible eligible) {
+  std::array<decltype(Info::fn), kIsaCount> table{};
+  for (int i = count - 1; i >= 0; --i)
+    if (eligible(list[i])) table[std::size_t(list[i].isa)] = list[i].fn;
+  for (auto& fn : table)
+    if (!fn) fn = table[std::size_t(Isa::portable)];
+  return table;
+}
+
 SKNET_KERNEL_ENTRY PointwiseKernelFn pointwise_kernel(Isa isa) noexcept {
-  static const std::array<PointwiseKernelFn, kIsaCount> table = [] {
-    std::array<PointwiseKernelFn, kIsaCount> t{};
-    const KernelList& l = kernel_list();
-    for (int i = l.pointwise_count - 1; i >= 0; --i)
-      if (!l.pointwise[i].blocking) t[std::size_t(l.pointwise[i].isa)] = l.pointwise[i].fn;
-    return t;
-  }();
-  const PointwiseKernelFn fn = table[std::size_t(isa)];
-  return fn ? fn : table[std::size_t(Isa::portable)];
+  static const auto table = kernel_per_isa(kernel_list().pointwise, kernel_list().pointwise_count,
+                           [](const PointwiseKernelInfo& k) { return !k.blocking; });
+  return table[std::size_t(isa)];
 }
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
-  static const std::array<SKBranchKernelFn, kIsaCount> table = [] {
-    std::array<SKBranchKernelFn, kIsaCount> t{};
-    const KernelList& l = kernel_list();
-    for (int i = l.sk_branches_count - 1; i >= 0; --i) t[std::size_t(l.sk_branches[i].isa)] = l.sk_branches[i].fn;
-    return t;
-  }();
-  const SKBranchKernelFn fn = table[std::size_t(isa)];
-  return fn ? fn : table[std::size_t(Isa::portable)];
+  static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,
+                           [](const SKBranchKernelInfo&) { return true; });
+  return table[std::size_t(isa)];
 }
 
 SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept {
-  static const std::array<SKSelectKernelFn, kIsaCount> table = [] {
-    std::array<SKSelectKernelFn, kIsaCount> t{};
-    const KernelList& l = kernel_list();
-    for (int i = l.sk_select_count - 1; i >= 0; --i) t[std::size_t(l.sk_select[i].isa)] = l.sk_select[i].fn;
-    return t;
-  }();
-  const SKSelectKernelFn fn = table[std::size_t(isa)];
-  return fn ? fn : table[std::size_t(Isa::portable)];
+  static const auto table = kernel_per_isa(kernel_list().sk_select, kernel_list().sk_select_count,
+                           [](const SKSelectKernelInfo&) { return true; });
+  return table[std::size_t(isa)];
 }
 }  // namespace SKNET_KERNEL_ABI
 }  // namespace kernels
