@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/replaced_operator_new.hpp"
 #include "support/tiny_sknet.hpp"
 
 // Test hooks in the global operator new, armed per thread: hold the thread inside its next 64-byte
@@ -27,7 +28,9 @@ thread_local long t_fail_at = 0;
 thread_local long t_allocations = 0;
 std::atomic<int> g_hold{0};  // 1: a thread is held inside operator new; 2: released
 
-void* allocate(std::size_t size, std::size_t align) {
+}  // namespace
+
+void sknet_test_on_allocation(std::size_t, std::size_t align) {
   ++t_allocations;
   if (t_fail_at > 0 && t_allocations == t_fail_at) throw std::bad_alloc();
   if (t_hold_next && align == 64) {
@@ -35,39 +38,8 @@ void* allocate(std::size_t size, std::size_t align) {
     g_hold.store(1);
     while (g_hold.load() != 2) std::this_thread::yield();
   }
-  if (size == 0) size = 1;
-  void* p = align <= alignof(std::max_align_t) ? std::malloc(size) : std::aligned_alloc(align, (size + align - 1) / align * align);
-  if (!p) throw std::bad_alloc();
-  return p;
 }
-}  // namespace
 
-void* operator new(std::size_t size) { return allocate(size, 0); }
-void* operator new[](std::size_t size) { return allocate(size, 0); }
-void* operator new(std::size_t size, std::align_val_t a) { return allocate(size, std::size_t(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) { return allocate(size, std::size_t(a)); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return allocate(size, 0);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return allocate(size, 0);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using namespace sknet;
 using sknet_test::EngineResult;
