@@ -12,6 +12,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "support/network_fixture.hpp"
 #include "support/safetensors_fixture.hpp"
 
 using namespace sknet;
@@ -20,28 +21,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::vector<Index> int_list(const std::string& text) {
-  std::vector<Index> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoll(item));
-  return out;
-}
-
 /// The config a ResNeXt fixture was generated from (its safetensors metadata).
 SKNetConfig config_from(const sknet_test::Fixture& f) {
   REQUIRE(f.meta("family") == "resnext");
-  SKNetConfig c;
-  c.layers = int_list(f.meta("layers"));
-  c.planes = int_list(f.meta("planes"));
-  c.strides = int_list(f.meta("strides"));
-  c.groups = f.meta_int("groups");
-  c.base_width = f.meta_int("base_width");
-  c.num_classes = f.meta_int("num_classes");
-  c.in_channels = f.meta_int("in_chans");
-  c.stem_width = f.meta_int("stem_width");
-  c.stem = f.meta("stem") == "small" ? Stem::small : Stem::imagenet;
-  return c;
+  return sknet_test::network_config_from(f);
 }
 
 /// max |actual - expected| over rows [first, first + actual rows) of `expected`, divided by max
