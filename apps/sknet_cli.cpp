@@ -1,5 +1,5 @@
 // The `sknet` command: network summaries, inference on PyTorch/timm checkpoints, and timing, for
-// SKNet-26/50/101 and the paper's ResNeXt baseline (resnext26/50/101).
+// every named architecture of models/architectures.hpp (SKNets, SK-ResNets, ResNeXt and SE-ResNeXt).
 //
 //   sknet info  --arch A [--size S] [network flags]
 //   sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy [--attention-dir DIR]
@@ -8,6 +8,7 @@
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
+#include <sknet/models/architectures.hpp>
 #include <sknet/models/resnext.hpp>
 #include <sknet/sknet.hpp>
 
@@ -55,7 +56,9 @@ const char* const kUsage =
     "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
-    "arch: sknet26, sknet50, sknet101, or the ResNeXt baseline resnext26, resnext50, resnext101\n"
+    "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
+    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101 and\n"
+    "      seresnext50 (the paper's ResNeXt and SENet baselines)\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
@@ -131,8 +134,8 @@ std::set<std::string> with_network_flags(std::set<std::string> extra) {
   return extra;
 }
 
-/// Whether --arch names a ResNeXt (the paper's baseline: no SK convolutions).
-bool is_resnext(const Args& args) { return args.text("--arch").rfind("resnext", 0) == 0; }
+/// Whether --arch names a network without SK convolutions (ResNeXt, SE-ResNeXt).
+bool is_resnext(const Args& args) { return architecture(args.text("--arch")).paths == 0; }
 
 /// The SK-only options, a usage error for a ResNeXt.
 const char* const kSkOnlyFlags[] = {"--paths", "--reduction", "--min-width", "--branch-kernel", "--attention-dir"};
@@ -148,31 +151,26 @@ void check_applicable_flags(const Args& args) {
 
 /// The network's configuration from the flags; ConfigError for an unknown --arch.
 SKNetConfig network_config(const Args& args, Index default_classes) {
-  const std::string arch = args.text("--arch");
-  const bool known = arch == "sknet26" || arch == "sknet50" || arch == "sknet101" || arch == "resnext26" ||
-                     arch == "resnext50" || arch == "resnext101";
-  if (!known)
-    detail::fail<ConfigError>("sknet", "architecture",
-                              "sknet26, sknet50 or sknet101 (SKNet), or resnext26, resnext50 or resnext101 (ResNeXt)",
-                              "'" + arch + "'");
+  const Architecture& a = architecture(args.text("--arch"));  // ConfigError listing every name
   check_applicable_flags(args);
-  SKNetConfig c;
-  c.layers = args.list("--layers", architecture_depths(arch));
+  SKNetConfig c = a.config;
+  c.layers = args.list("--layers", c.layers);
   c.planes = args.list("--planes", c.planes);
   c.strides = args.list("--strides", c.strides);
-  c.paths = args.integer("--paths", 2, 1, 4);
+  c.paths = args.integer("--paths", a.paths > 0 ? a.paths : 2, 1, 4);
   c.groups = args.integer("--groups", c.groups, 1);
   c.reduction = args.integer("--reduction", c.reduction, 1);
   c.min_width = args.integer("--min-width", c.min_width, 1);
+  if (args.has("--reduction") || args.has("--min-width")) c.attention.reset();  // the paper's rule, as asked
   c.base_width = args.integer("--base-width", c.base_width, 1);
   c.num_classes = args.integer("--classes", default_classes, 1);
   c.in_channels = args.integer("--in-channels", c.in_channels, 1);
   c.stem_width = args.integer("--stem-width", c.stem_width, 1);
   if (args.has("--stem")) {
     const std::string stem = args.text("--stem");
-    if (stem != "imagenet" && stem != "small")
-      throw UsageError("option '--stem': expected imagenet or small, got '" + stem + "'");
-    c.stem = stem == "small" ? Stem::small : Stem::imagenet;
+    if (stem != "imagenet" && stem != "small" && stem != "deep")
+      throw UsageError("option '--stem': expected imagenet, small or deep, got '" + stem + "'");
+    c.stem = stem == "small" ? Stem::small : stem == "deep" ? Stem::deep : Stem::imagenet;
   }
   if (args.has("--branch-kernel")) {
     const std::string k = args.text("--branch-kernel");
@@ -186,17 +184,25 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
 
 /// The network plan of --arch and `config` (whose layers already hold --layers or the depths).
 NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
-  return sknet::network_plan(args.text("--arch"), config, config.paths, /*keep_layers=*/true);
+  const Architecture& a = architecture(args.text("--arch"));
+  return family_plan(a.family, config, a.paths > 0 ? config.paths : 0);
 }
 
-/// One forward of the reference modules (SKNet: attention maps into `attention` when given).
-template <int M>
-Tensor2<float> reference_forward(const SKNet<float, M>& net, const ConstTensorMap4<float>& x,
-                                 AttentionMaps<float>* attention) {
-  return net.forward(x, attention);
+/// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths over the
+/// shared input (true (2m+1)x(2m+1) kernels and split inputs run on the reference kernels for now).
+bool fast_path_runs(const NetworkPlan& plan) {
+  for (const BlockPlan& b : plan.blocks)
+    if (b.middle == Middle::sk && (b.sk.branch_kernel() != BranchKernel::dilated || b.sk.split_input())) return false;
+  return true;
 }
-Tensor2<float> reference_forward(const ResNeXt<float>& net, const ConstTensorMap4<float>& x, AttentionMaps<float>*) {
-  return net.forward(x);
+
+/// Calls f(net) with the reference network of `plan` (M from the plan; parameters unset).
+template <class F>
+void with_reference_network(const NetworkPlan& plan, F&& f) {
+  with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
+    Network<float, decltype(m)::value> net(plan);
+    f(net);
+  });
 }
 
 /// Runs the batch in `threads` contiguous slices of images in parallel (each image is independent,
@@ -212,7 +218,7 @@ Tensor2<float> forward_batch(const Net& net, const Tensor4<float>& nhwc, Index t
     try {
       const Index begin = n * s / slices, end = n * (s + 1) / slices;
       const ConstTensorMap4<float> part(nhwc.data() + begin * h * w * c, end - begin, h, w, c);
-      logits[s] = reference_forward(net, part, attention ? &maps[s] : nullptr);
+      logits[s] = net.forward(part, attention ? &maps[s] : nullptr);
     } catch (...) {
       errors[s] = std::current_exception();
     }
@@ -412,19 +418,13 @@ int cmd_run(const Args& args) {
     const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
     return to_nhwc<float>(nchw);
   };
-  if (kernels == "fast" && (plan.family == "resnext" || config.branch_kernel == BranchKernel::dilated)) {
+  if (kernels == "fast" && fast_path_runs(plan)) {
     // The fast path consumes the checkpoint layer by layer: the weights are held once.
     const PreparedNetwork fast = prepare_from_state_dict(plan, std::move(weights), PrepareOptions{int(threads)});
     logits = fast.forward(read_input());
     attention = fast.attention_maps();
-  } else if (plan.family == "resnext") {  // reference kernels (accumulating in double)
-    ResNeXt<float> net(config);
-    load_state_dict(net, weights);
-    weights = {};
-    logits = forward_batch(net, read_input(), threads, nullptr);
-  } else {  // reference kernels (also for true (2m+1)x(2m+1) branch kernels)
-    with_paths(config.paths, [&](auto m) {
-      SKNet<float, decltype(m)::value> net(config);
+  } else {  // reference kernels (accumulating in double)
+    with_reference_network(plan, [&](auto& net) {
       load_state_dict(net, weights);
       weights = {};
       logits = forward_batch(net, read_input(), threads, want_attention ? &attention : nullptr);
@@ -452,17 +452,16 @@ int cmd_bench(const Args& args) {
                      std::to_string(size) + " x " + std::to_string(size) + " x " + std::to_string(config.in_channels) +
                      " values exceeds the limit of 2^30 (4 GiB of float32)");
   const NetworkPlan plan = network_plan(args, config);
-  const bool resnext = plan.family == "resnext";
   Tensor4<float> x(batch, size, size, config.in_channels);
   x.setRandom();
-  const bool fast_path = resnext || config.branch_kernel == BranchKernel::dilated;
+  const bool fast_path = fast_path_runs(plan);
   std::optional<PreparedNetwork> fast;
   std::function<void()> reference;  // the reference SKNet (true (2m+1)x(2m+1) branch kernels)
   if (fast_path) {
     fast.emplace(prepare_random(plan, 2019, PrepareOptions{int(threads), args.has("--profile")}));
   } else {
-    with_paths(config.paths, [&](auto m) {
-      auto net = std::make_shared<SKNet<float, decltype(m)::value>>(config);
+    with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
+      auto net = std::make_shared<Network<float, decltype(m)::value>>(plan);
       randomize<float>(*net, 2019);
       reference = [net, &x, threads] { forward_batch(*net, x, threads, nullptr); };
     });
@@ -476,7 +475,7 @@ int cmd_bench(const Args& args) {
   };
   once();  // warm-up (plans the workspace)
   // Printed after the warm-up, so that a run that fails prints only its one error line.
-  const std::string paths = resnext ? std::string() : ", M " + std::to_string(config.paths);
+  const std::string paths = plan.paths == 0 ? std::string() : ", M " + std::to_string(config.paths);
   std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s\n", args.text("--arch").c_str(), long(batch),
               long(size), long(size), long(threads), paths.c_str(),
               fast_path ? kernels::isa_name(fast->isa()) : "reference",

@@ -12,7 +12,7 @@ using namespace sknet;
 void BM_SKNet(benchmark::State& state) {
   static const char* const kArch[] = {"sknet26", "sknet50", "sknet101", "resnext50"};
   const Index batch = state.range(1), threads = state.range(2), size = 224;
-  const NetworkPlan plan = network_plan(kArch[state.range(0)], SKNetConfig{}, 2);
+  const NetworkPlan plan = architecture_plan(kArch[state.range(0)]);
   const PreparedNetwork net = prepare_random(plan, 7, PrepareOptions{int(threads)});
   Tensor4<float> x(batch, size, size, 3);
   x.setRandom();

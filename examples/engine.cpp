@@ -9,7 +9,7 @@
 int main() {
   // ResNeXt-50 (the paper's baseline) with seeded random weights; a checkpoint would come through
   // sknet::prepare_from_state_dict(plan, sknet::io::load_safetensors<float>(path)).
-  const sknet::PreparedNetwork net = sknet::prepare_random(sknet::network_plan("resnext50", {}, 0), /*seed=*/1);
+  const sknet::PreparedNetwork net = sknet::prepare_random(sknet::architecture_plan("resnext50"), /*seed=*/1);
   std::printf("%s, %lld parameters, packed for %s\n", net.plan().family.c_str(), (long long)net.plan().parameters(),
               sknet::kernels::isa_name(net.isa()));
 

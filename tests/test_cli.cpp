@@ -96,8 +96,8 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK(r.out.empty());
   };
-  one_line_error(run_cli("info --arch sknet34"), "sknet26, sknet50 or sknet101");
-  one_line_error(run_cli("info --arch resnext34"), "resnext26, resnext50 or resnext101");
+  one_line_error(run_cli("info --arch sknet34"), "sknet26, sknet50, sknet101, skresnet18");
+  one_line_error(run_cli("info --arch resnext34"), "resnext101 or seresnext50, got 'resnext34'");
   one_line_error(run_cli("info --arch sknet50 --paths 0"), "--paths");
   one_line_error(run_cli("info --arch sknet50 --groups x"), "expected an integer");
   one_line_error(run_cli("info --arch sknet50 --bogus 1"), "unknown option '--bogus'");

@@ -6,6 +6,7 @@
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_network.hpp>
+#include <sknet/models/architectures.hpp>
 #include <sknet/models/resnext.hpp>
 #include <sknet/sknet.hpp>
 
@@ -87,7 +88,7 @@ void check_against_pytorch(const Fixture& f, Forward&& forward, const std::strin
 
 SKNetConfig resnext50_config() {
   SKNetConfig c;
-  c.layers = architecture_depths("resnext50");
+  c.layers = architecture("resnext50").config.layers;
   return c;
 }
 
@@ -97,10 +98,10 @@ TEST_CASE("ResNeXt-50 32x4d has timm's parameter count, names and shapes", "[res
   const SKNetConfig c = resnext50_config();
   // tools/resnext_torch.py counts the same (and checks 25,028,904 against timm's resnext50_32x4d).
   CHECK(resnext_plan(c).parameters() == 25028904);
-  CHECK(network_plan("resnext50", SKNetConfig{}, 0).parameters() == 25028904);
-  CHECK(network_plan("resnext26", SKNetConfig{}, 0).parameters() == 15389480);
-  CHECK(network_plan("resnext101", SKNetConfig{}, 0).parameters() == 44177704);
-  CHECK(network_plan("resnext50", SKNetConfig{}, 0).family == "resnext");
+  CHECK(architecture_plan("resnext50").parameters() == 25028904);
+  CHECK(architecture_plan("resnext26").parameters() == 15389480);
+  CHECK(architecture_plan("resnext101").parameters() == 44177704);
+  CHECK(architecture_plan("resnext50").family == "resnext");
 
   ResNeXt<float> net(c);
   CHECK(count_parameters<float>(net) == 25028904);
@@ -159,7 +160,7 @@ void check_summary(const SKNetConfig& config, Index h, Index w, Index batch) {
            layer.conv().geometry(in).macs());
     return layer.output_dims(in);
   };
-  std::array<Index, 4> dims = conv_bn("conv1+bn1", net.stem(), {batch, h, w, config.in_channels});
+  std::array<Index, 4> dims = conv_bn("conv1+bn1", net.stem().conv(0), {batch, h, w, config.in_channels});
   if (config.stem == Stem::imagenet) {
     dims = MaxPool2d<float>(MaxPool2dOptions(3).stride(2).padding(1)).output_dims(dims);
     expect("maxpool", "MaxPool2d", dims, 0, 0);
@@ -284,8 +285,8 @@ TEST_CASE("ResNeXt rejects bad configurations and inputs", "[resnext][errors]") 
   c.planes = {64, 128, 256};
   CHECK_THROWS_AS(ResNeXt<float>(c), ConfigError);
   CHECK_THROWS_WITH(ResNeXt<float>(c), Contains("planes per stage") && Contains("expected 4, got 3"));
-  CHECK_THROWS_AS(network_plan("resnext34", SKNetConfig{}, 0), ConfigError);
-  CHECK_THROWS_WITH(architecture_depths("resnext34"), Contains("resnext50") && Contains("'resnext34'"));
+  CHECK_THROWS_AS(architecture_plan("resnext34"), ConfigError);
+  CHECK_THROWS_WITH(architecture("resnext34"), Contains("resnext50") && Contains("'resnext34'"));
   c = resnext50_config();
   c.num_classes = 2500000;  // 5.1 G parameters: refused before anything is allocated
   CHECK_THROWS_WITH(ResNeXt<float>(c), Contains("learnable parameters"));

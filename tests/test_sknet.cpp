@@ -116,9 +116,9 @@ void check_shape_only_summary(const SKNetConfig& config, Index h, Index w, Index
     ++row;
   };
   std::array<Index, 4> dims{batch, h, w, config.in_channels};
-  expect("conv1+bn1", net.stem().output_dims(dims), count_parameters<float>(const_cast<ConvBnAct<float>&>(net.stem())),
-         net.stem().conv().geometry(dims).macs());
-  dims = net.stem().output_dims(dims);
+  expect("conv1+bn1", net.stem().conv(0).output_dims(dims), count_parameters<float>(const_cast<ConvBnAct<float>&>(net.stem().conv(0))),
+         net.stem().conv(0).conv().geometry(dims).macs());
+  dims = net.stem().conv(0).output_dims(dims);
   if (net.has_max_pool()) {
     dims = MaxPool2d<float>(MaxPool2dOptions(3).stride(2).padding(1)).output_dims(dims);
     expect("maxpool", dims, 0, 0);

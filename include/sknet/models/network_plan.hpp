@@ -1,9 +1,15 @@
 // sknet: the network plan, one description of a residual network (stem, named blocks, head) that
 // every path walks: the reference modules (SKNet, ResNeXt), summaries (shapes, parameters,
 // multiply-adds), the checkpoint's expected keys, the prepared engine and its workspace planner.
-// Family builders produce it: sknet_plan (SKNet-26/50/101 and any SKNetConfig) and resnext_plan (the
-// paper's ResNeXt baseline: the same network with each SK convolution replaced by one grouped 3x3
-// convolution + BN + ReLU).
+// Family builders produce it from a NetworkConfig (the fields every ResNet-layout family shares):
+//   sknet_plan     SKNet-26/50/101: ResNeXt bottlenecks whose 3x3 is an SK convolution (timm's
+//                  skresnext50_32x4d names);
+//   resnext_plan   the paper's ResNeXt baseline: one grouped 3x3 convolution + BN + ReLU instead, and
+//                  with config.se its SENet (SE-ResNeXt) baseline (timm's resnext50_32x4d and
+//                  seresnext50_32x4d names);
+//   skresnet_plan  timm's skresnet18/34 (basic blocks whose first 3x3 is the SK convolution) and
+//                  skresnet50/50d (bottlenecks, G = 1), with split-input SK paths.
+// The named architectures (sknet50, skresnet18, ...) live in models/architectures.hpp.
 #pragma once
 
 #include <array>
@@ -25,10 +31,19 @@ namespace sknet {
 enum class Stem {
   imagenet,  ///< 7x7 stride-2 conv (no bias) + BN + ReLU + 3x3 stride-2 max pool with padding 1
   small,     ///< 3x3 stride-1 conv (no bias) + BN + ReLU, no pooling (for small images)
+  deep,      ///< ResNet-D: 3x3 stride-2 conv to stem_width, 3x3 conv to stem_width, 3x3 conv to
+             ///< 2 * stem_width (each + BN + ReLU) + the max pool (timm's stem_type "deep")
 };
 
-/// Everything that shapes an SKNet. The defaults are SKNet-50 on ImageNet: SK[2, 32, 16], L = 32,
-/// ResNeXt 32x4d widths (unit width = floor(planes * base_width / 64) * groups, output 4 * planes).
+/// The residual block of every unit.
+enum class BlockKind {
+  bottleneck,  ///< 1x1 (BN, ReLU) -> 3x3 middle (stride) -> 1x1 (BN), + shortcut, ReLU; output 4 * planes
+  basic,       ///< 3x3 (stride; the SK convolution in skresnet) -> 3x3 (BN), + shortcut, ReLU; output planes
+};
+
+/// Everything that shapes a ResNet-layout network (SKNet, ResNeXt, SE-ResNeXt, SK-ResNet). The
+/// defaults are SKNet-50 on ImageNet: SK[2, 32, 16], L = 32, ResNeXt 32x4d widths (unit width =
+/// floor(planes * base_width / 64) * groups, output 4 * planes).
 struct SKNetConfig {
   std::vector<Index> layers{3, 4, 6, 3};         ///< SK units per stage
   std::vector<Index> planes{64, 128, 256, 512};  ///< per stage; a unit outputs 4 * planes channels
@@ -41,20 +56,37 @@ struct SKNetConfig {
   Index num_classes = 1000;
   Index in_channels = 3;
   Index stem_width = 64;
-  Stem stem = Stem::imagenet;
+  Stem stem = Stem::imagenet;  ///< (deep: stem_width is its first two convs' width; it outputs 2 * stem_width)
   BranchKernel branch_kernel = BranchKernel::dilated;
+  BlockKind block = BlockKind::bottleneck;
+  bool split_input = false;  ///< SK path m reads only the m-th M-th of the input channels (timm's skresnet)
+  /// The SK attention width rule; unset: the paper's max(C / r, L) with `reduction` and `min_width`.
+  std::optional<AttentionWidth> attention;
+  /// d of every SK unit in order, overriding the rule (e.g. read off a checkpoint); empty: the rule.
+  std::vector<Index> attention_widths;
+  /// The squeeze-and-excitation gate after the last conv of every unit (SENet), by its width rule
+  /// (timm: make_divisible(C / 16, 8) without the 0.9 bump); unset: none.
+  std::optional<AttentionWidth> se;
+  bool avg_down = false;  ///< ResNet-D shortcut: 2x2 average pool (stride) then a stride-1 1x1 conv + BN
 
-  static constexpr Index expansion = 4;
-  /// floor(planes * base_width / 64) * groups; ConfigError naming the field on overflow.
+  /// Output channels per unit of planes: 4 for bottlenecks, 1 for basic blocks.
+  Index expansion() const { return block == BlockKind::bottleneck ? 4 : 1; }
+  /// Channels out of the stem.
+  Index stem_channels() const { return stem == Stem::deep ? 2 * stem_width : stem_width; }
+  /// The attention-width rule of the SK units.
+  AttentionWidth attention_rule() const { return attention ? *attention : AttentionWidth::paper(reduction, min_width); }
+  /// floor(planes * base_width / 64) * groups (bottleneck), planes (basic block); ConfigError naming
+  /// the field on overflow.
   Index unit_width(std::size_t stage) const {
+    if (block == BlockKind::basic) return planes[stage];
     const std::string what = "unit width of stage " + std::to_string(stage + 1);
     return detail::checked_mul(detail::checked_mul(planes[stage], base_width, "SKNetConfig", what + " (planes * base_width)") / 64,
                                groups, "SKNetConfig", what + " (* groups)");
   }
-  /// expansion * planes; ConfigError naming the field on overflow.
+  /// expansion() * planes; ConfigError naming the field on overflow.
   Index stage_channels(std::size_t stage) const {
-    return detail::checked_mul(expansion, planes[stage], "SKNetConfig",
-                               "channels of stage " + std::to_string(stage + 1) + " (4 * planes)");
+    return detail::checked_mul(expansion(), planes[stage], "SKNetConfig",
+                               "channels of stage " + std::to_string(stage + 1) + " (expansion * planes)");
   }
 
   /// Throws ConfigError naming the offending field (also when its arithmetic overflows).
@@ -83,7 +115,15 @@ struct SKNetConfig {
                          "at most " + std::to_string(kMaxUnits), units);
     require<ConfigError>(num_classes >= 1, who, "num_classes", ">= 1", num_classes);
     require<ConfigError>(in_channels >= 1, who, "in_channels", ">= 1", in_channels);
-    require<ConfigError>(stem_width >= 1, who, "stem_width", ">= 1", stem_width);
+    require<ConfigError>(stem_width >= 1 && stem_width <= (Index(1) << 30), who, "stem_width", ">= 1", stem_width);
+    attention_rule().validate(who);
+    if (se) se->validate(who + " SE");
+    require<ConfigError>(attention_widths.empty() || Index(attention_widths.size()) == units, who,
+                         "attention widths (one per SK unit)", units, attention_widths.size());
+    for (Index d : attention_widths) require<ConfigError>(d >= 1, who, "attention width", ">= 1", d);
+    if (block == BlockKind::basic)
+      require<ConfigError>(groups == 1 && base_width == 64, who, "groups and base_width of basic blocks", "1 and 64",
+                           std::to_string(groups) + " and " + std::to_string(base_width));
   }
 
   /// Upper bound on the SK units of a network (SKNet-101 has 33).
@@ -102,14 +142,11 @@ inline std::vector<Index> sknet_depths(const std::string& arch) {
   detail::fail<ConfigError>("sknet", "architecture", "sknet26, sknet50 or sknet101", "'" + arch + "'");
 }
 
-/// The depths of the named architectures: "sknet26" / "resnext26" {2,2,2,2}, "sknet50" / "resnext50"
-/// {3,4,6,3}, "sknet101" / "resnext101" {3,4,23,3}; anything else throws ConfigError.
-inline std::vector<Index> architecture_depths(const std::string& arch) {
-  for (const char* family : {"sknet", "resnext"})
-    for (const char* depth : {"26", "50", "101"})
-      if (arch == std::string(family) + depth) return sknet_depths(std::string("sknet") + depth);
-  detail::fail<ConfigError>("sknet", "architecture", "sknet26, sknet50, sknet101, resnext26, resnext50 or resnext101",
-                            "'" + arch + "'");
+/// timm's SE gate width (SEModule): make_divisible(C / 16, 8) without the 0.9 bump.
+inline AttentionWidth se_rule() {
+  AttentionWidth a = AttentionWidth::divisible(1, 16, 8);
+  a.round_limit_tenths = 0;
+  return a;
 }
 
 /// One row of a network summary.
@@ -136,10 +173,24 @@ struct NetworkSummary {
   }
 };
 
-/// The stem convolution of `config` (followed by BN and ReLU).
+/// The stem convolution of `config` (followed by BN and ReLU): the 7x7 or the small 3x3 one; for
+/// the deep stem, its first convolution (see deep_stem_options).
 inline Conv2dOptions sknet_stem_options(const SKNetConfig& c) {
+  if (c.stem == Stem::deep) return Conv2dOptions(c.in_channels, c.stem_width, 3).stride(2).padding(1).bias(false);
   return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
                                   : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
+}
+
+/// The convolutions of a stem, each followed by BN and ReLU, with their checkpoint names.
+struct StemConv {
+  Conv2dOptions conv;
+  std::string conv_name, bn_name;
+};
+inline std::vector<StemConv> stem_convs(const SKNetConfig& c) {
+  if (c.stem != Stem::deep) return {{sknet_stem_options(c), "conv1", "bn1"}};
+  return {{sknet_stem_options(c), "conv1.0", "conv1.1"},
+          {Conv2dOptions(c.stem_width, c.stem_width, 3).padding(1).bias(false), "conv1.3", "conv1.4"},
+          {Conv2dOptions(c.stem_width, c.stem_channels(), 3).padding(1).bias(false), "conv1.6", "bn1"}};
 }
 
 /// The max pool after the ImageNet stem.
@@ -151,14 +202,19 @@ inline LinearOptions sknet_head_options(const SKNetConfig& c) {
 }
 
 /// The options of unit `u` of stage `s` of `config` with `paths` SK paths, and its input channels.
-inline SKUnitOptions sknet_unit_options(const SKNetConfig& config, Index paths, std::size_t s, Index u) {
-  const Index in = u > 0 ? config.stage_channels(s) : s > 0 ? config.stage_channels(s - 1) : config.stem_width;
+/// For a basic block the SK convolution is the block's first layer: in -> width.
+/// `attention_width`: d of this unit when the config lists them (0: the config's rule).
+inline SKUnitOptions sknet_unit_options(const SKNetConfig& config, Index paths, std::size_t s, Index u,
+                                        Index attention_width = 0) {
+  const Index in = u > 0 ? config.stage_channels(s) : s > 0 ? config.stage_channels(s - 1) : config.stem_channels();
   const Index width = config.unit_width(s);
-  const SKConvOptions sk = SKConvOptions(width)
+  const Index sk_in = config.block == BlockKind::basic ? in : width;
+  const SKConvOptions sk = SKConvOptions(sk_in, width)
                                .paths(paths)
                                .groups(config.groups)
-                               .reduction(config.reduction)
-                               .min_width(config.min_width)
+                               .attention(attention_width > 0 ? AttentionWidth::fixed(attention_width)
+                                                              : config.attention_rule())
+                               .split_input(config.split_input)
                                .stride(u == 0 ? config.strides[s] : 1)
                                .branch_kernel(config.branch_kernel);
   return SKUnitOptions(in, config.stage_channels(s), sk);
@@ -174,58 +230,92 @@ inline Index conv_bn_parameters(const Conv2dOptions& conv, const std::string& la
 
 }  // namespace detail
 
-/// The 3x3 convolution in the middle of a bottleneck block.
+/// The 3x3 convolution of a block that carries its stride: the middle of a bottleneck, the first
+/// layer of a basic block.
 enum class Middle {
-  sk,       ///< an SK convolution (SKNet)
-  grouped,  ///< one grouped 3x3 convolution + BN + ReLU (ResNeXt)
+  sk,       ///< an SK convolution (SKNet, SK-ResNet)
+  grouped,  ///< one grouped 3x3 convolution + BN + ReLU (ResNeXt, SE-ResNeXt)
 };
 
-/// One residual bottleneck block: 1x1 conv (BN, ReLU) -> middle (stride here) -> 1x1 conv (BN), plus
-/// the shortcut (identity, or a 1x1 conv with stride + BN projection when the shape changes), ReLU.
+/// One residual block.
+///   bottleneck: 1x1 conv (BN, ReLU) -> middle (stride here) -> 1x1 conv (BN) [-> SE gate]
+///   basic:      middle (stride here; in -> width) -> 3x3 conv width -> out (BN) [-> SE gate]
+/// plus the shortcut (identity, or when the shape changes a 1x1 conv with stride + BN, or with
+/// avg_down a 2x2 average pool with stride then a 1x1 conv + BN), then ReLU.
 struct BlockPlan {
   std::string name;  ///< its checkpoint prefix, "layer1.0"
+  BlockKind kind = BlockKind::bottleneck;
   Middle middle = Middle::sk;
   Index in = 0, width = 0, out = 0, stride = 1;
-  SKConvOptions sk{1};  ///< Middle::sk: the SK convolution (width channels, the block's stride)
+  SKConvOptions sk{1};  ///< Middle::sk: the SK convolution (the block's stride)
   Index paths = 0;      ///< Middle::sk: M
   Index groups = 1;     ///< Middle::grouped: G
+  Index se_width = 0;   ///< the SE gate's hidden width (0: no SE gate)
+  bool avg_down = false;
 
   bool has_downsample() const { return stride != 1 || in != out; }
+  /// The bottleneck's first 1x1 convolution.
   Conv2dOptions conv1() const { return Conv2dOptions(in, width, 1).bias(false); }
-  Conv2dOptions conv3() const { return Conv2dOptions(width, out, 1).bias(false); }
-  Conv2dOptions grouped_conv() const {
-    return Conv2dOptions(width, width, 3).stride(stride).padding(1).groups(groups).bias(false);
+  /// The last convolution: the bottleneck's 1x1, the basic block's second 3x3.
+  Conv2dOptions conv3() const {
+    return kind == BlockKind::basic ? Conv2dOptions(width, out, 3).padding(1).bias(false)
+                                    : Conv2dOptions(width, out, 1).bias(false);
   }
-  Conv2dOptions downsample() const { return Conv2dOptions(in, out, 1).stride(stride).bias(false); }
+  /// Middle::grouped: the grouped 3x3 convolution (in -> width for a basic block).
+  Conv2dOptions grouped_conv() const {
+    return Conv2dOptions(kind == BlockKind::basic ? in : width, width, 3).stride(stride).padding(1).groups(groups).bias(false);
+  }
+  /// The shortcut's 1x1 convolution (stride 1 after the average pool with avg_down).
+  Conv2dOptions downsample() const { return Conv2dOptions(in, out, 1).stride(avg_down ? 1 : stride).bias(false); }
+  /// The average pool of the avg_down shortcut (2x2 window, the block's stride, ceil mode, padding not
+  /// counted), when the block has a stride.
+  bool downsample_pools() const { return avg_down && stride != 1; }
   SKUnitOptions sk_unit() const { return SKUnitOptions(in, out, sk); }
-  /// Checkpoint names (relative to `name`) of conv1's conv and BN, the middle's (grouped only),
-  /// conv3's, and the downsample's: timm's skresnext / resnext conventions.
+
+  /// Checkpoint names (relative to `name`) of each convolution and BN: timm's conventions.
+  ///   SK bottleneck (skresnext, skresnet50): conv1.conv/bn, conv2 = the SK convolution, conv3.conv/bn;
+  ///   SK basic (skresnet18/34): conv1 = the SK convolution, conv2.conv/bn (here: conv3, bn3);
+  ///   grouped (resnext, seresnext): conv1/bn1, conv2/bn2, conv3/bn3, se.fc1/fc2;
+  ///   shortcut: downsample.0/1, or downsample.1/2 after avg_down's pool (downsample.0).
   struct Names {
-    std::string conv1, bn1, conv2, bn2, conv3, bn3, downsample_conv, downsample_bn;
+    std::string conv1, bn1, conv2, bn2, conv3, bn3, downsample_conv, downsample_bn, se;
   };
   Names names() const {
-    if (middle == Middle::sk) return {"conv1.conv", "conv1.bn", "", "", "conv3.conv", "conv3.bn", "downsample.0", "downsample.1"};
-    return {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "downsample.0", "downsample.1"};
+    Names n;
+    if (middle == Middle::sk && kind == BlockKind::basic) n = {"", "", "conv1", "", "conv2.conv", "conv2.bn"};
+    else if (middle == Middle::sk) n = {"conv1.conv", "conv1.bn", "conv2", "", "conv3.conv", "conv3.bn"};
+    else n = {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3"};
+    n.downsample_conv = avg_down ? "downsample.1" : "downsample.0";
+    n.downsample_bn = avg_down ? "downsample.2" : "downsample.1";
+    n.se = "se";
+    return n;
+  }
+  /// Learnable values of the SE gate: fc1 [se_width, out] + bias, fc2 [out, se_width] + bias.
+  Index se_parameters() const {
+    if (se_width == 0) return 0;
+    const std::string who = name + ".se";
+    const Index fc = detail::checked_mul(se_width, out, who, "parameters");
+    return detail::checked_add(detail::checked_add(fc, fc, who, "parameters"), se_width + out, who, "parameters");
   }
   /// Learnable values of the block.
   Index parameters() const {
     const std::string who = name;
-    Index total = detail::checked_add(detail::conv_bn_parameters(conv1(), who), detail::conv_bn_parameters(conv3(), who),
-                                      who, "parameters");
+    Index total = detail::conv_bn_parameters(conv3(), who);
+    if (kind == BlockKind::bottleneck) total = detail::checked_add(total, detail::conv_bn_parameters(conv1(), who), who, "parameters");
     const Index mid = middle == Middle::sk ? sk_conv_parameters(sk, paths, who) : detail::conv_bn_parameters(grouped_conv(), who);
     total = detail::checked_add(total, mid, who, "parameters");
     if (has_downsample()) total = detail::checked_add(total, detail::conv_bn_parameters(downsample(), who), who, "parameters");
-    return total;
+    return detail::checked_add(total, se_parameters(), who, "parameters");
   }
 };
 
-/// A whole network: stem conv (BN, ReLU), optional max pool, the blocks in order, global average
-/// pool and the fully connected classifier.
+/// A whole network: the stem convolutions (each + BN + ReLU), optional max pool, the blocks in order,
+/// global average pool and the fully connected classifier.
 struct NetworkPlan {
-  std::string family;  ///< "sknet" or "resnext"
+  std::string family;  ///< "sknet", "resnext", "seresnext" or "skresnet" (see the builders below)
   SKNetConfig config;  ///< what it was built from (validated)
   Index paths = 0;     ///< M of the SK blocks (0: none)
-  Conv2dOptions stem{1, 1, 1};
+  std::vector<StemConv> stem;
   std::optional<MaxPool2dOptions> pool;
   std::vector<BlockPlan> blocks;
   LinearOptions head{1, 1};
@@ -233,7 +323,8 @@ struct NetworkPlan {
   /// Learnable values (BN running statistics excluded).
   Index parameters() const {
     const std::string who = family;
-    Index total = detail::conv_bn_parameters(stem, who);
+    Index total = 0;
+    for (const StemConv& c : stem) total = detail::checked_add(total, detail::conv_bn_parameters(c.conv, who), who, "parameters");
     for (const BlockPlan& b : blocks) total = detail::checked_add(total, b.parameters(), who, "parameters");
     const Index fc = detail::checked_add(detail::checked_mul(head.in_features(), head.out_features(), who, "parameters of fc"),
                                          head.out_features(), who, "parameters of fc");
@@ -270,33 +361,53 @@ struct NetworkPlan {
       add(name, "ConvBnAct", out, detail::conv_bn_parameters(conv, label), conv_macs(g, label));
       return out;
     };
-    dims = conv_row("conv1+bn1", "conv1", stem, dims);
+    const auto pool_dims = [&](const std::string& name, Index kernel, Index stride, Index padding, bool ceil,
+                               const std::array<Index, 4>& in) {
+      const std::string label = detail::layer_label(name == "maxpool" ? "MaxPool2d" : "AvgPool2d", name);
+      const Index oh = ceil ? (in[1] - 1) / stride + 1 : out_extent(in[1], kernel, stride, padding, 1);
+      const Index ow = ceil ? (in[2] - 1) / stride + 1 : out_extent(in[2], kernel, stride, padding, 1);
+      detail::require<ShapeError>(oh >= 1 && ow >= 1, label, "output size for NHWC input " + shape_string(in), ">= 1x1",
+                                  std::to_string(oh) + "x" + std::to_string(ow));
+      return std::array<Index, 4>{in[0], oh, ow, in[3]};
+    };
+    for (std::size_t i = 0; i < stem.size(); ++i)
+      dims = conv_row(stem.size() == 1 ? "conv1+bn1" : "stem." + std::to_string(i), stem[i].conv_name, stem[i].conv, dims);
     if (pool) {
-      const std::string label = detail::layer_label("MaxPool2d", "maxpool");
-      const Index oh = out_extent(dims[1], pool->kernel_size(), pool->stride(), pool->padding(), 1);
-      const Index ow = out_extent(dims[2], pool->kernel_size(), pool->stride(), pool->padding(), 1);
-      detail::require<ShapeError>(oh >= 1 && ow >= 1, label, "output size for NHWC input " + shape_string(dims),
-                                  ">= 1x1", std::to_string(oh) + "x" + std::to_string(ow));
-      dims = {dims[0], oh, ow, dims[3]};
+      dims = pool_dims("maxpool", pool->kernel_size(), pool->stride(), pool->padding(), false, dims);
       add("maxpool", "MaxPool2d", dims, 0, 0);
     }
     for (const BlockPlan& b : blocks) {
       const BlockPlan::Names n = b.names();
       const std::array<Index, 4> in = dims;
-      const auto a = conv_row(b.name + ".conv1", b.name + "." + n.conv1, b.conv1(), in);
+      const std::array<Index, 4> a = b.kind == BlockKind::bottleneck
+                                         ? conv_row(b.name + ".conv1", b.name + "." + n.conv1, b.conv1(), in)
+                                         : in;
       std::array<Index, 4> mid;
+      const std::string mid_name = b.name + "." + n.conv2;
       if (b.middle == Middle::sk) {
-        const std::string sk_name = b.name + ".conv2", sk_label = detail::layer_label("SKConv", sk_name);
+        const std::string sk_label = detail::layer_label("SKConv", mid_name);
+        std::array<Index, 4> path_in = a;
+        path_in[3] = b.sk.path_in_channels(b.paths);
         const kernels::ConvGeometry g =
-            conv_geometry(b.sk.branch_conv(0), a, detail::layer_label("Conv2d", sk_name + ".paths.0.conv"));
+            conv_geometry(b.sk.branch_conv(0, b.paths), path_in, detail::layer_label("Conv2d", mid_name + ".paths.0.conv"));
         mid = {g.n, g.oh, g.ow, g.oc};
-        add(sk_name, "SKConv", mid, sk_conv_parameters(b.sk, b.paths, sk_label),
-            sk_conv_macs(b.sk, b.paths, a, sk_label, sk_name));
+        add(mid_name, "SKConv", mid, sk_conv_parameters(b.sk, b.paths, sk_label),
+            sk_conv_macs(b.sk, b.paths, a, sk_label, mid_name));
       } else {
-        mid = conv_row(b.name + ".conv2", b.name + "." + n.conv2, b.grouped_conv(), a);
+        mid = conv_row(mid_name, mid_name, b.grouped_conv(), a);
       }
-      const auto c = conv_row(b.name + ".conv3", b.name + "." + n.conv3, b.conv3(), mid);
-      if (b.has_downsample()) conv_row(b.name + ".downsample", b.name + "." + n.downsample_conv, b.downsample(), in);
+      const std::string last = b.kind == BlockKind::basic ? n.conv3.substr(0, n.conv3.find('.')) : "conv3";
+      const auto c = conv_row(b.name + "." + last, b.name + "." + n.conv3, b.conv3(), mid);
+      if (b.se_width > 0) {
+        const Index macs = detail::checked_mul(detail::checked_mul(detail::checked_mul(Index(2), batch, who, "multiply-adds"),
+                                                                   b.se_width, who, "multiply-adds"),
+                                               b.out, who, "multiply-adds");
+        add(b.name + ".se", "SqueezeExcite", c, b.se_parameters(), macs);
+      }
+      if (b.has_downsample()) {
+        const std::array<Index, 4> pooled = b.downsample_pools() ? pool_dims(b.name + ".downsample.0", 2, b.stride, 0, true, in) : in;
+        conv_row(b.name + ".downsample", b.name + "." + n.downsample_conv, b.downsample(), pooled);
+      }
       dims = c;
     }
     add("global_pool", "AvgPool", {batch, 1, 1, dims[3]}, 0, 0);
@@ -310,7 +421,8 @@ struct NetworkPlan {
 };
 
 namespace detail {
-/// The stem, pool, blocks and head of a ResNeXt-layout network (blocks from make_block(stage, unit, name)).
+/// The stem, pool, blocks and head of a ResNet-layout network (blocks from make_block(stage, unit, name,
+/// index of the unit in the network)); sets each block's kind, shortcut and SE gate from the config.
 template <class MakeBlock>
 NetworkPlan residual_plan(const std::string& family, const SKNetConfig& config, Index paths, MakeBlock&& make_block) {
   config.validate(family);
@@ -318,51 +430,71 @@ NetworkPlan residual_plan(const std::string& family, const SKNetConfig& config, 
   p.family = family;
   p.config = config;
   p.paths = paths;
-  p.stem = sknet_stem_options(config);
-  if (config.stem == Stem::imagenet) p.pool = sknet_pool_options();
+  p.stem = stem_convs(config);
+  if (config.stem != Stem::small) p.pool = sknet_pool_options();
+  std::size_t index = 0;
   for (std::size_t s = 0; s < config.layers.size(); ++s)
-    for (Index u = 0; u < config.layers[s]; ++u)
-      p.blocks.push_back(make_block(s, u, "layer" + std::to_string(s + 1) + "." + std::to_string(u)));
+    for (Index u = 0; u < config.layers[s]; ++u) {
+      BlockPlan b = make_block(s, u, "layer" + std::to_string(s + 1) + "." + std::to_string(u), index++);
+      b.kind = config.block;
+      b.avg_down = config.avg_down;
+      if (config.se) b.se_width = config.se->of(b.out);
+      p.blocks.push_back(std::move(b));
+    }
   p.head = sknet_head_options(config);
   return p;
 }
+
+/// A block with an SK convolution (sknet, skresnet).
+inline BlockPlan sk_block(const SKNetConfig& config, Index paths, std::size_t s, Index u, const std::string& name,
+                          std::size_t index) {
+  const Index d = config.attention_widths.empty() ? 0 : config.attention_widths[index];
+  const SKUnitOptions o = sknet_unit_options(config, paths, s, u, d);
+  BlockPlan b;
+  b.name = name;
+  b.middle = Middle::sk;
+  b.in = o.in_channels(), b.width = o.width(), b.out = o.out_channels(), b.stride = o.stride();
+  b.sk = o.sk();
+  b.paths = paths;
+  return b;
+}
 }  // namespace detail
 
-/// The SKNet of `config` with `paths` (M) SK paths: ResNeXt bottlenecks with SK convolutions.
-/// Throws ConfigError for an invalid config.
+/// The SKNet of `config` with `paths` (M) SK paths: ResNeXt bottlenecks with SK convolutions (timm's
+/// skresnext50_32x4d). Throws ConfigError for an invalid config.
 inline NetworkPlan sknet_plan(const SKNetConfig& config, Index paths) {
-  return detail::residual_plan("sknet", config, paths, [&](std::size_t s, Index u, const std::string& name) {
-    const SKUnitOptions o = sknet_unit_options(config, paths, s, u);
-    BlockPlan b;
-    b.name = name;
-    b.middle = Middle::sk;
-    b.in = o.in_channels(), b.width = o.width(), b.out = o.out_channels(), b.stride = o.stride();
-    b.sk = o.sk();
-    b.paths = paths;
-    return b;
+  detail::require<ConfigError>(!config.se, "sknet", "SE gate", "none on SK blocks", "set");
+  return detail::residual_plan("sknet", config, paths, [&](std::size_t s, Index u, const std::string& name, std::size_t i) {
+    return detail::sk_block(config, paths, s, u, name, i);
   });
+}
+
+/// timm's SK-ResNets (skresnet18/34: basic blocks; skresnet50/50d: bottlenecks with G = 1) of `config`
+/// with `paths` SK paths: the same blocks as sknet_plan with timm's split-input SK convolutions;
+/// the family name tells the checkpoint conventions apart.
+inline NetworkPlan skresnet_plan(const SKNetConfig& config, Index paths) {
+  NetworkPlan p = sknet_plan(config, paths);
+  p.family = "skresnet";
+  return p;
 }
 
 /// ResNeXt (the paper's baseline) of `config`: the same widths, strides and stem, each SK convolution
-/// replaced by one grouped 3x3 convolution (config.groups groups) + BN + ReLU. timm's resnext50_32x4d
-/// names (layer1.0.conv1.weight, bn1, conv2, bn2, conv3, bn3, downsample.0/1).
+/// replaced by one grouped 3x3 convolution (config.groups groups) + BN + ReLU; with config.se the
+/// paper's SENet baseline (SE-ResNeXt). timm's resnext50_32x4d / seresnext50_32x4d names
+/// (layer1.0.conv1.weight, bn1, conv2, bn2, conv3, bn3, se.fc1/fc2, downsample.0/1).
 inline NetworkPlan resnext_plan(const SKNetConfig& config) {
-  return detail::residual_plan("resnext", config, 0, [&](std::size_t s, Index u, const std::string& name) {
-    const SKUnitOptions o = sknet_unit_options(config, 1, s, u);
-    BlockPlan b;
-    b.name = name;
-    b.middle = Middle::grouped;
-    b.in = o.in_channels(), b.width = o.width(), b.out = o.out_channels(), b.stride = o.stride();
-    b.groups = config.groups;
-    return b;
-  });
-}
-
-/// The plan of a named architecture: "sknet26", "sknet50", "sknet101" (paths M) or "resnext26",
-/// "resnext50", "resnext101" (config.layers replaced by the depths unless keep_layers).
-inline NetworkPlan network_plan(const std::string& arch, SKNetConfig config, Index paths, bool keep_layers = false) {
-  if (!keep_layers) config.layers = architecture_depths(arch);
-  return arch.rfind("resnext", 0) == 0 ? resnext_plan(config) : sknet_plan(config, paths);
+  detail::require<ConfigError>(config.block == BlockKind::bottleneck, config.se ? "seresnext" : "resnext", "block kind",
+                               "bottleneck", "basic");
+  return detail::residual_plan(config.se ? "seresnext" : "resnext", config, 0,
+                               [&](std::size_t s, Index u, const std::string& name, std::size_t) {
+                                 const SKUnitOptions o = sknet_unit_options(config, 1, s, u);
+                                 BlockPlan b;
+                                 b.name = name;
+                                 b.middle = Middle::grouped;
+                                 b.in = o.in_channels(), b.width = o.width(), b.out = o.out_channels(), b.stride = o.stride();
+                                 b.groups = config.groups;
+                                 return b;
+                               });
 }
 
 }  // namespace sknet

@@ -7,34 +7,45 @@
 
 #include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "sknet/models/network_plan.hpp"
-#include "sknet/models/resnext.hpp"
+#include "sknet/models/resnet_stem.hpp"
+#include "sknet/models/resnext_unit.hpp"
 #include "sknet/models/sknet.hpp"
 #include "sknet/parameters.hpp"
 
 namespace sknet {
 
-/// Calls f(layer, prefix) for every layer of `plan` in network order: the stem ConvBnAct<Scalar>
-/// (prefix ""), each block as SKUnit<Scalar, M> (SK blocks; requires M == plan.paths) or
-/// ResNeXtUnit<Scalar> (grouped blocks) with its name as prefix, and the Linear<Scalar> head ("fc").
-/// f takes any of those types (a generic lambda). Layers start with unset parameters.
+/// The reference module of one block of a plan: an SK bottleneck, an SK basic block or a grouped
+/// (ResNeXt / SE-ResNeXt) bottleneck.
+template <class Scalar, int M>
+using PlanBlock = std::variant<SKUnit<Scalar, M>, SKBasicUnit<Scalar, M>, ResNeXtUnit<Scalar>>;
+
+/// Builds block `b` as its reference module (parameters unset). SK blocks require M == b.paths.
+template <class Scalar, int M>
+PlanBlock<Scalar, M> make_plan_block(const BlockPlan& b) {
+  if (b.middle == Middle::grouped) return PlanBlock<Scalar, M>(std::in_place_index<2>, b);
+  detail::require<ConfigError>(b.paths == M, b.name, "SK paths (M of the walker)", M, b.paths);
+  const SKUnitOptions o = b.sk_unit().avg_down(b.avg_down);
+  if (b.kind == BlockKind::basic) return PlanBlock<Scalar, M>(std::in_place_index<1>, o, b.name);
+  return PlanBlock<Scalar, M>(std::in_place_index<0>, o, b.name);
+}
+
+/// Calls f(layer, prefix) for every layer of `plan` in network order: the stem ResNetStem<Scalar>
+/// (prefix ""), each block as its reference module (make_plan_block: SKUnit<Scalar, M>,
+/// SKBasicUnit<Scalar, M> or ResNeXtUnit<Scalar>) with its name as prefix, and the Linear<Scalar>
+/// head ("fc"). f takes any of those types (a generic lambda). Layers start with unset parameters.
 template <class Scalar, int M, class F>
 void for_each_plan_layer(const NetworkPlan& plan, F&& f) {
   {
-    ConvBnAct<Scalar> stem(plan.stem, true, "", "conv1", "bn1");
+    ResNetStem<Scalar> stem(plan);
     f(stem, std::string());
   }
   for (const BlockPlan& b : plan.blocks) {
-    if (b.middle == Middle::sk) {
-      detail::require<ConfigError>(b.paths == M, b.name, "SK paths (M of the walker)", M, b.paths);
-      SKUnit<Scalar, M> unit(b.sk_unit(), b.name);
-      f(unit, b.name);
-    } else {
-      ResNeXtUnit<Scalar> unit(b);
-      f(unit, b.name);
-    }
+    PlanBlock<Scalar, M> block = make_plan_block<Scalar, M>(b);
+    std::visit([&](auto& layer) { f(layer, b.name); }, block);
   }
   Linear<Scalar> fc(plan.head, "fc");
   f(fc, std::string("fc"));

@@ -24,6 +24,7 @@
 #include "sknet/init.hpp"
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/models/plan_layers.hpp"
+#include "sknet/models/resnext.hpp"
 #include "sknet/prepared/bottleneck.hpp"
 #include "sknet/prepared/head.hpp"
 #include "sknet/prepared/stem.hpp"
@@ -135,11 +136,12 @@ class PreparedNetwork {
     add(net.fc());
     finish();
   }
-  /// From a built ResNeXt.
-  PreparedNetwork(const ResNeXt<float>& net, const PrepareOptions& options)
+  /// From a built Network (ResNeXt, SE-ResNeXt, SK-ResNet, ...).
+  template <int M>
+  PreparedNetwork(const Network<float, M>& net, const PrepareOptions& options)
       : plan_(net.plan()), options_(checked(options)), isa_(options.isa ? *options.isa : kernels::active_isa()) {
     add(net.stem());
-    for (std::size_t i = 0; i < net.num_units(); ++i) add(net.unit(i));
+    for (std::size_t i = 0; i < net.num_blocks(); ++i) std::visit([&](const auto& b) { add(b); }, net.block(i));
     add(net.fc());
     finish();
   }
@@ -213,17 +215,21 @@ class PreparedNetwork {
   }
 
   // ---- building ----------------------------------------------------------------------------------
-  void add(const ConvBnAct<float>& stem) { stem_ = PreparedStem(stem, plan_.pool, isa_); }
+  void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
   template <int M>
   void add(const SKUnit<float, M>& u) {
-    const ConvBnAct<float>* ds = u.downsample() ? &*u.downsample() : nullptr;
     blocks_.push_back(std::make_unique<PreparedBottleneck<SKMiddle<M>>>(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_),
-                                                                        u.conv3(), ds, isa_));
+                                                                        u.conv3(), u.shortcut(), nullptr, isa_));
+  }
+  template <int M>
+  void add(const SKBasicUnit<float, M>& u) {
+    blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>>>(u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(),
+                                                                        u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
-    const ConvBnAct<float>* ds = u.downsample() ? &*u.downsample() : nullptr;
+    const SqueezeExcite<float>* se = u.se() ? &*u.se() : nullptr;
     blocks_.push_back(std::make_unique<PreparedBottleneck<GroupedMiddle>>(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_),
-                                                                          u.conv3(), ds, isa_));
+                                                                          u.conv3(), u.shortcut(), se, isa_));
   }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
@@ -381,12 +387,13 @@ class PreparedNetwork {
   std::unique_ptr<Contexts> contexts_;
 };
 
-/// The fast form of a built network (SKNet<float, M> or ResNeXt<float>).
+/// The fast form of a built network (SKNet<float, M>, or any Network<float, M> such as ResNeXt<float>).
 template <int M>
 PreparedNetwork prepare(const SKNet<float, M>& net, const PrepareOptions& options = {}) {
   return PreparedNetwork(net, options);
 }
-inline PreparedNetwork prepare(const ResNeXt<float>& net, const PrepareOptions& options = {}) {
+template <int M>
+PreparedNetwork prepare(const Network<float, M>& net, const PrepareOptions& options = {}) {
   return PreparedNetwork(net, options);
 }
 

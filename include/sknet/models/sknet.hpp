@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sknet/models/network_plan.hpp"
+#include "sknet/models/resnet_stem.hpp"
 #include "sknet/ops/conv_bn.hpp"
 
 namespace sknet {
@@ -38,10 +39,10 @@ class SKNet : public Module {
   explicit SKNet(const SKNetConfig& config)
       : Module("SKNet"),
         config_(validated(config)),
-        stem_(stem_options(config), true, "", "conv1", "bn1"),
+        stem_(sknet_plan(config, M)),
         fc_(head_options(config), "fc") {
-    if (config.stem == Stem::imagenet) pool_.emplace(sknet_pool_options(), "maxpool");
-    for (const BlockPlan& b : sknet_plan(config, M).blocks) units_.emplace_back(b.sk_unit(), b.name);
+    detail::require<ConfigError>(config.block == BlockKind::bottleneck, "SKNet", "block kind", "bottleneck", "basic");
+    for (const BlockPlan& b : sknet_plan(config, M).blocks) units_.emplace_back(b.sk_unit().avg_down(b.avg_down), b.name);
   }
 
   /// Throws ConfigError unless `config` describes an SKNet with M paths whose parameters fit
@@ -62,8 +63,8 @@ class SKNet : public Module {
   static NetworkPlan plan(const SKNetConfig& config) { return sknet_plan(config, M); }
 
   const SKNetConfig& config() const { return config_; }
-  const ConvBnAct<Scalar>& stem() const { return stem_; }
-  bool has_max_pool() const { return pool_.has_value(); }
+  const ResNetStem<Scalar>& stem() const { return stem_; }
+  bool has_max_pool() const { return stem_.pool().has_value(); }
   const Linear<Scalar>& fc() const { return fc_; }
   std::size_t num_units() const { return units_.size(); }
   SKUnit<Scalar, M>& unit(std::size_t i) { return units_[i]; }
@@ -83,7 +84,6 @@ class SKNet : public Module {
                                     ")",
                                 config_.in_channels, input.dimension(3));
     Tensor4<Scalar> x = stem_.forward(input);
-    if (pool_) x = pool_->forward(x);
     if (attention) attention->clear();
     Tensor3<Scalar> a;
     for (const auto& unit : units_) {
@@ -131,8 +131,7 @@ class SKNet : public Module {
   }
 
   SKNetConfig config_;
-  ConvBnAct<Scalar> stem_;
-  std::optional<MaxPool2d<Scalar>> pool_;
+  ResNetStem<Scalar> stem_;
   std::vector<SKUnit<Scalar, M>> units_;
   Linear<Scalar> fc_;
   AttentionMaps<Scalar> attention_;

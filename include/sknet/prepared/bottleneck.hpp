@@ -1,6 +1,7 @@
-// sknet prepared engine: the residual bottleneck block with a pluggable middle.
+// sknet prepared engine: the residual blocks with a pluggable middle.
 //
-//   conv1 (1x1, BN, ReLU) -> middle (3x3, stride here) -> conv3 (1x1, BN) + shortcut -> ReLU
+//   bottleneck: conv1 (1x1, BN, ReLU) -> middle (3x3, stride here) -> conv3 (1x1, BN) [-> SE] + shortcut -> ReLU
+//   basic:      middle (3x3, stride here) -> conv2 (3x3, BN) + shortcut -> ReLU
 //
 // The middle is a small policy (the same calls for every kind): split() writes its `paths()` outputs
 // U_m (and, for SK, the channel sums of U), attend() turns the sums into the attention, and select()
@@ -18,6 +19,9 @@
 
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/ops/conv_bn.hpp"
+#include "sknet/ops/shortcut.hpp"
+#include "sknet/ops/squeeze_excite.hpp"
+#include "sknet/prepared/im2col_conv.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
 #include "sknet/sk/prepared_sk_conv.hpp"
@@ -129,19 +133,110 @@ class GroupedMiddle {
   kernels::PackedBranchWeights weights_;
 };
 
+/// The shortcut of a block, prepared: identity, or the projection (1x1 conv + BN) of the input's
+/// strided pixels or, with avg_down, of its 2x2 average pool (ceil mode, padding not counted).
+class PreparedShortcut {
+ public:
+  using dim_t = kernels::dim_t;
+  PreparedShortcut(const Shortcut<float>& s, kernels::Isa isa) : stride_(s.stride()), pools_(s.pools()) {
+    if (s.projection()) projection_ = PreparedPointwise::from(*s.projection(), isa);
+  }
+  bool identity() const { return !projection_; }
+  void add_needs(const FeatureShape& in, dim_t opix, WorkspaceNeeds& needs) const {
+    if (projection_ && stride_ != 1) needs.need(Slot::gathered, std::size_t(in.n * opix) * std::size_t(projection_->cin()));
+  }
+  /// The projection of x ([n, h, w, cin]) at the output pixels ([n, oh, ow]) into dst [n * oh * ow][cout].
+  void project(ThreadPool& pool, const Workspace& ws, const float* x, const FeatureShape& in, dim_t oh, dim_t ow,
+               float* dst) const {
+    const dim_t n = in.n, h = in.h, w = in.w, cin = projection_->cin(), opix = oh * ow, stride = stride_;
+    const float* src = x;
+    if (stride != 1) {
+      float* gathered = ws.get(Slot::gathered);
+      const int threads = pool.size();
+      const bool average = pools_;
+      pool.run([&](int t) {
+        const auto part = split_range(n * opix, threads, t);
+        for (dim_t px = part.first; px < part.second; ++px) {
+          const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
+          float* out = gathered + px * cin;
+          const float* first = x + ((img * h + oy * stride) * w + ox * stride) * cin;
+          if (!average) {
+            std::memcpy(out, first, sizeof(float) * std::size_t(cin));
+            continue;
+          }
+          // 2x2 window from (oy * stride, ox * stride), clipped to the input; mean of what is inside.
+          const dim_t y1 = std::min(h, oy * stride + 2), x1 = std::min(w, ox * stride + 2);
+          std::fill_n(out, cin, 0.0f);
+          dim_t count = 0;
+          for (dim_t iy = oy * stride; iy < y1; ++iy)
+            for (dim_t ix = ox * stride; ix < x1; ++ix, ++count) {
+              const float* p = x + ((img * h + iy) * w + ix) * cin;
+              for (dim_t c = 0; c < cin; ++c) out[c] += p[c];
+            }
+          const float scale = 1.0f / float(count);
+          for (dim_t c = 0; c < cin; ++c) out[c] *= scale;
+        }
+      });
+      src = gathered;
+    }
+    projection_->run(pool, n * opix, src, kernels::PointwiseEpilogue{}, dst);
+  }
+
+ private:
+  dim_t stride_ = 1;
+  bool pools_ = false;
+  std::optional<PreparedPointwise> projection_;
+};
+
+/// The SE gate, prepared: g = sigmoid(fc2(ReLU(fc1(mean)))) per image, in float.
+class PreparedSqueezeExcite {
+ public:
+  using dim_t = kernels::dim_t;
+  explicit PreparedSqueezeExcite(const SqueezeExcite<float>& se)
+      : c_(se.channels()), d_(se.width()),
+        w1_(se.fc1().weight().data(), se.fc1().weight().data() + se.fc1().weight().size()),
+        b1_(se.fc1().bias().data(), se.fc1().bias().data() + d_),
+        w2_(se.fc2().weight().data(), se.fc2().weight().data() + se.fc2().weight().size()),
+        b2_(se.fc2().bias().data(), se.fc2().bias().data() + c_) {}
+  dim_t channels() const { return c_; }
+  /// Floats of scratch gate() needs.
+  dim_t scratch_size() const { return c_ + d_; }
+  /// gate [C] of one image from its channel means `mean` [C]; scratch: scratch_size() floats.
+  void gate(const float* mean, float* gate, float* scratch) const {
+    float* z = scratch;
+    for (dim_t j = 0; j < d_; ++j) {
+      float acc = b1_[std::size_t(j)];
+      const float* row = w1_.data() + j * c_;
+      for (dim_t c = 0; c < c_; ++c) acc += row[c] * mean[c];
+      z[j] = acc > 0.0f || acc != acc ? acc : 0.0f;  // ReLU keeping NaN
+    }
+    for (dim_t c = 0; c < c_; ++c) {
+      float acc = b2_[std::size_t(c)];
+      const float* row = w2_.data() + c * d_;
+      for (dim_t j = 0; j < d_; ++j) acc += row[j] * z[j];
+      gate[c] = 1.0f / (1.0f + std::exp(-acc));
+    }
+  }
+
+ private:
+  dim_t c_, d_;
+  std::vector<float> w1_, b1_, w2_, b2_;
+};
+
 /// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle).
 template <class Middle>
 class PreparedBottleneck final : public PreparedBlock {
  public:
   using dim_t = kernels::dim_t;
-  /// conv1, conv3: 1x1 conv + BN; downsample: 1x1 conv (stride = the middle's) + BN, or none.
+  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null.
   PreparedBottleneck(std::string name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
-                     const ConvBnAct<float>* downsample, kernels::Isa isa)
+                     const Shortcut<float>& shortcut, const SqueezeExcite<float>* se, kernels::Isa isa)
       : name_(std::move(name)),
         conv1_(PreparedPointwise::from(conv1, isa)),
         middle_(std::move(middle)),
-        conv3_(PreparedPointwise::from(conv3, isa)) {
-    if (downsample) downsample_ = PreparedPointwise::from(*downsample, isa);
+        conv3_(PreparedPointwise::from(conv3, isa)),
+        shortcut_(shortcut, isa) {
+    if (se) se_.emplace(*se);
   }
 
   const std::string& name() const override { return name_; }
@@ -159,8 +254,10 @@ class PreparedBottleneck final : public PreparedBlock {
     needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
     needs.need(Slot::v, t * std::size_t(kBlockRows) * c);
     needs.need(Slot::sums, t * std::size_t(in.n) * c);
-    needs.need(Slot::scratch, middle_.scratch_floats());
-    if (downsample_ && middle_.stride() != 1) needs.need(Slot::gathered, opix * std::size_t(downsample_->cin()));
+    needs.need(Slot::scratch, std::max(middle_.scratch_floats(), se_ ? std::size_t(2 * se_->channels() + se_->scratch_size()) : 0));
+    shortcut_.add_needs(in, out.h * out.w, needs);
+    if (se_ && !shortcut_.identity()) needs.need(Slot::shortcut, opix * std::size_t(out.c));
+    if (se_) needs.need(Slot::head_sums, t * std::size_t(in.n) * std::size_t(out.c));
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
@@ -189,27 +286,17 @@ class PreparedBottleneck final : public PreparedBlock {
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
     Profiler::mark(r.profiler, 3);
 
-    // Shortcut: identity, or the projection (1x1 conv with stride + BN) written into y first.
+    // Shortcut: identity, or the projection written into y first (or aside when an SE gate comes
+    // between conv3 and the add).
+    (void)stride;
     const float* residual = x;
-    if (downsample_) {
-      const float* src = x;
-      if (stride != 1) {
-        const dim_t cin = downsample_->cin();
-        float* gathered = ws.get(Slot::gathered);
-        pool.run([&](int t) {
-          const auto part = split_range(n * opix, threads, t);
-          for (dim_t px = part.first; px < part.second; ++px) {
-            const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
-            std::memcpy(gathered + px * cin, x + ((img * h + oy * stride) * w + ox * stride) * cin,
-                        sizeof(float) * std::size_t(cin));
-          }
-        });
-        src = gathered;
-      }
-      downsample_->run(pool, n * opix, src, kernels::PointwiseEpilogue{}, y);
-      residual = y;
+    if (!shortcut_.identity()) {
+      float* dst = se_ ? ws.get(Slot::shortcut) : y;
+      shortcut_.project(pool, ws, x, r.in, oh, ow, dst);
+      residual = dst;
       Profiler::mark(r.profiler, 4);
     }
+    if (se_) return run_gated(r, u.data(), residual, {n, oh, ow, cout});
 
     // conv3 (+BN) + shortcut, ReLU, on V block by block (V never goes to memory as a whole); the last
     // block of a single image also sums its output per channel for the head.
@@ -241,12 +328,152 @@ class PreparedBottleneck final : public PreparedBlock {
   }
 
  private:
+  /// conv3 (+BN) with per-image channel sums, the SE gate, then y = ReLU(gate * y + shortcut).
+  FeatureShape run_gated(const BlockRun& r, const float* const* u, const float* residual, const FeatureShape& out) const {
+    ThreadPool& pool = *r.pool;
+    const Workspace& ws = *r.ws;
+    const int threads = pool.size();
+    const dim_t n = out.n, opix = out.h * out.w, c = middle_.channels(), cout = out.c;
+    float* y = r.y;
+    float* sums = ws.get(Slot::head_sums);  // [threads][n][cout]
+    std::fill_n(sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
+    pool.run([&](int t) {
+      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c);
+      const auto rows = split_range(n * opix, threads, t);
+      kernels::PointwiseEpilogue ep;
+      ep.bias = conv3_.bias();
+      for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
+        const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
+        const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
+        ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
+        const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
+        kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
+        p0 = p1;
+      }
+    });
+    Profiler::mark(r.profiler, 5);
+    float* gates = ws.get(Slot::scratch);  // [cout] mean, [cout] gate, then the SE's own scratch
+    for (dim_t img = 0; img < n; ++img) {
+      float* mean = gates;
+      float* g = gates + cout;
+      std::fill_n(mean, cout, 0.0f);
+      for (int t = 0; t < threads; ++t) {
+        const float* s = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
+        for (dim_t ch = 0; ch < cout; ++ch) mean[ch] += s[ch];
+      }
+      for (dim_t ch = 0; ch < cout; ++ch) mean[ch] /= float(opix);
+      se_->gate(mean, g, gates + 2 * cout);
+      pool.run([&](int t) {
+        const auto rows = split_range(opix, threads, t);
+        for (dim_t p = rows.first; p < rows.second; ++p) {
+          float* o = y + (img * opix + p) * cout;
+          const float* s = residual + (img * opix + p) * cout;
+          for (dim_t ch = 0; ch < cout; ++ch) {
+            const float v = o[ch] * g[ch] + s[ch];
+            o[ch] = v > 0.0f || v != v ? v : 0.0f;  // ReLU keeping NaN
+          }
+        }
+      });
+    }
+    if (r.head_sums) {  // the head reads the per-thread sums of the block's output: one image
+      float* head = ws.get(Slot::head_sums);
+      std::fill_n(head, std::size_t(threads) * std::size_t(cout), 0.0f);
+      for (dim_t p = 0; p < opix; ++p)
+        for (dim_t ch = 0; ch < cout; ++ch) head[ch] += y[p * cout + ch];
+    }
+    return out;
+  }
+
   static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
   std::string name_;
   PreparedPointwise conv1_;
   Middle middle_;
   PreparedPointwise conv3_;
-  std::optional<PreparedPointwise> downsample_;
+  PreparedShortcut shortcut_;
+  std::optional<PreparedSqueezeExcite> se_;
+};
+
+/// The basic block over a middle (SKMiddle<M>: timm's SelectiveKernelBasic): the middle reads the
+/// block's input and carries the stride, V is built whole (conv2 is a 3x3 and reads neighbours), then
+/// conv2 (3x3, BN) + shortcut, ReLU in one pass (im2col GEMM with the residual in its epilogue).
+template <class Middle>
+class PreparedBasicBlock final : public PreparedBlock {
+ public:
+  using dim_t = kernels::dim_t;
+  PreparedBasicBlock(std::string name, Middle middle, const ConvBnAct<float>& conv2, const Shortcut<float>& shortcut,
+                     kernels::Isa isa)
+      : name_(std::move(name)), middle_(std::move(middle)), conv2_(PreparedIm2colConv::from(conv2, isa)), shortcut_(shortcut, isa) {}
+
+  const std::string& name() const override { return name_; }
+  FeatureShape out_shape(const FeatureShape& in) const override {
+    return {in.n, middle_.out_extent(in.h), middle_.out_extent(in.w), conv2_.cout()};
+  }
+  dim_t attention_paths() const override { return Middle::paths(); }
+  dim_t attention_channels() const override { return middle_.attention_channels(); }
+
+  void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const override {
+    const FeatureShape out = out_shape(in);
+    const std::size_t c = std::size_t(middle_.channels()), t = std::size_t(threads);
+    const std::size_t opix = std::size_t(out.n * out.h * out.w);
+    needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
+    needs.need(Slot::mid, opix * c);
+    needs.need(Slot::sums, t * std::size_t(in.n) * std::max(c, std::size_t(out.c)));
+    needs.need(Slot::scratch, middle_.scratch_floats());
+    shortcut_.add_needs(in, out.h * out.w, needs);
+    conv2_.add_needs({out.n, out.h, out.w, middle_.channels()}, threads, needs);
+    needs.need(Slot::activation_a, opix * std::size_t(out.c));
+    needs.need(Slot::activation_b, opix * std::size_t(out.c));
+    needs.need(Slot::head_sums, t * std::size_t(out.c));
+  }
+
+  FeatureShape run(const BlockRun& r) const override {
+    ThreadPool& pool = *r.pool;
+    const Workspace& ws = *r.ws;
+    const int threads = pool.size();
+    const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels();
+    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.cout();
+
+    std::array<float*, Middle::paths()> u{};
+    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    middle_.split(pool, n, h, w, r.x, u.data(), ws.get(Slot::sums));
+    Profiler::mark(r.profiler, 2);
+    middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
+    Profiler::mark(r.profiler, 3);
+
+    const float* residual = r.x;
+    if (!shortcut_.identity()) {
+      shortcut_.project(pool, ws, r.x, r.in, oh, ow, r.y);
+      residual = r.y;
+      Profiler::mark(r.profiler, 4);
+    }
+    // V whole, rows split over the pool.
+    float* v = ws.get(Slot::mid);
+    pool.run([&](int t) {
+      const auto rows = split_range(n * opix, threads, t);
+      for (dim_t p0 = rows.first; p0 < rows.second;) {
+        const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
+        const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
+        if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        p0 = p1;
+      }
+    });
+    kernels::PointwiseEpilogue ep;
+    ep.residual = residual;
+    ep.residual_stride = cout;
+    ep.relu = true;
+    float* sums = nullptr;
+    if (r.head_sums) ep.channel_sums = sums = ws.get(Slot::head_sums);
+    conv2_.run(pool, ws, v, {n, oh, ow, c}, c, 0, ep, r.y, sums);
+    Profiler::mark(r.profiler, 5);
+    return {n, oh, ow, cout};
+  }
+
+ private:
+  static constexpr dim_t kSelectRows = 256;
+  std::string name_;
+  Middle middle_;
+  PreparedIm2colConv conv2_;
+  PreparedShortcut shortcut_;
 };
 
 }  // namespace sknet

@@ -1,26 +1,31 @@
-// sknet prepared engine: the stem, a k x k conv (BN, ReLU) as an im2col GEMM row by row, with the
-// ImageNet stem's 3x3 stride-2 max pool (padding 1) fused through a ring of the last stem rows, so
-// the full-resolution stem output never leaves the cache.
+// sknet prepared engine: the stem, one or more k x k convs (BN, ReLU) each as an im2col GEMM row by
+// row (the ImageNet stem's 7x7, or the deep stem's three 3x3), with the 3x3 stride-2 max pool
+// (padding 1) fused into the last conv through a ring of its last rows, so the full-resolution stem
+// output never leaves the cache. A deep stem's first two convs write whole maps (Slot::mid, then
+// Slot::branches, free before the first block runs).
 #pragma once
 
 #include <algorithm>
 #include <optional>
 #include <vector>
 
+#include "sknet/models/resnet_stem.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/pooling.hpp"
+#include "sknet/prepared/im2col_conv.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
 
 namespace sknet {
 
-class PreparedStem {
+/// One k x k convolution (+ folded BN, ReLU) of a stem as an im2col GEMM, row by row.
+class StemConvolution {
  public:
   using dim_t = kernels::dim_t;
-  PreparedStem() = default;
-  /// `stem` (conv + BN + ReLU, no conv bias needed) followed by `pool` when given (only the 3x3
-  /// stride-2 padding-1 max pool is fused; anything else throws ConfigError).
-  PreparedStem(const ConvBnAct<float>& stem, const std::optional<MaxPool2dOptions>& pool, kernels::Isa isa) {
+  StemConvolution() = default;
+  /// `stem` (conv + BN + ReLU) followed by `pool` when given (only the 3x3 stride-2 padding-1 max
+  /// pool is fused; anything else throws ConfigError).
+  StemConvolution(const ConvBnAct<float>& stem, const std::optional<MaxPool2dOptions>& pool, kernels::Isa isa) {
     const auto& o = stem.conv().options();
     detail::require<ConfigError>(o.kernel_size()[0] == o.kernel_size()[1] && o.stride()[0] == o.stride()[1] &&
                                      o.padding()[0] == o.padding()[1] && o.groups() == 1 && o.dilation()[0] == 1 &&
@@ -35,16 +40,7 @@ class PreparedStem {
     kernel_ = o.kernel_size()[0], stride_ = o.stride()[0], pad_ = o.padding()[0];
     cin_ = o.in_channels(), cout_ = o.out_channels();
     max_pool_ = pool.has_value();
-    std::vector<float> w, bias;
-    fold_conv_bn(stem.conv(), stem.bn(), w, bias);
-    // PyTorch [oc][ic][ky][kx] -> im2col order [oc][ky][kx][ic], the order of an NHWC patch.
-    const dim_t k = kernel_, taps = k * k * cin_;
-    std::vector<float> reordered(std::size_t(cout_ * taps));
-    for (dim_t oc = 0; oc < cout_; ++oc)
-      for (dim_t ic = 0; ic < cin_; ++ic)
-        for (dim_t t = 0; t < k * k; ++t)
-          reordered[std::size_t(oc * taps + t * cin_ + ic)] = w[std::size_t((oc * cin_ + ic) * k * k + t)];
-    gemm_ = PreparedPointwise(reordered.data(), bias.data(), cout_, taps, isa);
+    gemm_ = PreparedIm2colConv::from(stem, isa).gemm();  // packed [cout][ky][kx][ic]
   }
 
   dim_t in_channels() const { return cin_; }
@@ -69,7 +65,7 @@ class PreparedStem {
     needs.need(Slot::activation_a, std::size_t(out.n * out.h * out.w * out.c));
   }
 
-  /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the stem has its max pool).
+  /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the conv has the max pool).
   FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, const FeatureShape& in, float* dst) const {
     const dim_t n = in.n, ih = in.h, iw = in.w, c = cout_;
     const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // no structured binding: lambdas capture these
@@ -122,39 +118,9 @@ class PreparedStem {
   /// max that returns NaN when either side is NaN (as PyTorch's max pool).
   static float nan_max(float a, float b) { return a < b || b != b ? b : a; }
 
-  /// im2col of stem output row oy of image img: patch[ox][ky][kx][ic] (zero outside the input).
-  void patch_row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch) const {
-    const dim_t k = kernel_, s = stride_, p = pad_, cin = cin_, kc = k * cin, taps = k * kc;
-    for (dim_t ky = 0; ky < k; ++ky) {
-      const dim_t iy = oy * s - p + ky;
-      if (iy < 0 || iy >= ih) {
-        for (dim_t ox = 0; ox < ow; ++ox) std::fill_n(patch + ox * taps + ky * kc, kc, 0.0f);
-        continue;
-      }
-      const float* src_row = input + (img * ih + iy) * iw * cin;
-      for (dim_t ox = 0; ox < ow; ++ox) {
-        float* dst = patch + ox * taps + ky * kc;
-        const dim_t ix0 = ox * s - p;
-        if (ix0 >= 0 && ix0 + k <= iw) {  // the k taps of a kernel row are k adjacent NHWC pixels
-          const float* src = src_row + ix0 * cin;
-          for (dim_t j = 0; j < kc; ++j) dst[j] = src[j];
-          continue;
-        }
-        for (dim_t kx = 0; kx < k; ++kx) {
-          const dim_t ix = ix0 + kx;
-          if (ix < 0 || ix >= iw) {
-            std::fill_n(dst + kx * cin, cin, 0.0f);
-          } else {
-            for (dim_t ic = 0; ic < cin; ++ic) dst[kx * cin + ic] = src_row[ix * cin + ic];
-          }
-        }
-      }
-    }
-  }
-
   /// Stem output row oy of image img (conv + folded BN + ReLU) into out[ow][cout].
   void row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch, float* out) const {
-    patch_row(input, img, oy, ih, iw, ow, patch);
+    im2col_row(input, img, oy, ih, iw, cin_, 0, cin_, kernel_, stride_, pad_, 1, ow, patch);
     const kernels::PointwiseGeometry g{ow, gemm_.cin(), cout_, gemm_.cin(), cout_};
     kernels::PointwiseEpilogue ep;
     ep.bias = gemm_.bias();
@@ -165,6 +131,45 @@ class PreparedStem {
   PreparedPointwise gemm_;  // [cout][k * k * cin]
   dim_t kernel_ = 0, stride_ = 1, pad_ = 0, cin_ = 0, cout_ = 0;
   bool max_pool_ = false;
+};
+
+/// The prepared stem of a network: its convolutions in order, the max pool fused into the last.
+class PreparedStem {
+ public:
+  using dim_t = kernels::dim_t;
+  PreparedStem() = default;
+  PreparedStem(const ResNetStem<float>& stem, kernels::Isa isa) {
+    const std::optional<MaxPool2dOptions> pool =
+        stem.pool() ? std::optional<MaxPool2dOptions>(stem.pool()->options()) : std::nullopt;
+    for (std::size_t i = 0; i < stem.num_convs(); ++i)
+      convs_.emplace_back(stem.conv(i), i + 1 == stem.num_convs() ? pool : std::nullopt, isa);
+  }
+
+  dim_t in_channels() const { return convs_.front().in_channels(); }
+  FeatureShape out_shape(FeatureShape s) const {
+    for (const auto& c : convs_) s = c.out_shape(s);
+    return s;
+  }
+  void add_needs(FeatureShape in, int threads, WorkspaceNeeds& needs) const {
+    for (std::size_t i = 0; i < convs_.size(); ++i) {
+      convs_[i].add_needs(in, threads, needs);
+      in = convs_[i].out_shape(in);
+      if (i + 1 < convs_.size()) needs.need(intermediate(i), std::size_t(in.n * in.h * in.w * in.c));
+    }
+  }
+  /// input NHWC [n, ih, iw, cin] -> dst, the stem's output.
+  FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, FeatureShape in, float* dst) const {
+    for (std::size_t i = 0; i < convs_.size(); ++i) {
+      float* out = i + 1 < convs_.size() ? ws.get(intermediate(i)) : dst;
+      in = convs_[i].run(pool, ws, input, in, out);
+      input = out;
+    }
+    return in;
+  }
+
+ private:
+  static Slot intermediate(std::size_t i) { return i % 2 == 0 ? Slot::mid : Slot::branches; }
+  std::vector<StemConvolution> convs_;
 };
 
 }  // namespace sknet

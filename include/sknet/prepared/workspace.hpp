@@ -56,7 +56,8 @@ enum class Slot : int {
   activation_b,
   mid,           ///< conv1's output
   branches,      ///< the middle's outputs U_m, `paths` consecutive buffers of branch_floats each
-  gathered,      ///< a strided downsample's input rows
+  gathered,      ///< a strided (or average-pooled) downsample's input rows
+  shortcut,      ///< the projection shortcut when the block's output is gated (SE) before the add
   v,             ///< per thread: a block of V rows (the select prologue of conv3)
   sums,          ///< per thread: channel sums of U
   scratch,       ///< the attention's small vectors

@@ -39,6 +39,9 @@ class PreparedSKConv {
     detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
                                  "branch kernels of " + label_ + " (the fast path runs dilated 3x3 branches)",
                                  "dilated", "full");
+    detail::require<ConfigError>(!o.split_input(), "prepare",
+                                 "input of " + label_ + " (the fast path does not split the input over the paths yet)",
+                                 "shared by every path", "split");
     detail::require<ConfigError>(o.in_channels() == o.out_channels(), "prepare",
                                  "in_channels of " + label_ + " (the fast path needs a square SK conv)",
                                  o.out_channels(), o.in_channels());

@@ -19,7 +19,7 @@ inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const
   const Index c = options.out_channels(), d = options.attention_width();
   Index total = 0;
   for (Index m = 0; m < paths; ++m) {
-    total = checked_add(total, conv_parameters(options.branch_conv(m), layer), layer, "parameters");
+    total = checked_add(total, conv_parameters(options.branch_conv(m, paths), layer), layer, "parameters");
     total = checked_add(total, checked_mul(Index(2), c, layer, "parameters"), layer, "parameters");
   }
   const Index fc_reduce =
@@ -37,10 +37,12 @@ inline Index sk_conv_macs(const SKConvOptions& options, Index paths, const std::
   using detail::checked_add;
   using detail::checked_mul;
   Index total = 0;
+  std::array<Index, 4> path_dims = input_dims;  // each path's input (a channel slice with split_input)
+  if (options.split_input() && input_dims[3] == options.in_channels()) path_dims[3] = options.path_in_channels(paths);
   for (Index m = 0; m < paths; ++m) {
     const std::string branch =
         detail::layer_label("Conv2d", detail::join_name(name, "paths." + std::to_string(m) + ".conv"));
-    total = checked_add(total, conv_macs(conv_geometry(options.branch_conv(m), input_dims, branch), branch), layer,
+    total = checked_add(total, conv_macs(conv_geometry(options.branch_conv(m, paths), path_dims, branch), branch), layer,
                         "multiply-adds");
   }
   const Index n = input_dims[0], c = options.out_channels(), d = options.attention_width();
@@ -80,7 +82,9 @@ class SKConv : public Module {
 
   /// NHWC output dimensions for an NHWC input (all branches agree: padding m keeps them equal).
   std::array<Index, 4> output_dims(const std::array<Index, 4>& input_dims) const {
-    return split_.conv(0).output_dims(input_dims);
+    std::array<Index, 4> path_dims = input_dims;
+    if (options_.split_input()) path_dims[3] = input_dims[3] / M;
+    return split_.conv(0).output_dims(path_dims);
   }
 
   /// Multiply-adds of one forward: the M branch convolutions, fc_reduce and fc_select

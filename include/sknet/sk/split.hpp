@@ -11,7 +11,8 @@
 
 namespace sknet {
 
-/// U_m = ReLU(BN_m(conv_m(X))) for m = 1..M over the same NHWC input X.
+/// U_m = ReLU(BN_m(conv_m(X))) for m = 1..M over the same NHWC input X (with split_input, conv_m
+/// reads only the m-th M-th of X's channels).
 /// Parameter names (timm): "paths.{m}.conv.weight", "paths.{m}.bn.{weight,bias,running_mean,running_var}".
 template <class Scalar, int M>
 class Split : public Module {
@@ -31,8 +32,20 @@ class Split : public Module {
   /// requires: input NHWC [N, H, W, in_channels]. ensures: M tensors NHWC [N, OH, OW, out_channels].
   Branches forward(const ConstTensorMap4<Scalar>& input) const {
     Branches branches;
+    const Index cin = input.dimension(3), part = split_input_ ? cin / M : cin;
+    if (split_input_)
+      detail::require<ShapeError>(cin == part * M, label(),
+                                  "input channels (split over the M paths) of NHWC input " + shape_string(input.dimensions()),
+                                  part * M, cin);
     for (int m = 0; m < M; ++m) {
-      branches[m] = convs_[m].forward(input);
+      if (split_input_) {
+        const Eigen::array<Index, 4> offsets{0, 0, 0, m * part};
+        const Eigen::array<Index, 4> extents{input.dimension(0), input.dimension(1), input.dimension(2), part};
+        const Tensor4<Scalar> slice = input.slice(offsets, extents);
+        branches[m] = convs_[m].forward(view(slice));
+      } else {
+        branches[m] = convs_[m].forward(input);
+      }
       TensorMap4<Scalar> u(branches[m].data(), branches[m].dimensions());
       bns_[m].template forward<4>(view(branches[m]), u);
       relu_(u);
@@ -53,13 +66,15 @@ class Split : public Module {
   template <int... I>
   Split(const SKConvOptions& options, const std::string& name, std::integer_sequence<int, I...>)
       : Module("Split"),
-        convs_{Conv2d<Scalar>(options.branch_conv(I), detail::join_name(name, branch_name(I) + ".conv"))...},
+        split_input_(options.split_input()),
+        convs_{Conv2d<Scalar>(options.branch_conv(I, M), detail::join_name(name, branch_name(I) + ".conv"))...},
         bns_{BatchNorm2d<Scalar>(BatchNorm2dOptions(options.out_channels()),
                                  detail::join_name(name, branch_name(I) + ".bn"))...} {
     set_name(name);
   }
   static std::string branch_name(int m) { return "paths." + std::to_string(m); }
 
+  bool split_input_;
   std::array<Conv2d<Scalar>, M> convs_;
   std::array<BatchNorm2d<Scalar>, M> bns_;
 };
