@@ -23,13 +23,12 @@ state_dict keys (timm's / torchvision's ``resnext50_32x4d``)::
 with width = floor(planes * base_width / 64) * groups.
 """
 
-import math
 from dataclasses import replace
 
 import torch
 import torch.nn as nn
 
-from sk_torch import BN_EPS, SKNetConfig, calibrate_bn_, randomize_
+from sk_torch import BN_EPS, SEModule, SKNetConfig, make_downsample, randomize_net_
 
 __all__ = ["RESNEXT_PRESETS", "resnext_config", "Bottleneck", "ResNeXt", "randomize_resnext_",
            "resnext_metadata"]
@@ -60,10 +59,13 @@ def resnext_metadata(cfg):
 
 
 class Bottleneck(nn.Module):
-    """1x1 (BN, ReLU) -> grouped 3x3 with the stride (BN, ReLU) -> 1x1 (BN), plus the identity or
-    a 1x1 projection (stride, BN), then ReLU."""
+    """1x1 (BN, ReLU) -> grouped 3x3 with the stride (BN, ReLU) -> 1x1 (BN) [-> SE], plus the
+    identity or a 1x1 projection (stride, BN), then ReLU.
 
-    def __init__(self, inplanes, planes, stride, cfg):
+    `se_width`: an SE module ``se`` of that reduced width after bn3, before the residual add
+    (timm's SE-ResNeXt); `avg_down`: timm's average-pool projection (``make_downsample``)."""
+
+    def __init__(self, inplanes, planes, stride, cfg, se_width=None, avg_down=False):
         super().__init__()
         width = cfg.unit_width(planes)
         out = cfg.expansion * planes
@@ -73,17 +75,20 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width, eps=BN_EPS)
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out, eps=BN_EPS)
-        self.downsample = None
-        if stride != 1 or inplanes != out:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out, eps=BN_EPS))
+        self.se = SEModule(out, se_width) if se_width is not None else None
+        self.downsample = make_downsample(inplanes, out, stride, avg_down)
+
+    @property
+    def last_bn(self):
+        return self.bn3
 
     def forward(self, x):
         shortcut = x if self.downsample is None else self.downsample(x)
         y = torch.relu(self.bn1(self.conv1(x)))
         y = torch.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
+        if self.se is not None:
+            y = self.se(y)
         return torch.relu(y + shortcut)
 
 
@@ -124,23 +129,8 @@ class ResNeXt(nn.Module):
 @torch.no_grad()
 def randomize_resnext_(net, generator, last_bn_gamma=(0.2, 0.5), calib_shape=(2, 96, 96)):
     """Reproducible non-trivial random weights for a ResNeXt with O(1) activations, as
-    ``sk_torch.randomize_sknet_``: every conv / BN by ``randomize_``, each unit's ``bn3.weight``
-    redrawn U(*last_bn_gamma), fc weight N(0, 1/sqrt(features)) and bias N(0, 0.2), then every
-    BN's running stats calibrated on a random float64 batch (``calibrate_bn_``). All values are
-    float32-representable."""
-    g = generator
-    randomize_(net, g)
-    lo, hi = last_bn_gamma
-    for stage in net.stages():
-        for unit in stage:
-            w = unit.bn3.weight
-            w.copy_((torch.rand(w.shape, generator=g, dtype=torch.float32) * (hi - lo) + lo)
-                    .to(w.dtype))
-    fc = net.fc
-    fc.weight.copy_((torch.randn(fc.weight.shape, generator=g, dtype=torch.float32)
-                     / math.sqrt(fc.in_features)).to(fc.weight.dtype))
-    fc.bias.copy_((torch.randn(fc.bias.shape, generator=g, dtype=torch.float32) * 0.2)
-                  .to(fc.bias.dtype))
-    n, h, w = calib_shape
-    x = torch.randn(n, net.cfg.in_chans, h, w, generator=g, dtype=torch.float32)
-    return calibrate_bn_(net, x, g)
+    ``sk_torch.randomize_sknet_`` (``randomize_net_``): every conv / BN by ``randomize_``, each
+    unit's ``bn3.weight`` redrawn U(*last_bn_gamma), fc weight N(0, 1/sqrt(features)) and bias
+    N(0, 0.2), then every BN's running stats calibrated on a random float64 batch
+    (``calibrate_bn_``). All values are float32-representable."""
+    return randomize_net_(net, generator, last_bn_gamma=last_bn_gamma, calib_shape=calib_shape)
