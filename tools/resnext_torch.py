@@ -28,7 +28,7 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 
-from sk_torch import BN_EPS, SEModule, SKNetConfig, make_downsample, randomize_net_
+from sk_torch import BN_EPS, ResidualUnit, SKNetConfig, StagedNet, make_stem, randomize_net_
 
 __all__ = ["RESNEXT_PRESETS", "resnext_config", "Bottleneck", "ResNeXt", "randomize_resnext_",
            "resnext_metadata"]
@@ -58,7 +58,7 @@ def resnext_metadata(cfg):
     }
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualUnit):
     """1x1 (BN, ReLU) -> grouped 3x3 with the stride (BN, ReLU) -> 1x1 (BN) [-> SE], plus the
     identity or a 1x1 projection (stride, BN), then ReLU.
 
@@ -75,24 +75,20 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width, eps=BN_EPS)
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out, eps=BN_EPS)
-        self.se = SEModule(out, se_width) if se_width is not None else None
-        self.downsample = make_downsample(inplanes, out, stride, avg_down)
+        self._add_tail(inplanes, out, stride, avg_down, se_width)
 
     @property
     def last_bn(self):
         return self.bn3
 
     def forward(self, x):
-        shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._shortcut(x)
         y = torch.relu(self.bn1(self.conv1(x)))
         y = torch.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        if self.se is not None:
-            y = self.se(y)
-        return torch.relu(y + shortcut)
+        return self._residual(self.bn3(self.conv3(y)), shortcut)
 
 
-class ResNeXt(nn.Module):
+class ResNeXt(StagedNet):
     """ResNeXt classifier: stem conv + BN + ReLU (+ 3x3/2 max pool for the ImageNet stem),
     bottleneck stages, global average pool, fc. forward(x) returns logits [N, num_classes]."""
 
@@ -100,12 +96,8 @@ class ResNeXt(nn.Module):
         super().__init__()
         cfg = cfg or resnext_config()
         self.cfg = cfg
-        if cfg.stem == "imagenet":
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2, padding=3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cfg.stem_width, eps=BN_EPS)
-        inplanes = cfg.stem_width
+        self.conv1, inplanes = make_stem(cfg.stem, cfg.in_chans, cfg.stem_width)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=BN_EPS)
         for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
             units = []
             for u in range(n):
@@ -113,17 +105,6 @@ class ResNeXt(nn.Module):
                 inplanes = cfg.expansion * planes
             self.add_module("layer%d" % s, nn.Sequential(*units))
         self.fc = nn.Linear(inplanes, cfg.num_classes, bias=True)
-
-    def stages(self):
-        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        if self.cfg.stem == "imagenet":
-            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
-        for stage in self.stages():
-            x = stage(x)
-        return self.fc(x.mean(dim=(2, 3)))
 
 
 @torch.no_grad()

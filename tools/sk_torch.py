@@ -47,7 +47,10 @@ __all__ = [
     "SEModule",
     "make_downsample",
     "SKNetConfig",
+    "ResidualUnit",
     "SKUnit",
+    "make_stem",
+    "StagedNet",
     "SKNet",
     "PRESETS",
     "sknet_config",
@@ -315,7 +318,26 @@ def make_downsample(inplanes, out, stride, avg_down=False):
                          nn.BatchNorm2d(out, eps=BN_EPS))
 
 
-class SKUnit(nn.Module):
+class ResidualUnit(nn.Module):
+    """What every unit ends with: an optional SE module ``se`` on the residual branch, then the
+    sum with the identity or the projection ``downsample`` (``make_downsample``), then ReLU."""
+
+    def _add_tail(self, inplanes, out, stride, avg_down, se_width):
+        self.se = SEModule(out, se_width) if se_width is not None else None
+        self.downsample = make_downsample(inplanes, out, stride, avg_down)
+
+    def _shortcut(self, x):
+        """The shortcut; computed before the branch (so that ``calibrate_bn_`` draws the
+        projection's BN statistics first, as the fixtures were generated)."""
+        return x if self.downsample is None else self.downsample(x)
+
+    def _residual(self, y, shortcut):
+        if self.se is not None:
+            y = self.se(y)
+        return torch.relu(y + shortcut)
+
+
+class SKUnit(ResidualUnit):
     """SK bottleneck: 1x1 -> SKConv 3x3 (stride s, G groups) -> 1x1 [-> SE], plus identity /
     projection.
 
@@ -337,23 +359,65 @@ class SKUnit(nn.Module):
                             branch_kernels=cfg.branch_kernels, width=attn_width,
                             split_input=split_input)
         self.conv3 = _ConvBN(width, out, 1, act=False)
-        self.se = SEModule(out, se_width) if se_width is not None else None
-        self.downsample = make_downsample(inplanes, out, stride, avg_down)
+        self._add_tail(inplanes, out, stride, avg_down, se_width)
 
     @property
     def last_bn(self):
         return self.conv3.bn
 
     def forward(self, x):
-        shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._shortcut(x)
         y, a = self.conv2(self.conv1(x))
-        y = self.conv3(y)
-        if self.se is not None:
-            y = self.se(y)
-        return torch.relu(y + shortcut), a
+        return self._residual(self.conv3(y), shortcut), a
 
 
-class SKNet(nn.Module):
+def make_stem(stem, in_chans, stem_width):
+    """The stem convolution ``conv1`` and the channels after it (``bn1``'s width):
+
+    * "imagenet": 7x7 stride 2 conv (padding 3) -> stem_width channels,
+    * "small":    3x3 stride 1 conv (padding 1) -> stem_width channels,
+    * "deep":     timm's deep stem, Sequential(3x3/2 conv -> stem_width, BN, ReLU, 3x3 conv ->
+                  stem_width, BN, ReLU, 3x3 conv -> 2 * stem_width) (keys conv1.{0,1,3,4,6}).
+    """
+    def conv(cin, cout, k, stride):
+        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+
+    if stem == "imagenet":
+        return conv(in_chans, stem_width, 7, 2), stem_width
+    if stem == "small":
+        return conv(in_chans, stem_width, 3, 1), stem_width
+    if stem == "deep":
+        s = stem_width
+        return nn.Sequential(conv(in_chans, s, 3, 2), nn.BatchNorm2d(s, eps=BN_EPS), nn.ReLU(),
+                             conv(s, s, 3, 1), nn.BatchNorm2d(s, eps=BN_EPS), nn.ReLU(),
+                             conv(s, 2 * s, 3, 1)), 2 * s
+    raise ValueError("stem must be imagenet, small or deep, got %r" % (stem,))
+
+
+class StagedNet(nn.Module):
+    """The forward pass shared by SKNet, ResNeXt and the timm families: ``conv1`` -> ``bn1`` ->
+    ReLU -> 3x3/2 max pool (padding 1; not for the "small" stem) -> the units of ``layer1`` ...
+    (a unit returning (y, attention) has its attention recorded in ``self.attention`` under
+    "layer{s}.{u}") -> global average pool -> ``fc``. Subclasses set ``cfg`` (with ``stem`` and
+    ``layers``), ``conv1``, ``bn1``, ``layer1`` ... and ``fc``."""
+
+    def stages(self):
+        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
+
+    def forward(self, x):
+        self.attention = OrderedDict()
+        x = torch.relu(self.bn1(self.conv1(x)))
+        if self.cfg.stem != "small":
+            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
+        for s, stage in enumerate(self.stages(), 1):
+            for u, unit in enumerate(stage):
+                x = unit(x)
+                if isinstance(x, tuple):
+                    x, self.attention["layer%d.%d" % (s, u)] = x
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class SKNet(StagedNet):
     """SKNet classifier. forward(x) returns logits [N, num_classes] and fills
     ``self.attention`` (OrderedDict "layer{s}.{u}" -> attention [N, M, width] of that unit)."""
 
@@ -361,12 +425,8 @@ class SKNet(nn.Module):
         super().__init__()
         cfg = cfg or SKNetConfig()
         self.cfg = cfg
-        if cfg.stem == "imagenet":
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2, padding=3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cfg.stem_width, eps=BN_EPS)
-        inplanes = cfg.stem_width
+        self.conv1, inplanes = make_stem(cfg.stem, cfg.in_chans, cfg.stem_width)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=BN_EPS)
         self.unit_names = []
         for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
             units = []
@@ -378,21 +438,6 @@ class SKNet(nn.Module):
         self.num_features = inplanes
         self.fc = nn.Linear(inplanes, cfg.num_classes, bias=True)
         self.attention = OrderedDict()
-
-    def stages(self):
-        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
-
-    def forward(self, x):
-        self.attention = OrderedDict()
-        x = torch.relu(self.bn1(self.conv1(x)))
-        if self.cfg.stem == "imagenet":
-            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
-        for s, stage in enumerate(self.stages(), 1):
-            for u, unit in enumerate(stage):
-                x, a = unit(x)
-                self.attention["layer%d.%d" % (s, u)] = a
-        x = x.mean(dim=(2, 3))
-        return self.fc(x)
 
 
 def sknet26(**overrides):
