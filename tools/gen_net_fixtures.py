@@ -25,9 +25,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sk_torch import (BN_EPS, SKNet, SKNetConfig, attn_width, branch_geometry,  # noqa: E402
-                      randomize_sknet_, read_safetensors, sknet_config, write_safetensors)
-from resnext_torch import (ResNeXt, randomize_resnext_, resnext_config,  # noqa: E402
-                           resnext_metadata)
+                      randomize_net_, read_safetensors, sknet_config, write_safetensors)
+from resnext_torch import ResNeXt, resnext_config, resnext_metadata  # noqa: E402
 
 GENERATOR = "tools/gen_net_fixtures.py"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,20 +71,19 @@ def case_seed(name, family="sknet"):
     return zlib.crc32(("%s/%s" % (family, name)).encode("utf-8")) & 0x7FFFFFFF
 
 
-def build(cfg, seed, batch, h, w):
-    """The randomized float32 net (eval mode) and its float32 input, from one generator."""
-    gen = torch.Generator().manual_seed(seed)
-    net = randomize_sknet_(SKNet(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
-    x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
-    return net, x
+def builder(net_class):
+    """build(cfg, seed, batch, H, W) -> the randomized float32 net_class(cfg) (eval mode,
+    ``randomize_net_`` calibrated at H x W) and its float32 input, from one generator."""
+    def build(cfg, seed, batch, h, w):
+        gen = torch.Generator().manual_seed(seed)
+        net = randomize_net_(net_class(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
+        x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
+        return net, x
+    return build
 
 
-def build_resnext(cfg, seed, batch, h, w):
-    """The same for a ResNeXt."""
-    gen = torch.Generator().manual_seed(seed)
-    net = randomize_resnext_(ResNeXt(cfg), gen, calib_shape=(CALIB_BATCH, h, w)).eval()
-    x = torch.randn(batch, cfg.in_chans, h, w, generator=gen, dtype=torch.float32)
-    return net, x
+build = builder(SKNet)
+build_resnext = builder(ResNeXt)
 
 
 # ----------------------------------------------------------------------------- self-check
@@ -98,6 +96,23 @@ def bn_keys(p):
     return ["%s.%s" % (p, t) for t in BN_KEYS]
 
 
+def sk_keys(p, paths):
+    """The state_dict keys of an SK convolution at prefix p."""
+    keys = []
+    for m in range(paths):
+        keys += ["%s.paths.%d.conv.weight" % (p, m)] + bn_keys("%s.paths.%d.bn" % (p, m))
+    return keys + ["%s.attn.fc_reduce.weight" % p] + bn_keys("%s.attn.bn" % p) + [
+        "%s.attn.fc_select.weight" % p]
+
+
+def downsample_keys(p, avg_down=False):
+    """The keys of unit p's projection: downsample.{0,1}, or with avg_down downsample.{1,2} (the
+    pool at index 0 has no parameters)."""
+    if avg_down:
+        return ["%s.downsample.1.weight" % p] + bn_keys("%s.downsample.2" % p)
+    return ["%s.downsample.0.weight" % p] + bn_keys("%s.downsample.1" % p)
+
+
 def expected_keys(cfg):
     """timm skresnext50_32x4d-style state_dict keys, in order, written out from the spec."""
     keys = ["conv1.weight"] + bn_keys("bn1")
@@ -106,13 +121,10 @@ def expected_keys(cfg):
         for u in range(n):
             p = "layer%d.%d" % (s, u)
             keys += ["%s.conv1.conv.weight" % p] + bn_keys("%s.conv1.bn" % p)
-            for m in range(cfg.paths):
-                keys += ["%s.conv2.paths.%d.conv.weight" % (p, m)] + bn_keys("%s.conv2.paths.%d.bn" % (p, m))
-            keys += ["%s.conv2.attn.fc_reduce.weight" % p] + bn_keys("%s.conv2.attn.bn" % p)
-            keys += ["%s.conv2.attn.fc_select.weight" % p]
+            keys += sk_keys(p + ".conv2", cfg.paths)
             keys += ["%s.conv3.conv.weight" % p] + bn_keys("%s.conv3.bn" % p)
             if u == 0 and (stride != 1 or inplanes != 4 * planes):
-                keys += ["%s.downsample.0.weight" % p] + bn_keys("%s.downsample.1" % p)
+                keys += downsample_keys(p)
             inplanes = 4 * planes
     return keys + ["fc.weight", "fc.bias"]
 
@@ -169,6 +181,34 @@ def functional_sk(sd, p, h, paths, groups, stride, branch_kernels, width, split_
     return sum(a[:, m, :, None, None] * feats[m] for m in range(paths)), a
 
 
+def avg_pool_2x2_ceil(y):
+    """2x2 average pool, stride 2, ceil mode without padding: an odd last row / column forms
+    partial windows, averaged over their valid elements only (count_include_pad=False)."""
+    ph, pw = y.shape[2] % 2, y.shape[3] % 2
+
+    def window_sums(t):
+        t = F.pad(t, (0, pw, 0, ph))
+        n, c, h, w = t.shape
+        return t.reshape(n, c, h // 2, 2, w // 2, 2).sum(dim=(3, 5))
+
+    return window_sums(y) / window_sums(torch.ones_like(y[:1, :1]))
+
+
+def functional_shortcut(sd, p, y, stride, avg_down=False):
+    """Unit p's shortcut on its input y: the identity without projection keys, else the 1x1
+    conv (with the stride) + BN, or with avg_down the 2x2 average pool (stride 2; none at
+    stride 1), a 1x1 conv and BN."""
+    bn = bn_fn(sd)
+    if avg_down and p + ".downsample.1.weight" in sd:
+        assert p + ".downsample.0.weight" not in sd and stride in (1, 2)
+        t = avg_pool_2x2_ceil(y) if stride == 2 else y
+        return bn(F.conv2d(t, sd[p + ".downsample.1.weight"]), p + ".downsample.2")
+    if p + ".downsample.0.weight" in sd:
+        return bn(F.conv2d(y, sd[p + ".downsample.0.weight"], stride=stride), p + ".downsample.1")
+    assert not any(k.startswith(p + ".downsample.") for k in sd)
+    return y
+
+
 def functional_head(sd, y):
     """Global average pool, then fc."""
     feat = y.sum(dim=(2, 3)) / (y.shape[2] * y.shape[3])
@@ -191,11 +231,7 @@ def functional_sknet(sd, cfg, x):
                                       cfg.branch_kernels,
                                       attn_width(c, cfg.reduction, cfg.min_width))
             out = bn(F.conv2d(v, sd[p + ".conv3.conv.weight"]), p + ".conv3.bn")
-            if p + ".downsample.0.weight" in sd:
-                sc = bn(F.conv2d(y, sd[p + ".downsample.0.weight"], stride=st), p + ".downsample.1")
-            else:
-                sc = y
-            y = F.relu(out + sc)
+            y = F.relu(out + functional_shortcut(sd, p, y, st))
     return functional_head(sd, y), att
 
 
@@ -209,7 +245,7 @@ def expected_resnext_keys(cfg):
             for i in (1, 2, 3):
                 keys += ["%s.conv%d.weight" % (p, i)] + bn_keys("%s.bn%d" % (p, i))
             if u == 0 and (stride != 1 or inplanes != 4 * planes):
-                keys += ["%s.downsample.0.weight" % p] + bn_keys("%s.downsample.1" % p)
+                keys += downsample_keys(p)
             inplanes = 4 * planes
     return keys + ["fc.weight", "fc.bias"]
 
@@ -227,11 +263,7 @@ def functional_resnext(sd, cfg, x):
             assert wgt.shape[1] * cfg.groups == wgt.shape[0] and wgt.shape[2:] == (3, 3)
             h = F.relu(bn(F.conv2d(h, wgt, stride=st, padding=1, groups=cfg.groups), p + ".bn2"))
             out = bn(F.conv2d(h, sd[p + ".conv3.weight"]), p + ".bn3")
-            if p + ".downsample.0.weight" in sd:
-                sc = bn(F.conv2d(y, sd[p + ".downsample.0.weight"], stride=st), p + ".downsample.1")
-            else:
-                sc = y
-            y = F.relu(out + sc)
+            y = F.relu(out + functional_shortcut(sd, p, y, st))
     return functional_head(sd, y)
 
 
@@ -247,16 +279,27 @@ def resnext_self_check():
     assert counts["resnext50"] == RESNEXT50_PARAMS, counts["resnext50"]
     print("  resnext50 == timm resnext50_32x4d (%s), state_dict keys as timm  ok"
           % format(RESNEXT50_PARAMS, ","))
-    for name, (cfg, n, h, w) in RESNEXT_CASES.items():
-        net, x = build_resnext(cfg, 777, n, h, w)
-        assert list(net.state_dict()) == expected_resnext_keys(cfg), name
+    check_cases("resnext/", RESNEXT_CASES, build_resnext, expected_resnext_keys,
+                lambda sd, cfg, x: (functional_resnext(sd, cfg, x), {}))
+
+
+def check_cases(label, cases, build_net, keys, functional):
+    """Self-check of every case: build_net(cfg, 777, batch, H, W) -> (net, x) has the state_dict
+    keys keys(cfg), and in float64 its logits and attention equal functional(sd, cfg, x) ->
+    (logits, {unit: attention})."""
+    for name, (cfg, n, h, w) in cases.items():
+        net, x = build_net(cfg, 777, n, h, w)
+        assert list(net.state_dict()) == keys(cfg), name
         with torch.no_grad():
             net64 = net.double()
             y = net64(x.double())
-            ry = functional_resnext(net64.state_dict(), cfg, x.double())
+            ry, ra = functional(net64.state_dict(), cfg, x.double())
         dy = (y - ry).abs().max().item()
-        assert dy < 1e-10, dy
-        print("  resnext/%-14s module vs functional: max|dlogit|=%.1e  ok" % (name, dy))
+        assert list(ra) == list(net64.attention)
+        da = max([(net64.attention[k] - ra[k]).abs().max().item() for k in ra] or [0.0])
+        assert dy < 1e-10 and da < 1e-12, (dy, da)
+        print("  %-24s module vs functional: max|dlogit|=%.1e max|dA|=%.1e  ok"
+              % (label + name, dy, da))
 
 
 def self_check():
@@ -273,18 +316,7 @@ def self_check():
     assert counts[("sknet50", 2)] == SKNET50_PARAMS, counts[("sknet50", 2)]
     print("  sknet50 M=2 == timm skresnext50_32x4d (%s), state_dict keys as timm  ok"
           % format(SKNET50_PARAMS, ","))
-    for name, (cfg, n, h, w) in CASES.items():
-        net, x = build(cfg, 777, n, h, w)
-        assert list(net.state_dict()) == expected_keys(cfg), name
-        with torch.no_grad():
-            net64 = net.double()
-            y = net64(x.double())
-            ry, ra = functional_sknet(net64.state_dict(), cfg, x.double())
-        dy = (y - ry).abs().max().item()
-        da = max((net64.attention[k] - ra[k]).abs().max().item() for k in ra)
-        assert list(ra) == list(net64.attention)
-        assert dy < 1e-10 and da < 1e-12, (dy, da)
-        print("  %-14s module vs functional: max|dlogit|=%.1e max|dA|=%.1e  ok" % (name, dy, da))
+    check_cases("", CASES, build, expected_keys, functional_sknet)
     resnext_self_check()
 
 
@@ -404,15 +436,17 @@ def gen_resnext_case(name, cfg, n, h, w, written):
     write_case(RESNEXT_OUT, name, sd32, meta, x, logits, written)
 
 
-def clear_fixtures(out):
-    """Create `out`, or drop its stale fixtures (from renamed / removed cases)."""
+def write_cases(label, out, cases, gen, budget):
+    """Drop `out`'s stale fixtures (from renamed / removed cases), write every case with
+    gen(name, cfg, batch, H, W, written) and check the total size against `budget`."""
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
         if f.endswith(".safetensors") or f.endswith(".npy"):
             os.remove(os.path.join(out, f))
-
-
-def report_total(written, budget):
+    written = []
+    print(label + ":")
+    for name, (cfg, n, h, w) in cases.items():
+        gen(name, cfg, n, h, w, written)
     total = sum(s for _, s in written)
     print("wrote %d files, total %d bytes (%.2f MB)" % (len(written), total, total / 1e6))
     assert total < budget, "fixtures exceed the %d byte budget" % budget
@@ -433,19 +467,8 @@ def main():
     self_check()
     if args.self_check:
         return
-    clear_fixtures(OUT)
-    written = []
-    print("sknet:")
-    for name, (cfg, n, h, w) in CASES.items():
-        gen_case(name, cfg, n, h, w, written)
-    report_total(written, SIZE_BUDGET)
-
-    clear_fixtures(RESNEXT_OUT)
-    written = []
-    print("resnext:")
-    for name, (cfg, n, h, w) in RESNEXT_CASES.items():
-        gen_resnext_case(name, cfg, n, h, w, written)
-    report_total(written, RESNEXT_SIZE_BUDGET)
+    write_cases("sknet", OUT, CASES, gen_case, SIZE_BUDGET)
+    write_cases("resnext", RESNEXT_OUT, RESNEXT_CASES, gen_resnext_case, RESNEXT_SIZE_BUDGET)
 
 
 if __name__ == "__main__":
