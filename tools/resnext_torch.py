@@ -23,13 +23,12 @@ state_dict keys (timm's / torchvision's ``resnext50_32x4d``)::
 with width = floor(planes * base_width / 64) * groups.
 """
 
-import math
 from dataclasses import replace
 
 import torch
 import torch.nn as nn
 
-from sk_torch import BN_EPS, SKNetConfig, calibrate_bn_, randomize_
+from sk_torch import BN_EPS, ResidualUnit, SKNetConfig, StagedNet, make_stem, randomize_net_
 
 __all__ = ["RESNEXT_PRESETS", "resnext_config", "Bottleneck", "ResNeXt", "randomize_resnext_",
            "resnext_metadata"]
@@ -59,11 +58,14 @@ def resnext_metadata(cfg):
     }
 
 
-class Bottleneck(nn.Module):
-    """1x1 (BN, ReLU) -> grouped 3x3 with the stride (BN, ReLU) -> 1x1 (BN), plus the identity or
-    a 1x1 projection (stride, BN), then ReLU."""
+class Bottleneck(ResidualUnit):
+    """1x1 (BN, ReLU) -> grouped 3x3 with the stride (BN, ReLU) -> 1x1 (BN) [-> SE], plus the
+    identity or a 1x1 projection (stride, BN), then ReLU.
 
-    def __init__(self, inplanes, planes, stride, cfg):
+    `se_width`: an SE module ``se`` of that reduced width after bn3, before the residual add
+    (timm's SE-ResNeXt); `avg_down`: timm's average-pool projection (``make_downsample``)."""
+
+    def __init__(self, inplanes, planes, stride, cfg, se_width=None, avg_down=False):
         super().__init__()
         width = cfg.unit_width(planes)
         out = cfg.expansion * planes
@@ -73,21 +75,20 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width, eps=BN_EPS)
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out, eps=BN_EPS)
-        self.downsample = None
-        if stride != 1 or inplanes != out:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out, eps=BN_EPS))
+        self._add_tail(inplanes, out, stride, avg_down, se_width)
+
+    @property
+    def last_bn(self):
+        return self.bn3
 
     def forward(self, x):
-        shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._shortcut(x)
         y = torch.relu(self.bn1(self.conv1(x)))
         y = torch.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return torch.relu(y + shortcut)
+        return self._residual(self.bn3(self.conv3(y)), shortcut)
 
 
-class ResNeXt(nn.Module):
+class ResNeXt(StagedNet):
     """ResNeXt classifier: stem conv + BN + ReLU (+ 3x3/2 max pool for the ImageNet stem),
     bottleneck stages, global average pool, fc. forward(x) returns logits [N, num_classes]."""
 
@@ -95,12 +96,8 @@ class ResNeXt(nn.Module):
         super().__init__()
         cfg = cfg or resnext_config()
         self.cfg = cfg
-        if cfg.stem == "imagenet":
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2, padding=3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cfg.stem_width, eps=BN_EPS)
-        inplanes = cfg.stem_width
+        self.conv1, inplanes = make_stem(cfg.stem, cfg.in_chans, cfg.stem_width)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=BN_EPS)
         for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
             units = []
             for u in range(n):
@@ -109,38 +106,12 @@ class ResNeXt(nn.Module):
             self.add_module("layer%d" % s, nn.Sequential(*units))
         self.fc = nn.Linear(inplanes, cfg.num_classes, bias=True)
 
-    def stages(self):
-        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        if self.cfg.stem == "imagenet":
-            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
-        for stage in self.stages():
-            x = stage(x)
-        return self.fc(x.mean(dim=(2, 3)))
-
 
 @torch.no_grad()
 def randomize_resnext_(net, generator, last_bn_gamma=(0.2, 0.5), calib_shape=(2, 96, 96)):
     """Reproducible non-trivial random weights for a ResNeXt with O(1) activations, as
-    ``sk_torch.randomize_sknet_``: every conv / BN by ``randomize_``, each unit's ``bn3.weight``
-    redrawn U(*last_bn_gamma), fc weight N(0, 1/sqrt(features)) and bias N(0, 0.2), then every
-    BN's running stats calibrated on a random float64 batch (``calibrate_bn_``). All values are
-    float32-representable."""
-    g = generator
-    randomize_(net, g)
-    lo, hi = last_bn_gamma
-    for stage in net.stages():
-        for unit in stage:
-            w = unit.bn3.weight
-            w.copy_((torch.rand(w.shape, generator=g, dtype=torch.float32) * (hi - lo) + lo)
-                    .to(w.dtype))
-    fc = net.fc
-    fc.weight.copy_((torch.randn(fc.weight.shape, generator=g, dtype=torch.float32)
-                     / math.sqrt(fc.in_features)).to(fc.weight.dtype))
-    fc.bias.copy_((torch.randn(fc.bias.shape, generator=g, dtype=torch.float32) * 0.2)
-                  .to(fc.bias.dtype))
-    n, h, w = calib_shape
-    x = torch.randn(n, net.cfg.in_chans, h, w, generator=g, dtype=torch.float32)
-    return calibrate_bn_(net, x, g)
+    ``sk_torch.randomize_sknet_`` (``randomize_net_``): every conv / BN by ``randomize_``, each
+    unit's ``bn3.weight`` redrawn U(*last_bn_gamma), fc weight N(0, 1/sqrt(features)) and bias
+    N(0, 0.2), then every BN's running stats calibrated on a random float64 batch
+    (``calibrate_bn_``). All values are float32-representable."""
+    return randomize_net_(net, generator, last_bn_gamma=last_bn_gamma, calib_shape=calib_shape)

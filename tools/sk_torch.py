@@ -3,17 +3,22 @@
 This module is the "other side" of sknet's golden tests: it is written against the paper and
 PyTorch only, never against the C++ code. It provides
 
-* ``SKConv``             -- Split / Fuse / Select, with timm-compatible parameter names,
+* ``SKConv``             -- Split / Fuse / Select, with timm-compatible parameter names
+                            (optionally with an explicit attention width d and timm's
+                            ``split_input``: path m reads input channels [m*Cin/M, (m+1)*Cin/M)),
+* ``SEModule``           -- squeeze-and-excitation (timm's ``SEModule`` names: fc1, fc2 with bias),
+* ``make_downsample``    -- the projection shortcut (1x1 conv with stride, or timm's avg_down),
 * ``SKNet``              -- SKNet-26/50/101 (ResNeXt bottlenecks with an SK 3x3 conv), with the
                             state_dict names of timm's ``skresnext50_32x4d``,
 * ``randomize_``         -- fills a module with non-trivial random weights and BN statistics,
-* ``randomize_sknet_``   -- the same for a whole SKNet, scaled so activations stay O(1),
+* ``randomize_sknet_``   -- the same for a whole SKNet, scaled so activations stay O(1)
+                            (``randomize_net_``: the same for any net of units with a ``last_bn``),
 * ``write_safetensors``  -- a small hand-written safetensors writer (F32, F64, I64),
 * ``read_safetensors``   -- the matching reader, used to check the written files.
 
 Parameter names (``state_dict`` keys) of ``SKConv``::
 
-    paths.{m}.conv.weight                    [C_out, C_in/G, k, k]
+    paths.{m}.conv.weight                    [C_out, C_in/G, k, k]  (C_in/(M*G) with split_input)
     paths.{m}.bn.{weight,bias,running_mean,running_var,num_batches_tracked}
     attn.fc_reduce.weight                    [d, C_out, 1, 1]
     attn.bn.{weight,bias,running_mean,running_var,num_batches_tracked}
@@ -39,8 +44,13 @@ __all__ = [
     "branch_geometry",
     "attn_width",
     "randomize_",
+    "SEModule",
+    "make_downsample",
     "SKNetConfig",
+    "ResidualUnit",
     "SKUnit",
+    "make_stem",
+    "StagedNet",
     "SKNet",
     "PRESETS",
     "sknet_config",
@@ -48,6 +58,7 @@ __all__ = [
     "sknet50",
     "sknet101",
     "randomize_sknet_",
+    "randomize_net_",
     "calibrate_bn_",
     "write_safetensors",
     "read_safetensors",
@@ -102,12 +113,19 @@ class SKConv(nn.Module):
     """Selective Kernel convolution. forward(x) returns (V, attention[N, M, C_out])."""
 
     def __init__(self, in_channels, out_channels, paths=2, groups=32, reduction=16, min_width=32,
-                 stride=1, branch_kernels="dilated"):
+                 stride=1, branch_kernels="dilated", width=None, split_input=False):
+        """`width`: the attention width d (default max(out_channels // reduction, min_width)).
+        `split_input` (timm): path m convolves only input channels [m*Cin/M, (m+1)*Cin/M)."""
         super().__init__()
         if paths < 1:
             raise ValueError("paths must be >= 1")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("in_channels and out_channels must be divisible by groups")
+        path_in = in_channels
+        if split_input:
+            if in_channels % paths:
+                raise ValueError("split_input needs in_channels divisible by paths")
+            path_in = in_channels // paths
+        if path_in % groups or out_channels % groups:
+            raise ValueError("in_channels (per path) and out_channels must be divisible by groups")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_paths = paths
@@ -116,16 +134,21 @@ class SKConv(nn.Module):
         self.min_width = min_width
         self.stride = stride
         self.branch_kernels = branch_kernels
-        self.width = attn_width(out_channels, reduction, min_width)
+        self.split_input = split_input
+        self.width = attn_width(out_channels, reduction, min_width) if width is None else width
         branches = []
         for m in range(paths):
             k, dil, pad = branch_geometry(m, branch_kernels)
-            branches.append(_Branch(in_channels, out_channels, k, dil, pad, groups, stride))
+            branches.append(_Branch(path_in, out_channels, k, dil, pad, groups, stride))
         self.paths = nn.ModuleList(branches)
         self.attn = _Attn(out_channels, paths, self.width)
 
     def forward(self, x):
-        feats = torch.stack([p(x) for p in self.paths], dim=1)   # [N, M, C, H, W]
+        if self.split_input:
+            parts = torch.split(x, self.in_channels // self.num_paths, dim=1)
+        else:
+            parts = [x] * self.num_paths
+        feats = torch.stack([p(t) for p, t in zip(self.paths, parts)], dim=1)   # [N, M, C, H, W]
         u = feats.sum(dim=1)                                     # [N, C, H, W]
         n = x.shape[0]
         logits = self.attn(u).view(n, self.num_paths, self.out_channels)  # [N, M, C]
@@ -262,35 +285,139 @@ class _ConvBN(nn.Module):
         return torch.relu(y) if self.act else y
 
 
-class SKUnit(nn.Module):
-    """SK bottleneck: 1x1 -> SKConv 3x3 (stride s, G groups) -> 1x1, plus identity / projection.
+class SEModule(nn.Module):
+    """Squeeze-and-excitation (Hu et al.), timm's ``SEModule``: x * sigmoid(fc2(ReLU(fc1(mean(x)))))
+    with fc1 [rd, C, 1, 1] and fc2 [C, rd, 1, 1] 1x1 convolutions with bias."""
+
+    def __init__(self, channels, rd_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, rd_channels, 1, bias=True)
+        self.fc2 = nn.Conv2d(rd_channels, channels, 1, bias=True)
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+def make_downsample(inplanes, out, stride, avg_down=False):
+    """The projection shortcut of a unit (timm's ``downsample_conv`` / ``downsample_avg``), or None
+    when the unit keeps its shape (stride 1, inplanes == out).
+
+    * plain:    Sequential(1x1 conv with the stride, BN)                     keys downsample.{0,1}
+    * avg_down: Sequential(AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False), or
+                Identity when stride == 1; 1x1 conv stride 1; BN)           keys downsample.{1,2}
+    """
+    if stride == 1 and inplanes == out:
+        return None
+    if not avg_down:
+        return nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
+                             nn.BatchNorm2d(out, eps=BN_EPS))
+    pool = (nn.Identity() if stride == 1 else
+            nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False))
+    return nn.Sequential(pool, nn.Conv2d(inplanes, out, 1, bias=False),
+                         nn.BatchNorm2d(out, eps=BN_EPS))
+
+
+class ResidualUnit(nn.Module):
+    """What every unit ends with: an optional SE module ``se`` on the residual branch, then the
+    sum with the identity or the projection ``downsample`` (``make_downsample``), then ReLU."""
+
+    def _add_tail(self, inplanes, out, stride, avg_down, se_width):
+        self.se = SEModule(out, se_width) if se_width is not None else None
+        self.downsample = make_downsample(inplanes, out, stride, avg_down)
+
+    def _shortcut(self, x):
+        """The shortcut; computed before the branch (so that ``calibrate_bn_`` draws the
+        projection's BN statistics first, as the fixtures were generated)."""
+        return x if self.downsample is None else self.downsample(x)
+
+    def _residual(self, y, shortcut):
+        if self.se is not None:
+            y = self.se(y)
+        return torch.relu(y + shortcut)
+
+
+class SKUnit(ResidualUnit):
+    """SK bottleneck: 1x1 -> SKConv 3x3 (stride s, G groups) -> 1x1 [-> SE], plus identity /
+    projection.
+
+    Options beyond SKNet (timm's skresnet50/50d and explicit widths): `attn_width` (d; default
+    the config's rule), `split_input`, `avg_down` (see ``make_downsample``), `se_width` (an SE
+    module ``se`` of that reduced width after conv3, before the residual add).
 
     forward(x) returns (y, attention[N, M, width]).
     """
 
-    def __init__(self, inplanes, planes, stride, cfg):
+    def __init__(self, inplanes, planes, stride, cfg, attn_width=None, split_input=False,
+                 avg_down=False, se_width=None):
         super().__init__()
         width = cfg.unit_width(planes)
         out = cfg.expansion * planes
         self.conv1 = _ConvBN(inplanes, width, 1, act=True)
         self.conv2 = SKConv(width, width, paths=cfg.paths, groups=cfg.groups,
                             reduction=cfg.reduction, min_width=cfg.min_width, stride=stride,
-                            branch_kernels=cfg.branch_kernels)
+                            branch_kernels=cfg.branch_kernels, width=attn_width,
+                            split_input=split_input)
         self.conv3 = _ConvBN(width, out, 1, act=False)
-        self.downsample = None
-        if stride != 1 or inplanes != out:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out, eps=BN_EPS))
+        self._add_tail(inplanes, out, stride, avg_down, se_width)
+
+    @property
+    def last_bn(self):
+        return self.conv3.bn
 
     def forward(self, x):
-        shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._shortcut(x)
         y, a = self.conv2(self.conv1(x))
-        y = self.conv3(y)
-        return torch.relu(y + shortcut), a
+        return self._residual(self.conv3(y), shortcut), a
 
 
-class SKNet(nn.Module):
+def make_stem(stem, in_chans, stem_width):
+    """The stem convolution ``conv1`` and the channels after it (``bn1``'s width):
+
+    * "imagenet": 7x7 stride 2 conv (padding 3) -> stem_width channels,
+    * "small":    3x3 stride 1 conv (padding 1) -> stem_width channels,
+    * "deep":     timm's deep stem, Sequential(3x3/2 conv -> stem_width, BN, ReLU, 3x3 conv ->
+                  stem_width, BN, ReLU, 3x3 conv -> 2 * stem_width) (keys conv1.{0,1,3,4,6}).
+    """
+    def conv(cin, cout, k, stride):
+        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+
+    if stem == "imagenet":
+        return conv(in_chans, stem_width, 7, 2), stem_width
+    if stem == "small":
+        return conv(in_chans, stem_width, 3, 1), stem_width
+    if stem == "deep":
+        s = stem_width
+        return nn.Sequential(conv(in_chans, s, 3, 2), nn.BatchNorm2d(s, eps=BN_EPS), nn.ReLU(),
+                             conv(s, s, 3, 1), nn.BatchNorm2d(s, eps=BN_EPS), nn.ReLU(),
+                             conv(s, 2 * s, 3, 1)), 2 * s
+    raise ValueError("stem must be imagenet, small or deep, got %r" % (stem,))
+
+
+class StagedNet(nn.Module):
+    """The forward pass shared by SKNet, ResNeXt and the timm families: ``conv1`` -> ``bn1`` ->
+    ReLU -> 3x3/2 max pool (padding 1; not for the "small" stem) -> the units of ``layer1`` ...
+    (a unit returning (y, attention) has its attention recorded in ``self.attention`` under
+    "layer{s}.{u}") -> global average pool -> ``fc``. Subclasses set ``cfg`` (with ``stem`` and
+    ``layers``), ``conv1``, ``bn1``, ``layer1`` ... and ``fc``."""
+
+    def stages(self):
+        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
+
+    def forward(self, x):
+        self.attention = OrderedDict()
+        x = torch.relu(self.bn1(self.conv1(x)))
+        if self.cfg.stem != "small":
+            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
+        for s, stage in enumerate(self.stages(), 1):
+            for u, unit in enumerate(stage):
+                x = unit(x)
+                if isinstance(x, tuple):
+                    x, self.attention["layer%d.%d" % (s, u)] = x
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class SKNet(StagedNet):
     """SKNet classifier. forward(x) returns logits [N, num_classes] and fills
     ``self.attention`` (OrderedDict "layer{s}.{u}" -> attention [N, M, width] of that unit)."""
 
@@ -298,12 +425,8 @@ class SKNet(nn.Module):
         super().__init__()
         cfg = cfg or SKNetConfig()
         self.cfg = cfg
-        if cfg.stem == "imagenet":
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2, padding=3, bias=False)
-        else:
-            self.conv1 = nn.Conv2d(cfg.in_chans, cfg.stem_width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cfg.stem_width, eps=BN_EPS)
-        inplanes = cfg.stem_width
+        self.conv1, inplanes = make_stem(cfg.stem, cfg.in_chans, cfg.stem_width)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=BN_EPS)
         self.unit_names = []
         for s, (n, planes, stride) in enumerate(zip(cfg.layers, cfg.planes, cfg.strides), 1):
             units = []
@@ -315,21 +438,6 @@ class SKNet(nn.Module):
         self.num_features = inplanes
         self.fc = nn.Linear(inplanes, cfg.num_classes, bias=True)
         self.attention = OrderedDict()
-
-    def stages(self):
-        return [getattr(self, "layer%d" % s) for s in range(1, len(self.cfg.layers) + 1)]
-
-    def forward(self, x):
-        self.attention = OrderedDict()
-        x = torch.relu(self.bn1(self.conv1(x)))
-        if self.cfg.stem == "imagenet":
-            x = nn.functional.max_pool2d(x, 3, stride=2, padding=1)
-        for s, stage in enumerate(self.stages(), 1):
-            for u, unit in enumerate(stage):
-                x, a = unit(x)
-                self.attention["layer%d.%d" % (s, u)] = a
-        x = x.mean(dim=(2, 3))
-        return self.fc(x)
 
 
 def sknet26(**overrides):
@@ -366,12 +474,21 @@ def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
     All values are float32-representable (drawn in float32 or rounded to float32), so a float64
     copy of the net holds exactly the same numbers. Call on a float32 or float64 net.
     """
+    return randomize_net_(net, generator, attn_scale, last_bn_gamma, calib_shape)
+
+
+@torch.no_grad()
+def randomize_net_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
+                   calib_shape=(2, 96, 96)):
+    """``randomize_sknet_`` for any net with ``stages()`` (sequences of units that have a
+    ``last_bn``: the BN before the residual add), ``fc`` and ``cfg.in_chans``: SKNet, ResNeXt
+    and the timm families. Same draws in the same order for every such net."""
     g = generator
     randomize_(net, g, attn_scale=attn_scale)
     lo, hi = last_bn_gamma
     for stage in net.stages():
         for unit in stage:
-            w = unit.conv3.bn.weight
+            w = unit.last_bn.weight
             w.copy_((torch.rand(w.shape, generator=g, dtype=torch.float32) * (hi - lo) + lo)
                     .to(w.dtype))
     fc = net.fc
@@ -383,7 +500,8 @@ def randomize_sknet_(net, generator, attn_scale=1.5, last_bn_gamma=(0.2, 0.5),
     n, h, w = calib_shape
     x = torch.randn(n, net.cfg.in_chans, h, w, generator=g, dtype=torch.float32)
     calibrate_bn_(net, x, g, lambda name: ".attn." not in "." + name)
-    net.attention = OrderedDict()
+    if hasattr(net, "attention"):
+        net.attention = OrderedDict()
     return net
 
 
