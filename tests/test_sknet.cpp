@@ -29,15 +29,6 @@ SKNetConfig config_from(const sknet_test::Fixture& f) {
   return c;
 }
 
-/// L-infinity error of the logits relative to max |logit| (the acceptance measure).
-double relative_linf(const Tensor2<float>& actual, const NamedTensor<float>& expected) {
-  double err = 0, scale = 0;
-  for (std::size_t i = 0; i < expected.values.size(); ++i) {
-    err = std::max(err, std::fabs(double(actual.data()[i]) - double(expected.values[i])));
-    scale = std::max(scale, std::fabs(double(expected.values[i])));
-  }
-  return err / scale;
-}
 
 template <int M>
 void check_network_fixture(const std::string& name) {
@@ -53,7 +44,7 @@ void check_network_fixture(const std::string& name) {
                                     input.shape[3]);
   const Tensor2<float> logits = net.forward_nchw(nchw);
   REQUIRE(std::vector<Index>{logits.dimension(0), logits.dimension(1)} == expected.shape);
-  const double rel = relative_linf(logits, expected);
+  const double rel = sknet_test::relative_linf(logits, expected);
   INFO(name << ": logits L-inf error / max |logit| = " << rel);
   CHECK(rel <= 1e-4);
 

@@ -4,6 +4,9 @@
 
 #include <sknet/models/network_plan.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <sknet/state_dict.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -35,6 +38,16 @@ inline sknet::SKNetConfig network_config_from(const Fixture& f) {
   c.stem_width = f.meta_int("stem_width");
   c.stem = f.meta("stem") == "small" ? sknet::Stem::small : sknet::Stem::imagenet;
   return c;
+}
+
+/// L-infinity error of the logits relative to max |logit| (the acceptance measure of the fixtures).
+inline double relative_linf(const sknet::Tensor2<float>& actual, const sknet::NamedTensor<float>& expected) {
+  double err = 0, scale = 0;
+  for (std::size_t i = 0; i < expected.values.size(); ++i) {
+    err = std::max(err, std::fabs(double(actual.data()[i]) - double(expected.values[i])));
+    scale = std::max(scale, std::fabs(double(expected.values[i])));
+  }
+  return err / scale;
 }
 
 }  // namespace sknet_test

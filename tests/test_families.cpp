@@ -1,0 +1,189 @@
+// timm's SK-ResNets (skresnet18/34/50/50d), the paper's SE-ResNeXt baseline and the official
+// SKNet-101's per-stage attention widths against the PyTorch fixtures of tools/gen_family_fixtures.py
+// (tests/data/families): the plan read off the fixture's metadata loads the state_dict strictly, and
+// the logits and every SK attention map match, on the reference path and on the prepared engine.
+#include <catch2/catch.hpp>
+
+#include <sknet/fast.hpp>
+#include <sknet/io/npy.hpp>
+#include <sknet/io/safetensors.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "support/compare.hpp"
+#include "support/network_fixture.hpp"
+
+using namespace sknet;
+
+namespace {
+
+/// "1/16" -> {1, 16}.
+std::pair<Index, Index> ratio(const std::string& text) {
+  const auto slash = text.find('/');
+  return {std::stoll(text.substr(0, slash)), std::stoll(text.substr(slash + 1))};
+}
+
+/// The family and config the fixture's metadata describes, written from the keys alone (not read
+/// back from the weights).
+std::pair<std::string, SKNetConfig> family_config(const sknet_test::Fixture& f) {
+  SKNetConfig c = sknet_test::network_config_from(f);
+  const std::string stem = f.meta("stem");
+  c.stem = stem == "deep" ? Stem::deep : stem == "small" ? Stem::small : Stem::imagenet;
+  c.block = f.meta("block") == "basic" ? BlockKind::basic : BlockKind::bottleneck;
+  c.avg_down = f.meta("avg_down") == "1";
+  if (f.meta("se") == "1") {
+    const auto r = ratio(f.meta("se_ratio"));
+    c.se = AttentionWidth::divisible(r.first, r.second, f.meta_int("se_divisor"));
+    c.se->round_limit_tenths = 0;  // timm's SEModule: make_divisible(..., round_limit=0)
+  }
+  std::string family = f.meta("family");
+  if (family == "skresnet_d") family = "skresnet";
+  if (f.meta("middle") == "sk") {
+    c.paths = f.meta_int("paths");
+    c.split_input = f.meta("split_input") == "1";
+    const std::string rule = f.meta("attn_rule");
+    if (rule == "paper") {
+      c.reduction = f.meta_int("reduction"), c.min_width = f.meta_int("min_width");
+    } else if (rule == "divisible") {
+      const auto r = ratio(f.meta("rd_ratio"));
+      c.attention = AttentionWidth::divisible(r.first, r.second, f.meta_int("rd_divisor"));
+    } else {
+      c.attention_widths = sknet_test::int_list(f.meta("attn_widths"));
+    }
+  }
+  return {family, c};
+}
+
+
+struct FamilyFixture {
+  std::string name, family;
+  SKNetConfig config;
+  NetworkPlan plan;
+  StateDict<float> weights, attention;
+  NamedTensor<float> input, logits;
+  Tensor4<float> nhwc;
+};
+
+FamilyFixture load(const std::string& name) {
+  const std::string base = sknet_test::test_data_path("families/" + name);
+  const sknet_test::Fixture meta = sknet_test::load_fixture(base + ".safetensors");
+  FamilyFixture f;
+  f.name = name;
+  std::tie(f.family, f.config) = family_config(meta);
+  f.plan = family_plan(f.family, f.config, f.config.paths);
+  f.weights = io::load_safetensors<float>(base + ".safetensors");
+  f.input = io::read_npy<float>(base + ".input.npy");
+  f.logits = io::read_npy<float>(base + ".logits.npy");
+  if (f.plan.paths > 0) f.attention = io::load_safetensors<float>(base + ".attention.safetensors");
+  REQUIRE(f.input.shape.size() == 4);
+  const ConstTensorMap4<float> nchw(f.input.values.data(), f.input.shape[0], f.input.shape[1], f.input.shape[2],
+                                    f.input.shape[3]);
+  f.nhwc = to_nhwc<float>(nchw);
+  // The plan's SE and attention widths are the fixture's, unit by unit.
+  if (meta.meta("se") == "1") {
+    std::vector<Index> widths;
+    for (const BlockPlan& b : f.plan.blocks) widths.push_back(b.se_width);
+    CHECK(widths == sknet_test::int_list(meta.meta("se_widths")));
+  }
+  if (f.plan.paths > 0) {
+    std::vector<Index> widths;
+    for (const BlockPlan& b : f.plan.blocks) widths.push_back(b.sk.attention_width());
+    CHECK(widths == sknet_test::int_list(meta.meta("attn_widths")));
+  }
+  return f;
+}
+
+void check_outputs(const FamilyFixture& f, const Tensor2<float>& logits, const AttentionMaps<float>& attention,
+                   const std::string& what) {
+  INFO(f.name << ", " << what);
+  REQUIRE(std::vector<Index>{logits.dimension(0), logits.dimension(1)} == f.logits.shape);
+  const double rel = sknet_test::relative_linf(logits, f.logits);
+  INFO("logits L-inf error / max |logit| = " << rel);
+  CHECK(rel <= 1e-4);
+  REQUIRE(attention.size() == f.attention.size());
+  for (const auto& [unit, a] : attention) {
+    const NamedTensor<float>& want = f.attention.at(unit);
+    REQUIRE(std::vector<Index>(a.dimensions().begin(), a.dimensions().end()) == want.shape);
+    SKNET_CHECK_CLOSE(a, want.values, (sknet_test::Tolerance{1e-5, 0.0}), f.name + " attention " + unit);
+  }
+}
+
+/// Whether the prepared engine runs the plan today (split-input SK paths do not yet).
+bool engine_runs(const NetworkPlan& plan) {
+  for (const BlockPlan& b : plan.blocks)
+    if (b.middle == Middle::sk && b.sk.split_input()) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
+  const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
+                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny");
+  const FamilyFixture f = load(name);
+  CHECK(expected_parameters(f.plan).size() + 0 > 0);
+
+  with_paths(f.plan.paths > 0 ? f.plan.paths : 1, [&](auto m) {
+    Network<float, decltype(m)::value> net(f.plan);
+    load_state_dict(net, f.weights);  // strict: every key and shape of the PyTorch state_dict
+    AttentionMaps<float> attention;
+    const Tensor2<float> logits = net.forward(f.nhwc, &attention);
+    check_outputs(f, logits, attention, "reference");
+
+    if (!engine_runs(f.plan)) return;
+    for (int isa = 0; isa <= int(kernels::cpu_isa()); ++isa)
+      for (int threads : {1, 2}) {
+        const PrepareOptions options(threads, false, kernels::Isa(isa));
+        const std::string what = std::string(kernels::isa_name(kernels::Isa(isa))) + ", threads " + std::to_string(threads);
+        const PreparedNetwork fast = prepare(net, options);
+        const Tensor2<float> y = fast.forward(f.nhwc);
+        check_outputs(f, y, fast.attention_maps(), what + ", prepare(net)");
+        StateDict<float> dict = f.weights;
+        const PreparedNetwork from_dict = prepare_from_state_dict(f.plan, std::move(dict), options);
+        const Tensor2<float> y2 = from_dict.forward(f.nhwc);
+        check_outputs(f, y2, from_dict.attention_maps(), what + ", prepare_from_state_dict");
+      }
+  });
+}
+
+TEST_CASE("The named families have timm's parameter counts and multiply-adds", "[families]") {
+  // tools/family_counts.json (PyTorch modules, checked against timm itself).
+  const std::vector<std::tuple<std::string, Index, Index>> counts{
+      {"skresnet18", 11958056, 1814337536}, {"skresnet34", 22282376, 3664237568},
+      {"skresnet50", 25803160, 4089422336}, {"skresnet50d", 25822392, 4329062912},
+      {"seresnext50", 27559896, 4232994816}, {"resnext50", 25028904, 4230479872},
+      {"sknet50", 27479784, 4462710784},     {"sknet101", 48736040, 8448724992}};
+  for (const auto& [name, params, macs] : counts) {
+    INFO(name);
+    const NetworkSummary s = architecture_plan(name).summary(224, 224);
+    CHECK(s.params == params);
+    CHECK(s.macs == macs);
+    CHECK(architecture_plan(name).parameters() == params);
+  }
+  // The official SKNet-101 (Caffe release): d = 32, 16, 32, 64 per stage, 48,686,760 parameters.
+  SKNetConfig official = architecture("sknet101").config;
+  for (std::size_t s = 0; s < official.layers.size(); ++s)
+    for (Index u = 0; u < official.layers[s]; ++u) official.attention_widths.push_back(Index(32) >> (s == 1) << (s == 3));
+  const NetworkSummary s = sknet_plan(official, 2).summary(224, 224);
+  CHECK(s.params == 48686760);
+  CHECK(s.macs == 8448675840);
+}
+
+TEST_CASE("Attention-width rules follow timm's make_divisible", "[families]") {
+  const AttentionWidth timm18 = AttentionWidth::divisible(1, 8, 16);
+  CHECK(timm18.of(64) == 16);   // 8 -> 16 (at least the divisor)
+  CHECK(timm18.of(256) == 32);
+  CHECK(timm18.of(512) == 64);
+  const AttentionWidth timm50 = AttentionWidth::divisible(1, 16, 8);
+  CHECK(timm50.of(64) == 8);
+  CHECK(timm50.of(200) == 16);  // 12.5 -> 16 (halves round up)
+  CHECK(timm50.of(184) == 16);  // 11.5 -> 8, under 0.9 x 11.5: bumped to 16
+  const AttentionWidth skresnext = AttentionWidth::divisible(1, 16, 32);
+  CHECK(skresnext.of(768) == 64);                               // timm's rule ...
+  CHECK(AttentionWidth::paper(16, 32).of(768) == 48);           // ... differs from the paper's here
+  CHECK(se_rule().of(184) == 8);                                 // SE: no 0.9 bump
+  CHECK_THROWS_AS(SKConvOptions(64).attention(AttentionWidth::divisible(0, 8, 16)).validate("sk", 2), ConfigError);
+  CHECK_THROWS_AS(SKConvOptions(63, 64).split_input(true).validate("sk", 2), ConfigError);
+}
