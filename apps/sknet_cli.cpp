@@ -9,6 +9,7 @@
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/models/architectures.hpp>
+#include <sknet/models/infer_network.hpp>
 #include <sknet/models/resnext.hpp>
 #include <sknet/sknet.hpp>
 
@@ -53,7 +54,8 @@ constexpr Index kMaxInt = std::numeric_limits<Index>::max();
 
 const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
-    "       sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy\n"
+    "       sknet info  --weights W.safetensors [--size S]   (the network the checkpoint holds)\n"
+    "       sknet run   [--arch A] --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
@@ -142,7 +144,7 @@ const char* const kSkOnlyFlags[] = {"--paths", "--reduction", "--min-width", "--
 
 /// Usage error for an SK-only option given with a ResNeXt --arch.
 void check_applicable_flags(const Args& args) {
-  if (!is_resnext(args)) return;
+  if (!args.has("--arch") || !is_resnext(args)) return;
   for (const char* flag : kSkOnlyFlags)
     if (args.has(flag))
       throw UsageError("option '" + std::string(flag) + "' does not apply to " + args.text("--arch") +
@@ -252,11 +254,51 @@ Tensor2<float> forward_batch(const Net& net, const Tensor4<float>& nhwc, Index t
   return all;
 }
 
+/// The plan and config of the network in checkpoint `file` (names and shapes): without --arch,
+/// inferred (one line on stderr says what); with --arch, the flags' network, which must fit the file
+/// (FormatError listing the differences grouped by unit and what the file holds otherwise).
+std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const ShapeMap& file, const std::string& path) {
+  if (!args.has("--arch")) {
+    for (const std::string& flag : kNetworkFlags)
+      if (flag != "--arch" && args.has(flag))
+        throw UsageError("option '" + flag + "' needs --arch (without it the network is inferred from the checkpoint)");
+    const InferredNetwork inferred = infer_network(file, path);
+    std::cerr << "sknet: " << path << " holds " << inferred.description() << "\n";
+    return {inferred.plan(), inferred.config};
+  }
+  const auto fc = file.find("fc.weight");
+  if (fc == file.end() || fc->second.size() != 2)
+    throw FormatError(path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
+  const Index classes = fc->second[0];
+  if (args.has("--classes") && args.integer("--classes", 0, 1) != classes)
+    throw UsageError("option '--classes': the checkpoint has " + std::to_string(classes) + " classes, not " +
+                     args.text("--classes"));
+  const SKNetConfig config = network_config(args, classes);
+  NetworkPlan plan = network_plan(args, config);
+  const std::vector<std::string> differences = checkpoint_differences(file, plan_shapes(plan));
+  if (differences.empty()) return {std::move(plan), config};
+  std::string message = path + ": does not fit --arch " + args.text("--arch") + ":";
+  for (const auto& line : differences) message += "\n  " + line;
+  try {
+    const InferredNetwork inferred = infer_network(file, path);
+    message += "\nthe file holds " + inferred.description() +
+               (inferred.architecture.empty() ? "; run it without --arch" : "; use --arch " + inferred.architecture);
+  } catch (const FormatError&) {
+    message += "\nthe file fits no network family sknet knows";
+  }
+  throw CheckpointMismatch(message);
+}
+
 int cmd_info(const Args& args) {
-  const SKNetConfig config = network_config(args, 1000);
   const Index size = args.integer("--size", 224, 1);
-  // Shapes, parameters and multiply-adds from the plan alone: no weight is allocated.
-  std::cout << network_plan(args, config).summary(size, size).to_string();
+  // Shapes, parameters and multiply-adds from the plan alone: no weight is allocated (a checkpoint's
+  // header only is read).
+  if (args.has("--weights")) {
+    const std::string path = args.text("--weights");
+    std::cout << checkpoint_network(args, io::read_safetensors_shapes(path), path).first.summary(size, size).to_string();
+  } else {
+    std::cout << network_plan(args, network_config(args, 1000)).summary(size, size).to_string();
+  }
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
   return 0;
@@ -396,20 +438,17 @@ int cmd_run(const Args& args) {
                        std::to_string(axis) + " of " + shape_string(shape) + "): expected 1.." +
                        std::to_string(kMaxSide) + ", got " + std::to_string(shape[axis]));
 
-  StateDict<float> weights = io::load_safetensors<float>(weights_path);
-  const auto fc = weights.find("fc.weight");
-  if (fc == weights.end() || fc->second.shape.size() != 2)
-    throw FormatError(weights_path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
-  const Index classes = fc->second.shape[0];
-  if (args.has("--classes") && args.integer("--classes", 0, 1) != classes)
-    throw UsageError("option '--classes': the checkpoint has " + std::to_string(classes) + " classes, not " +
-                     args.text("--classes"));
-  const SKNetConfig config = network_config(args, classes);
+  // The network: inferred from the checkpoint's names and shapes, or --arch (and the network flags)
+  // checked against them; both from the file's header, before any weight is read.
+  const ShapeMap file = io::read_safetensors_shapes(weights_path);
+  const std::pair<NetworkPlan, SKNetConfig> network = checkpoint_network(args, file, weights_path);
+  const NetworkPlan& plan = network.first;
+  const SKNetConfig& config = network.second;
   if (shape[1] != config.in_channels)
     throw ShapeError(input_path + ": input channels (dimension 1 of " + shape_string(shape) + "): expected " +
                      std::to_string(config.in_channels) + ", got " + std::to_string(shape[1]));
+  StateDict<float> weights = io::load_safetensors<float>(weights_path);
 
-  const NetworkPlan plan = network_plan(args, config);
   AttentionMaps<float> attention;
   Tensor2<float> logits;
   const auto read_input = [&] {
@@ -516,7 +555,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   try {
-    if (command == "info") return cmd_info(Args(argc, argv, with_network_flags({"--size"})));
+    if (command == "info") return cmd_info(Args(argc, argv, with_network_flags({"--size", "--weights"})));
     if (command == "run")
       return cmd_run(Args(argc, argv,
                           with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels"})));
@@ -526,6 +565,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";
     return 2;
+  } catch (const CheckpointMismatch& e) {  // a report of several lines, one difference per line
+    std::cerr << "sknet: error: " << e.what() << "\n";
+    return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "sknet: error: out of memory (the network or the input is too large for this machine)\n";
     return 1;

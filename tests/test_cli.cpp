@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using Result = sknet_test::ProgramResult;
+using Catch::Matchers::Contains;
 
 /// Runs `sknet <args>` and captures exit status, stdout and stderr.
 Result run_cli(const std::string& args) { return sknet_test::run_program(SKNET_CLI, args); }
@@ -108,10 +109,18 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
   one_line_error(run_cli("run " + kTinyFlags + " --weights " + (work / "nope.safetensors").string() + " --input " +
                          base + ".input.npy --output " + (work / "y.npy").string()),
                  "nope.safetensors");
-  // Wrong architecture for the checkpoint: every mismatch listed, on one line.
-  one_line_error(run_cli("run --arch sknet26 --weights " + base + ".safetensors --input " + base +
-                         ".input.npy --output " + (work / "y.npy").string()),
-                 "shape mismatch");
+  // Wrong architecture for the checkpoint: the differences one per line, then what the file holds.
+  {
+    const Result r = run_cli("run --arch sknet26 --weights " + base + ".safetensors --input " + base +
+                             ".input.npy --output " + (work / "y.npy").string());
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Contains("does not fit --arch sknet26:\n  bn1.bias: [8] in the file, [64] expected\n"));
+    CHECK_THAT(r.err, Contains("\n  ... and ") && Contains("more keys with another shape\n"));
+    CHECK_THAT(r.err, Contains("the file holds a custom sknet (family sknet: bottlenecks 2,2,2,2, planes 4,8,16,32") &&
+                          Contains("run it without --arch"));
+    CHECK_FALSE(fs::exists(work / "y.npy"));
+  }
   // Input that is not [N, 3, H, W].
   const std::vector<float> values(2 * 4 * 8 * 8, 0.5f);
   sknet::io::write_npy<float>((work / "four_channels.npy").string(), {2, 4, 8, 8}, values.data());
@@ -378,5 +387,40 @@ TEST_CASE("sknet rejects the SK-only options for a ResNeXt", "[cli][resnext][err
   CHECK(listing(work).empty());
   // The same flags still work for the SK networks.
   CHECK(run_cli("info --arch sknet26 --paths 3 --reduction 8 --min-width 16 --branch-kernel full").status == 0);
+  fs::remove_all(work);
+}
+
+TEST_CASE("sknet run without --arch infers every family from its checkpoint", "[cli][fixture]") {
+  const fs::path work = fs::temp_directory_path() / "sknet_cli_infer";
+  fs::create_directories(work);
+  for (const std::string name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny",
+                                 "seresnext50_tiny", "sknet101_official_tiny"}) {
+    INFO(name);
+    const std::string base = sknet_test::test_data_path("families/" + name);
+    const fs::path out = work / (name + ".npy");
+    const Result r = run_cli("run --weights " + base + ".safetensors --input " + base + ".input.npy --output " + out.string());
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const std::string family = name.rfind("seresnext", 0) == 0 ? "seresnext" : name.rfind("sknet", 0) == 0 ? "sknet" : "skresnet";
+    CHECK_THAT(r.err, Contains("holds a custom " + family + " (family " + family + ": "));
+    const sknet::NamedTensor<float> got = sknet::io::read_npy<float>(out.string());
+    const sknet::NamedTensor<float> want = sknet::io::read_npy<float>(base + ".logits.npy");
+    REQUIRE(got.shape == want.shape);
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < want.values.size(); ++i) {
+      err = std::max(err, std::fabs(double(got.values[i]) - double(want.values[i])));
+      scale = std::max(scale, std::fabs(double(want.values[i])));
+    }
+    CHECK(err <= 1e-4 * scale);
+    // info --weights: the summary of what the file holds, from its header.
+    const Result info = run_cli("info --weights " + base + ".safetensors --size 64");
+    REQUIRE(info.status == 0);
+    CHECK_THAT(info.out, Contains("params: "));
+    // Network flags need --arch.
+    const Result flags = run_cli("run --groups 4 --weights " + base + ".safetensors --input " + base +
+                                 ".input.npy --output " + out.string());
+    CHECK(flags.status == 2);
+    CHECK_THAT(flags.err, Contains("option '--groups' needs --arch"));
+  }
   fs::remove_all(work);
 }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <sknet/fast.hpp>
+#include <sknet/models/infer_network.hpp>
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 
@@ -186,4 +187,62 @@ TEST_CASE("Attention-width rules follow timm's make_divisible", "[families]") {
   CHECK(se_rule().of(184) == 8);                                 // SE: no 0.9 bump
   CHECK_THROWS_AS(SKConvOptions(64).attention(AttentionWidth::divisible(0, 8, 16)).validate("sk", 2), ConfigError);
   CHECK_THROWS_AS(SKConvOptions(63, 64).split_input(true).validate("sk", 2), ConfigError);
+}
+
+TEST_CASE("The network of a checkpoint is inferred from its names and shapes", "[families][infer]") {
+  // Every named architecture, from the names and shapes its plan expects (1000 and 10 classes).
+  for (const Architecture& a : architectures())
+    for (Index classes : {1000, 10}) {
+      INFO(a.name << ", " << classes << " classes");
+      SKNetConfig c = a.config;
+      c.num_classes = classes;
+      const NetworkPlan plan = family_plan(a.family, c, a.paths);
+      const InferredNetwork inferred = infer_network(plan_shapes(plan), a.name);
+      CHECK(inferred.architecture == a.name);
+      CHECK(inferred.family == a.family);
+      CHECK(inferred.paths == a.paths);
+      CHECK(plan_shapes(inferred.plan()) == plan_shapes(plan));
+      CHECK(inferred.plan().summary(224, 224).macs == plan.summary(224, 224).macs);
+    }
+  // Every family fixture: the inferred plan is the metadata's (attention and SE widths included).
+  for (const char* name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny", "seresnext50_tiny",
+                           "sknet101_official_tiny"}) {
+    INFO(name);
+    const FamilyFixture f = load(name);
+    const InferredNetwork inferred = infer_network(io::read_safetensors_shapes(sknet_test::test_data_path(
+                                                       std::string("families/") + name + ".safetensors")),
+                                                   name);
+    CHECK(inferred.family == f.family);
+    CHECK(inferred.architecture.empty());  // reduced widths: no named architecture
+    CHECK(plan_shapes(inferred.plan()) == plan_shapes(f.plan));
+    CHECK(inferred.plan().summary(45, 41, 2).macs == f.plan.summary(45, 41, 2).macs);
+    std::vector<Index> a, b;
+    for (const BlockPlan& blk : inferred.plan().blocks) a.push_back(blk.paths ? blk.sk.attention_width() : blk.se_width);
+    for (const BlockPlan& blk : f.plan.blocks) b.push_back(blk.paths ? blk.sk.attention_width() : blk.se_width);
+    CHECK(a == b);
+  }
+}
+
+TEST_CASE("Checkpoint differences are grouped by unit", "[families][infer]") {
+  const auto lines = checkpoint_differences(plan_shapes(architecture_plan("sknet26")), plan_shapes(architecture_plan("sknet50")));
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] == "layer1.2, layer2.2-3, layer3.2-5, layer4.2: missing (26 keys each)");
+
+  SKNetConfig narrow = architecture("sknet50").config;
+  narrow.min_width = 16;
+  const auto reshaped = checkpoint_differences(plan_shapes(sknet_plan(narrow, 2)), plan_shapes(architecture_plan("sknet50")));
+  REQUIRE(!reshaped.empty());
+  CHECK(reshaped[0] == "layer1.0.conv2.attn.bn.bias: [16] in the file, [32] expected");
+  CHECK_THAT(reshaped.back(), Catch::Matchers::Contains("more keys with another shape"));
+
+  // Keys that fit no family: the error says what was looked for.
+  ShapeMap junk{{"encoder.weight", {3, 3}}};
+  CHECK_THROWS_AS(infer_network(junk, "junk.safetensors"), FormatError);
+  CHECK_THROWS_WITH(infer_network(junk, "junk.safetensors"),
+                    Catch::Matchers::Contains("junk.safetensors") && Catch::Matchers::Contains("conv1.weight"));
+  // A recognised family whose shapes do not fit: the differences are named.
+  ShapeMap broken = plan_shapes(architecture_plan("skresnet18"));
+  broken["layer2.1.conv2.conv.weight"] = {128, 64, 3, 3};
+  CHECK_THROWS_WITH(infer_network(broken, "broken.safetensors"),
+                    Catch::Matchers::Contains("layer2.1.conv2.conv.weight: [128, 64, 3, 3] in the file, [128, 128, 3, 3] expected"));
 }

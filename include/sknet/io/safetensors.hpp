@@ -445,6 +445,16 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
   return file;
 }
 
+/// The name and shape of every tensor of a safetensors file, from its validated header alone (no
+/// tensor byte is read). FormatError names `path`.
+inline std::map<std::string, std::vector<Index>> read_safetensors_shapes(const std::string& path) {
+  const InputFile f(path);
+  const SafetensorsLayout layout = detail::read_safetensors_layout(f);
+  std::map<std::string, std::vector<Index>> shapes;
+  for (const TensorLayout& t : layout.tensors) shapes[t.name] = std::vector<Index>(t.shape.begin(), t.shape.end());
+  return shapes;
+}
+
 namespace detail {
 /// The shape of an in-memory tensor as unsigned extents, checked: no negative extent, no overflow,
 /// and exactly numel * dtype size bytes. `label` names the tensor in the FormatError.

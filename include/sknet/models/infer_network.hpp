@@ -1,0 +1,339 @@
+// sknet: the network a checkpoint holds, inferred from its parameter names and shapes alone (no
+// tensor data is needed): the family (SKNet, SK-ResNet, ResNeXt, SE-ResNeXt), depth, stem, widths,
+// groups, M, split input, the attention width of every SK unit, the SE widths and the classes; and,
+// when a checkpoint does not fit a plan, the differences grouped by unit so that they read well in a
+// terminal.
+//
+// What shapes cannot tell apart, by convention (timm's): strides are 1, 2, 2, 2; an SK path whose
+// input is exactly Cin / M channels per output (weight [C, Cin / M, 3, 3]) splits the input
+// (timm's skresnet, G = 1) rather than grouping it into M groups; paths are dilated 3x3 (a 5x5 or
+// 7x7 weight means true kernels).
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sknet/models/architectures.hpp"
+#include "sknet/models/plan_layers.hpp"
+
+namespace sknet {
+
+/// Parameter name -> shape, as a checkpoint holds them (or as a plan expects them).
+using ShapeMap = std::map<std::string, std::vector<Index>>;
+
+/// A checkpoint that does not fit the network asked for: what() is a multi-line report (the
+/// differences grouped by unit, then what the file holds), meant to be shown as it is.
+class CheckpointMismatch : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
+
+/// What infer_network found.
+struct InferredNetwork {
+  std::string family;        ///< sknet, skresnet, resnext or seresnext
+  SKNetConfig config;        ///< with config.paths = M for SK families
+  Index paths = 0;           ///< M (0: no SK convolutions)
+  std::string architecture;  ///< the named architecture it equals, or "" (a custom config)
+  NetworkPlan plan() const { return family_plan(family, config, paths); }
+  /// One line: "skresnet18 (family skresnet: basic blocks 2,2,2,2, ..., 1000 classes)".
+  std::string description() const;
+};
+
+namespace detail {
+
+inline std::string shape_text(const std::vector<Index>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+/// "layer3.12" of "layer3.12.conv1.weight", or "" for keys outside the units.
+inline std::string unit_of(const std::string& key) {
+  if (key.rfind("layer", 0) != 0) return "";
+  const auto dot = key.find('.');
+  if (dot == std::string::npos) return "";
+  const auto dot2 = key.find('.', dot + 1);
+  return dot2 == std::string::npos ? "" : key.substr(0, dot2);
+}
+
+/// Groups "unit -> count" into "layer1.2, layer2.2-3: <what> (26 keys each)" lines (units with the
+/// same count together, consecutive units of a stage as a range); keys outside units one per line.
+inline std::vector<std::string> grouped_lines(const std::vector<std::string>& keys, const std::string& what) {
+  std::map<std::string, Index> per_unit;
+  std::vector<std::string> loose;
+  for (const auto& k : keys) {
+    const std::string u = unit_of(k);
+    if (u.empty()) loose.push_back(k);
+    else ++per_unit[u];
+  }
+  // count -> stage -> sorted unit indices
+  std::map<Index, std::map<Index, std::vector<Index>>> by_count;
+  for (const auto& [u, n] : per_unit) {
+    const auto dot = u.find('.');
+    by_count[n][std::stoll(u.substr(5, dot - 5))].push_back(std::stoll(u.substr(dot + 1)));
+  }
+  std::vector<std::string> lines;
+  for (auto& [count, stages] : by_count) {
+    std::string units;
+    for (auto& [stage, idx] : stages) {
+      std::sort(idx.begin(), idx.end());
+      for (std::size_t i = 0; i < idx.size();) {
+        std::size_t j = i;
+        while (j + 1 < idx.size() && idx[j + 1] == idx[j] + 1) ++j;
+        units += (units.empty() ? "" : ", ") + std::string("layer") + std::to_string(stage) + "." + std::to_string(idx[i]) +
+                 (j > i ? "-" + std::to_string(idx[j]) : "");
+        i = j + 1;
+      }
+    }
+    lines.push_back(units + ": " + what + " (" + std::to_string(count) + (count == 1 ? " key" : " keys") +
+                    (per_unit.size() > 1 ? " each)" : ")"));
+  }
+  for (const auto& k : loose) lines.push_back(k + ": " + what);
+  return lines;
+}
+
+}  // namespace detail
+
+/// The differences between what `file` holds and what `expected` needs, one line each (grouped by
+/// unit for missing and unexpected keys, at most `max_shape_lines` shape differences then a count).
+/// Empty when they match.
+inline std::vector<std::string> checkpoint_differences(const ShapeMap& file, const ShapeMap& expected,
+                                                       std::size_t max_shape_lines = 12) {
+  std::vector<std::string> missing, unexpected, lines;
+  std::vector<std::string> reshaped;
+  for (const auto& [k, s] : expected) {
+    const auto it = file.find(k);
+    if (it == file.end()) missing.push_back(k);
+    else if (it->second != s)
+      reshaped.push_back(k + ": " + detail::shape_text(it->second) + " in the file, " + detail::shape_text(s) + " expected");
+  }
+  for (const auto& [k, s] : file)
+    if (!expected.count(k) && !(k.size() >= 20 && k.compare(k.size() - 20, 20, ".num_batches_tracked") == 0))
+      unexpected.push_back(k);
+  for (auto& l : detail::grouped_lines(missing, "missing")) lines.push_back(std::move(l));
+  for (auto& l : detail::grouped_lines(unexpected, "not expected")) lines.push_back(std::move(l));
+  for (std::size_t i = 0; i < reshaped.size() && i < max_shape_lines; ++i) lines.push_back(reshaped[i]);
+  if (reshaped.size() > max_shape_lines)
+    lines.push_back("... and " + std::to_string(reshaped.size() - max_shape_lines) + " more keys with another shape");
+  return lines;
+}
+
+/// The expected names and shapes of a plan's checkpoint.
+inline ShapeMap plan_shapes(const NetworkPlan& plan) {
+  ShapeMap out;
+  for (const auto& [k, s] : expected_parameters(plan)) out[k] = s;
+  return out;
+}
+
+namespace detail {
+
+inline const std::vector<Index>& shape_at(const ShapeMap& m, const std::string& key, std::size_t rank,
+                                          const std::string& source) {
+  const auto it = m.find(key);
+  if (it == m.end())
+    fail<FormatError>(source, "parameter '" + key + "'", "present (to recognise the network)", "missing");
+  if (it->second.size() != rank)
+    fail<FormatError>(source, "rank of '" + key + "'", rank, it->second.size());
+  return it->second;
+}
+
+inline bool has(const ShapeMap& m, const std::string& key) { return m.count(key) > 0; }
+
+}  // namespace detail
+
+/// Infers the network of a checkpoint from its names and shapes (see the file comment for what is
+/// taken by convention). Throws FormatError naming `source` when the keys fit no family, with the
+/// differences to the closest plan when a family was recognised but the file does not fit it.
+inline InferredNetwork infer_network(const ShapeMap& file, const std::string& source) {
+  using detail::has;
+  using detail::shape_at;
+  InferredNetwork r;
+  SKNetConfig& c = r.config;
+  c.attention.reset();
+  // Stem.
+  if (has(file, "conv1.0.weight")) {
+    const auto& w = shape_at(file, "conv1.0.weight", 4, source);
+    c.stem = Stem::deep, c.stem_width = w[0], c.in_channels = w[1];
+  } else {
+    const auto& w = shape_at(file, "conv1.weight", 4, source);
+    c.stem = w[2] == 7 ? Stem::imagenet : Stem::small;
+    c.stem_width = w[0], c.in_channels = w[1];
+  }
+  // Depths: layer{s}.{u}.* for s = 1, 2, ...
+  std::map<Index, Index> units;
+  for (const auto& entry : file) {
+    const std::string u = detail::unit_of(entry.first);
+    if (u.empty()) continue;
+    const auto dot = u.find('.');
+    try {
+      const Index s = std::stoll(u.substr(5, dot - 5)), i = std::stoll(u.substr(dot + 1));
+      units[s] = std::max(units[s], i + 1);
+    } catch (const std::exception&) {
+      detail::fail<FormatError>(source, "unit name", "layer<stage>.<unit>", "'" + u + "'");
+    }
+  }
+  if (units.empty() || units.begin()->first != 1 || units.rbegin()->first != Index(units.size()))
+    detail::fail<FormatError>(source, "stages", "layer1 .. layerN (a ResNet-layout network)",
+                              units.empty() ? std::string("none") : "layer" + std::to_string(units.begin()->first) + " .. layer" +
+                                                                         std::to_string(units.rbegin()->first));
+  c.layers.clear(), c.planes.clear(), c.strides.clear();
+  for (const auto& [s, n] : units) c.layers.push_back(n), c.strides.push_back(s == 1 ? 1 : 2);
+  // Block kind and family from the first unit.
+  const std::string u0 = "layer1.0.";
+  const bool sk_basic = has(file, u0 + "conv1.paths.0.conv.weight");
+  const bool sk_bottleneck = has(file, u0 + "conv2.paths.0.conv.weight");
+  const bool grouped = has(file, u0 + "conv2.weight") && has(file, u0 + "bn2.weight");
+  if (!sk_basic && !sk_bottleneck && !grouped)
+    detail::fail<FormatError>(source, "first unit (layer1.0)",
+                              "an SK bottleneck (conv2.paths.*), an SK basic block (conv1.paths.*) or a grouped "
+                              "bottleneck (conv2, bn2)",
+                              "none of these");
+  c.block = sk_basic ? BlockKind::basic : BlockKind::bottleneck;
+  c.avg_down = false;
+  for (std::size_t s = 0; s < c.layers.size(); ++s) {
+    const std::string p = "layer" + std::to_string(s + 1) + ".0.";
+    if (has(file, p + "downsample.2.weight") && has(file, p + "downsample.1.weight") &&
+        file.at(p + "downsample.1.weight").size() == 4)
+      c.avg_down = true;
+  }
+  const std::string sk_at = sk_basic ? "conv1" : "conv2";
+  for (std::size_t s = 0; s < c.layers.size(); ++s) {
+    const std::string p = "layer" + std::to_string(s + 1) + ".0.";
+    if (c.block == BlockKind::basic) {
+      c.planes.push_back(shape_at(file, p + "conv2.conv.weight", 4, source)[0]);
+    } else {
+      const std::string conv3 = grouped ? p + "conv3.weight" : p + "conv3.conv.weight";
+      c.planes.push_back(shape_at(file, conv3, 4, source)[0] / 4);
+    }
+  }
+  // Groups, base width, M, split input.
+  const Index planes0 = c.planes[0];
+  if (grouped) {
+    const auto& w2 = shape_at(file, u0 + "conv2.weight", 4, source);
+    const Index width = w2[0];
+    c.groups = w2[1] > 0 && width % w2[1] == 0 ? width / w2[1] : 1;
+    c.base_width = width * 64 / (planes0 * c.groups);
+    r.family = has(file, u0 + "se.fc1.weight") ? "seresnext" : "resnext";
+  } else {
+    Index m = 0;
+    while (has(file, u0 + sk_at + ".paths." + std::to_string(m) + ".conv.weight")) ++m;
+    r.paths = c.paths = m;
+    const auto& w = shape_at(file, u0 + sk_at + ".paths.0.conv.weight", 4, source);
+    const Index width = w[0];
+    const Index sk_in = c.block == BlockKind::basic ? c.stem_channels() : shape_at(file, u0 + "conv1.conv.weight", 4, source)[0];
+    c.split_input = w[1] * m == sk_in;
+    const Index path_in = c.split_input ? sk_in / m : sk_in;
+    c.groups = w[1] > 0 && path_in % w[1] == 0 ? path_in / w[1] : 1;
+    c.base_width = c.block == BlockKind::basic ? 64 : width * 64 / (planes0 * c.groups);
+    if (w[2] != 3) c.branch_kernel = BranchKernel::full;
+    r.family = c.split_input || c.block == BlockKind::basic ? "skresnet" : "sknet";
+  }
+  const auto& fc = shape_at(file, "fc.weight", 2, source);
+  c.num_classes = fc[0];
+  // Attention widths of every SK unit: a rule when one explains them all, else the list.
+  if (r.paths > 0) {
+    std::vector<Index> d;
+    for (std::size_t s = 0; s < c.layers.size(); ++s)
+      for (Index u = 0; u < c.layers[s]; ++u)
+        d.push_back(shape_at(file, "layer" + std::to_string(s + 1) + "." + std::to_string(u) + "." + sk_at +
+                                       ".attn.fc_reduce.weight",
+                                   4, source)[0]);
+    // The paper's and timm's rules first, then the same forms with other numbers (reduced networks).
+    std::vector<AttentionWidth> rules{AttentionWidth::paper(16, 32), AttentionWidth::divisible(1, 8, 16),
+                                      AttentionWidth::divisible(1, 16, 8), AttentionWidth::divisible(1, 16, 32)};
+    for (Index den : {16, 8, 4, 2})
+      for (Index k : {32, 16, 8, 4, 2, 1}) rules.push_back(AttentionWidth::paper(den, k)), rules.push_back(AttentionWidth::divisible(1, den, k));
+    for (const AttentionWidth& rule : rules) {
+      SKNetConfig trial = c;
+      trial.attention = rule;
+      std::vector<Index> got;
+      try {
+        for (const BlockPlan& b : family_plan(r.family, trial, r.paths).blocks) got.push_back(b.sk.attention_width());
+      } catch (const ConfigError&) {
+        continue;
+      }
+      if (got == d) {
+        c.attention = rule;
+        break;
+      }
+    }
+    if (!c.attention) c.attention_widths = d;
+  }
+  if (r.family == "seresnext") {  // timm's rule, or the same form with another ratio or divisor
+    std::vector<Index> widths;
+    for (std::size_t s = 0; s < c.layers.size(); ++s)
+      for (Index u = 0; u < c.layers[s]; ++u)
+        widths.push_back(shape_at(file, "layer" + std::to_string(s + 1) + "." + std::to_string(u) + ".se.fc1.weight", 4, source)[0]);
+    const auto fits = [&](const AttentionWidth& rule) {
+      std::vector<Index> got;
+      for (std::size_t s = 0; s < c.layers.size(); ++s) got.insert(got.end(), std::size_t(c.layers[s]), rule.of(c.stage_channels(s)));
+      return got == widths;
+    };
+    const auto find_rule = [&]() -> AttentionWidth {
+      if (fits(se_rule())) return se_rule();
+      for (Index den : {16, 8, 4, 2})
+        for (Index k : {8, 16, 4, 2, 1}) {
+          AttentionWidth rule = AttentionWidth::divisible(1, den, k);
+          rule.round_limit_tenths = 0;
+          if (fits(rule)) return rule;
+        }
+      return se_rule();  // no rule fits: the differences below name the widths
+    };
+    c.se = find_rule();
+  }
+  // The plan of what was inferred must fit the file exactly.
+  NetworkPlan plan;
+  try {
+    plan = r.plan();
+  } catch (const ConfigError& e) {
+    throw FormatError(source + ": recognised a " + r.family + " network, but its shapes give no valid config: " + e.what());
+  }
+  const std::vector<std::string> diff = checkpoint_differences(file, plan_shapes(plan));
+  if (!diff.empty()) {
+    std::string message = source + ": looks like a " + r.family + " network, but does not fit one:";
+    for (const auto& l : diff) message += "\n  " + l;
+    throw FormatError(message);
+  }
+  // A named architecture with the same plan (classes aside).
+  for (const Architecture& a : architectures()) {
+    if (a.family != r.family) continue;
+    SKNetConfig named = a.config;
+    named.num_classes = c.num_classes, named.in_channels = c.in_channels;
+    try {
+      if (checkpoint_differences(file, plan_shapes(family_plan(a.family, named, a.paths))).empty()) {
+        r.architecture = a.name;
+        break;
+      }
+    } catch (const ConfigError&) {
+    }
+  }
+  return r;
+}
+
+inline std::string InferredNetwork::description() const {
+  const auto list = [](const std::vector<Index>& v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+    return s;
+  };
+  std::string s = (architecture.empty() ? std::string("a custom ") + family : architecture) + " (family " + family + ": ";
+  s += std::string(config.block == BlockKind::basic ? "basic blocks " : "bottlenecks ") + list(config.layers);
+  s += ", planes " + list(config.planes);
+  s += ", stem " + std::string(config.stem == Stem::deep ? "deep" : config.stem == Stem::small ? "small" : "7x7");
+  if (config.avg_down) s += ", avg-pool shortcuts";
+  s += ", G " + std::to_string(config.groups);
+  if (paths > 0) {
+    s += ", M " + std::to_string(paths) + (config.split_input ? ", split input" : "");
+    s += ", d " + (config.attention ? config.attention->to_string() : "per unit " + list(config.attention_widths));
+  }
+  if (config.se) s += ", SE " + config.se->to_string();
+  s += ", " + std::to_string(config.num_classes) + " classes)";
+  return s;
+}
+
+}  // namespace sknet
