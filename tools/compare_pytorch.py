@@ -3,18 +3,23 @@
 
 For every architecture x batch x threads configuration:
 
-1. Correctness: the PyTorch SKNet (M=2, 1000 classes, eval) gets reproducible random weights
-   (`randomize_sknet_`, non-trivial BN statistics), saved with timm's names as safetensors,
-   and a random input [B, 3, S, S] saved as .npy. `sknet run --threads T` must reproduce the
-   PyTorch float32 logits: max |error| / max |logit| <= --logit-tol (1e-4), else FAIL.
+0. Architectures (--arch): every network `sknet --arch` knows (TORCH_MODELS below): sknet26,
+   sknet50, sknet101 (tools/sk_torch.py), skresnet18, skresnet34, skresnet50, skresnet50d,
+   seresnext50 (tools/families_torch.py) and resnext26, resnext50, resnext101
+   (tools/resnext_torch.py); all with timm's state_dict names, 1000 classes, M=2 SK paths.
+1. Correctness: the PyTorch net (eval) gets reproducible random weights (`randomize_net_`:
+   Kaiming convs, non-trivial attention, BN statistics calibrated so activations stay O(1);
+   redrawn from the next seed while some SK unit's attention is near uniform), saved with timm's names as safetensors, and a random input [B, 3, S, S] saved as .npy.
+   `sknet run --arch A --threads T` must reproduce the PyTorch float32 logits:
+   max |error| / max |logit| <= --logit-tol (1e-4), else FAIL.
 2. Speed, alternating on a noisy shared machine: a PyTorch worker subprocess (this script with
    --worker; its own thread setting and memory) loads the same weights, compiles the net
-   (torch.jit.script + optimize_for_inference; scripting this net fails, so in practice
+   (torch.jit.script + optimize_for_inference; scripting these nets fails, so in practice
    torch.jit.trace + optimize_for_inference, which folds BN and uses oneDNN; trace + freeze
-   as the last resort) under no_grad, warms up; then --rounds times: R timed PyTorch calls
-   (time.perf_counter), then `sknet bench --reps R` (its own random weights; weights do not
-   change the speed; its per-rep "rep i: X ms" lines are used). The medians are over all
-   rounds x reps of each side.
+   as the last resort; the report names the mode of every arch) under no_grad, warms up; then
+   --rounds times: R timed PyTorch calls (time.perf_counter), then `sknet bench --arch A
+   --reps R` (its own random weights; weights do not change the speed; its per-rep
+   "rep i: X ms" lines are used). The medians are over all rounds x reps of each side.
 3. Peak memory (B=1, T=1, per architecture): max RSS of `sknet run` and of a PyTorch worker that
    loads the weights, compiles, warms up and runs the same inference once (/usr/bin/time -f %M
    when present, else os.wait4), plus the RSS of `python3 -c "import torch"` alone.
@@ -29,10 +34,16 @@ Examples (from the repository root):
         --markdown /tmp/bench.md
     /usr/bin/python3 tools/compare_pytorch.py --arch sknet26 --batch 1 --threads 1 \\
         --reps 2 --rounds 1 --size 64                                         # quick smoke test
+    /usr/bin/python3 tools/compare_pytorch.py --arch skresnet18 resnext50 seresnext50 --batch 1 \
+        --threads 1 --reps 1 --rounds 1 --size 64 --no-memory                # other families
 
 The sknet binary is --sknet, else $SKNET_BIN, else build/release/apps/sknet. --baseline BIN times a
-second sknet binary (e.g. the previous commit's) in the same rounds, right after sknet, and adds
-its median and the sknet / baseline ratio to the table.
+second sknet binary (e.g. the previous commit's) in the same rounds, back to back with sknet
+(sknet first in odd rounds, the baseline first in even ones), and adds its median, the ratio of
+the two medians and the median over rounds of the paired per-round ratios sknet / baseline
+(robust on a noisy host: both sides of a pair see the same load) to the table.
+
+The report names the host's CPU (model name and cpu family from /proc/cpuinfo).
 """
 
 import argparse
@@ -63,6 +74,40 @@ TIME_BIN = "/usr/bin/time"
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- PyTorch models
+
+def _sknet(arch):
+    from sk_torch import SKNet, sknet_config
+    cfg = sknet_config(arch, paths=2, num_classes=1000)
+    return SKNet(cfg), cfg.metadata()
+
+
+def _resnext(arch):
+    from resnext_torch import ResNeXt, resnext_config, resnext_metadata
+    cfg = resnext_config(arch, num_classes=1000)
+    return ResNeXt(cfg), resnext_metadata(cfg)
+
+
+def _family(arch):
+    from families_torch import FamilyNet, family_config
+    cfg = family_config(arch, num_classes=1000, paths=2)
+    return FamilyNet(cfg), cfg.metadata()
+
+
+# `sknet --arch` name -> builder(name) -> (PyTorch net, untrained; its safetensors metadata)
+TORCH_MODELS = {
+    "sknet26": _sknet, "sknet50": _sknet, "sknet101": _sknet,
+    "skresnet18": _family, "skresnet34": _family, "skresnet50": _family, "skresnet50d": _family,
+    "resnext26": _resnext, "resnext50": _resnext, "resnext101": _resnext,
+    "seresnext50": _family,
+}
+
+
+def build_torch_model(arch):
+    """(PyTorch net of `arch`, 1000 classes, M=2; safetensors metadata of its architecture)."""
+    return TORCH_MODELS[arch](arch)
 
 
 # ----------------------------------------------------------------------------- PyTorch worker
@@ -136,11 +181,10 @@ def worker(spec):
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    from sk_torch import SKNet, sknet_config
     out = sys.stdout
     sys.stdout = sys.stderr  # keep the JSON channel clean
     with torch.no_grad():
-        net = SKNet(sknet_config(spec["arch"], paths=2, num_classes=1000))
+        net = build_torch_model(spec["arch"])[0]
         load_weights_(net, spec["weights"])
         net.eval()
         x = torch.from_numpy(np.load(spec["input"]))
@@ -207,8 +251,37 @@ def run_peak_rss(cmd, env=None, cwd=None):
     return rc, text, kb / 1024.0
 
 
+# AMD's cpu family numbers (/proc/cpuinfo) -> microarchitecture
+AMD_FAMILIES = {0x15: "Bulldozer family", 0x16: "Jaguar family", 0x17: "Zen / Zen+ / Zen 2",
+                0x19: "Zen 3 / Zen 4", 0x1A: "Zen 5"}
+
+
+def cpu_family(path="/proc/cpuinfo"):
+    """The host's CPU family from /proc/cpuinfo (first processor), e.g. "AuthenticAMD cpu family
+    26 (0x1a, Zen 5), model 2, stepping 1"; Arm: implementer / part; "?" if unreadable."""
+    try:
+        with open(path) as f:
+            first = f.read().split("\n\n", 1)[0]
+    except OSError:
+        return "?"
+    kv = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines()
+                                              if ":" in line)}
+    fam = kv.get("cpu family", "")
+    if fam.isdigit():
+        n = int(fam)
+        name = AMD_FAMILIES.get(n) if kv.get("vendor_id") == "AuthenticAMD" else None
+        text = "%s cpu family %d (%#x%s)" % (kv.get("vendor_id", "?"), n, n,
+                                             ", " + name if name else "")
+        return text + "".join(", %s %s" % (k, kv[k]) for k in ("model", "stepping") if k in kv)
+    if "CPU implementer" in kv:
+        return "Arm implementer %s, part %s, variant %s" % (
+            kv["CPU implementer"], kv.get("CPU part", "?"), kv.get("CPU variant", "?"))
+    return "?"
+
+
 def machine_info():
-    info = {"model": platform.processor() or "?", "cpus": str(os.cpu_count())}
+    info = {"model": platform.processor() or "?", "cpus": str(os.cpu_count()),
+            "family": cpu_family()}
     try:
         text = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
         kv = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
@@ -247,40 +320,73 @@ def fmt(v, spec="%.2f"):
 
 
 class Case:
-    """Files of one (arch, batch): weights, input, PyTorch float32 reference logits."""
+    """Files of one (arch, batch): weights, input, PyTorch float32 reference logits; `note`: a
+    caveat about the weights for the report (or "")."""
 
-    def __init__(self, arch, batch, weights, xpath, ref):
+    def __init__(self, arch, batch, weights, xpath, ref, note=""):
         self.arch, self.batch, self.weights, self.xpath, self.ref = arch, batch, weights, xpath, ref
+        self.note = note
+
+
+MIN_ATTENTION_SPREAD = 0.1  # as tools/gen_family_fixtures.py demands of its fixtures
+MAX_DRAWS = 8
+
+
+def draw_arch(arch, seed, batches, size):
+    """The randomized PyTorch net of `arch` from `seed`, its metadata, the inputs and float64
+    reference logits per batch, and the smallest per-unit SK attention spread over the batches
+    (max - min over the paths, mean over images and channels; None without SK units)."""
+    import torch
+    from gen_net_fixtures import attention_stats
+    from sk_torch import randomize_net_
+    net, meta = build_torch_model(arch)
+    net = randomize_net_(net, torch.Generator().manual_seed(seed), calib_shape=(2, size, size))
+    net.eval()
+    inputs, refs, spread = {}, {}, None
+    for b in batches:
+        g = torch.Generator().manual_seed((seed + 7919 * b) & 0x7FFFFFFF)
+        inputs[b] = torch.randn(b, net.cfg.in_chans, size, size, generator=g, dtype=torch.float32)
+        with torch.no_grad():
+            refs[b] = net(inputs[b]).numpy().astype(np.float64)
+        assert np.isfinite(refs[b]).all(), "non-finite reference logits"
+        if net.attention:
+            s = attention_stats(net.attention)[0]
+            spread = s if spread is None else min(spread, s)
+    return net, meta, inputs, refs, spread
 
 
 def prepare_arch(arch, batches, args, workdir):
-    import torch
-    from sk_torch import SKNet, randomize_sknet_, sknet_config, write_safetensors
-    seed = (args.seed + zlib.crc32(("%s/m2" % arch).encode())) & 0x7FFFFFFF
-    cfg = sknet_config(arch, paths=2, num_classes=1000)
+    """Random weights (redrawn from the next seed while an SK unit's attention is near uniform,
+    e.g. every attention feature of a narrow unit cut by the ReLU), inputs and references."""
+    from sk_torch import write_safetensors
+    base = (args.seed + zlib.crc32(("%s/m2" % arch).encode())) & 0x7FFFFFFF
     t0 = time.perf_counter()
-    net = randomize_sknet_(SKNet(cfg), torch.Generator().manual_seed(seed),
-                           calib_shape=(2, args.size, args.size)).eval()
+    for draw in range(MAX_DRAWS):
+        seed = (base + 1000003 * draw) & 0x7FFFFFFF
+        net, meta, inputs, refs, spread = draw_arch(arch, seed, batches, args.size)
+        if spread is None or spread >= MIN_ATTENTION_SPREAD:
+            break
+        log("%s: seed %d: an SK unit's attention is near uniform (spread %.3f < %.2f)%s"
+            % (arch, seed, spread, MIN_ATTENTION_SPREAD,
+               "; next seed" if draw + 1 < MAX_DRAWS else "; keeping it"))
+    note = ""
+    if spread is not None and spread < MIN_ATTENTION_SPREAD:
+        note = "random weights: an SK unit's attention is near uniform (spread %.3f)" % spread
     d = os.path.join(workdir, arch)
     os.makedirs(d, exist_ok=True)
     wpath = os.path.join(d, "weights.safetensors")
-    meta = dict(cfg.metadata())
-    meta.update({"seed": str(seed), "generator": "tools/compare_pytorch.py"})
+    meta = dict(meta, seed=str(seed), generator="tools/compare_pytorch.py")
     write_safetensors(wpath, {k: v.contiguous() for k, v in net.state_dict().items()}, meta)
     cases = {}
     for b in batches:
-        g = torch.Generator().manual_seed((seed + 7919 * b) & 0x7FFFFFFF)
-        x = torch.randn(b, cfg.in_chans, args.size, args.size, generator=g, dtype=torch.float32)
         xpath = os.path.join(d, "input_b%d.npy" % b)
-        np.save(xpath, x.numpy().astype("<f4"))
-        with torch.no_grad():
-            ref = net(x).numpy().astype(np.float64)
-        assert np.isfinite(ref).all(), "non-finite reference logits"
-        cases[b] = Case(arch, b, wpath, xpath, ref)
-    log("%s: seed %d, weights %.1f MB, references for batch %s in %.1fs"
+        np.save(xpath, inputs[b].numpy().astype("<f4"))
+        cases[b] = Case(arch, b, wpath, xpath, refs[b], note)
+    stats = "" if spread is None else ", min SK unit attention spread %.2f" % spread
+    log("%s: seed %d, weights %.1f MB, references for batch %s in %.1fs (logits max |.| %.2f%s)"
         % (arch, seed, os.path.getsize(wpath) / 1e6, ",".join(map(str, batches)),
-           time.perf_counter() - t0))
-    del net
+           time.perf_counter() - t0, max(np.abs(r).max() for r in refs.values()), stats))
+    del net, inputs
     gc.collect()
     return cases
 
@@ -356,7 +462,8 @@ class TorchWorker:
 
 
 def time_config(case, threads, args, workdir):
-    """Alternating rounds; returns dict with torch/sknet rep lists, medians, mode."""
+    """Alternating rounds; returns dict with torch/sknet(/baseline) rep lists, sknet's medians,
+    the per-round paired ratios sknet / baseline, mode."""
     spec = {"arch": case.arch, "weights": case.weights, "input": case.xpath, "threads": threads,
             "warmup": args.warmup, "mode": args.torch_mode}
     errpath = os.path.join(workdir, case.arch, "worker_b%d_t%d.log" % (case.batch, threads))
@@ -367,16 +474,21 @@ def time_config(case, threads, args, workdir):
         for r in range(args.rounds):
             t = w.run(args.reps)
             res["torch"] += t
+            if args.baseline and r % 2:  # back to back, the baseline first in even rounds
+                b, bmed, _ = sknet_bench(case.arch, case.batch, threads, args, args.baseline)
             s, smed, header = sknet_bench(case.arch, case.batch, threads, args)
+            if args.baseline and not r % 2:
+                b, bmed, _ = sknet_bench(case.arch, case.batch, threads, args, args.baseline)
             res["sknet"] += s
             res["sknet_medians"].append(smed)
             res["sknet_header"] = header
+            paired = ""
             if args.baseline:
-                b, bmed, _ = sknet_bench(case.arch, case.batch, threads, args, args.baseline)
                 res.setdefault("baseline", []).extend(b)
+                res.setdefault("paired", []).append(smed / bmed)
+                paired = ", baseline median %.2f ms, sknet / baseline %.3f" % (bmed, smed / bmed)
             log("  round %d/%d: torch median %.2f ms, sknet median %.2f ms%s"
-                % (r + 1, args.rounds, median(t), smed,
-                   (", baseline median %.2f ms" % bmed) if args.baseline else ""))
+                % (r + 1, args.rounds, median(t), smed, paired))
     finally:
         w.close()
     return res
@@ -394,21 +506,31 @@ def memory_pair(case, args, sknet_rss):
 
 # ----------------------------------------------------------------------------- report
 
-def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_header, modes):
+def by_value(per_arch):
+    """{arch: text} -> "arch, arch: text1; arch: text2", archs grouped by equal text."""
+    groups = {}
+    for arch, text in per_arch.items():
+        groups.setdefault(text, []).append(arch)
+    return "; ".join("%s: %s" % (", ".join(archs), text) for text, archs in groups.items())
+
+
+def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
     L = []
     L.append("## sknet vs PyTorch %s (CPU inference, float32)" % tinfo["version"])
     L.append("")
     L.append("- date: %s" % datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
     L.append("- machine: %s; %s%s" % (minfo["model"], minfo["cpus"],
                                       ("; ISA: " + minfo["isa"]) if minfo.get("isa") else ""))
-    L.append("- PyTorch %s, oneDNN (mkldnn) available: %s (v%s), CPU capability %s; %s"
+    L.append("- cpu family (/proc/cpuinfo): %s" % minfo["family"])
+    L.append("- PyTorch %s, oneDNN (mkldnn) available: %s (v%s), CPU capability %s; PyTorch mode: %s"
              % (tinfo["version"], tinfo["mkldnn"], tinfo["onednn_version"],
-                tinfo["cpu_capability"], "; ".join("%s: %s" % kv for kv in modes.items())))
-    L.append("- sknet: `%s` (%s)" % (args.sknet_display, sknet_header or "?"))
+                tinfo["cpu_capability"], by_value(modes) or "?"))
+    L.append("- sknet: `%s` (%s)" % (args.sknet_display, by_value(sknet_headers) or "?"))
     if args.baseline:
-        L.append("- baseline: `%s` (another sknet build, timed in the same rounds right after sknet)"
-                 % args.baseline)
-    L.append("- input [B, 3, %d, %d], M=2, 1000 classes; %d round(s) x %d reps per side, "
+        L.append("- baseline: `%s` (another sknet build, timed in the same rounds back to back "
+                 "with sknet, alternating which goes first; paired = median over rounds of the "
+                 "round's sknet median / baseline median)" % args.baseline)
+    L.append("- input [B, 3, %d, %d], M=2 (SK networks), 1000 classes; %d round(s) x %d reps per side, "
              "alternating PyTorch / sknet; medians over all %d reps; PyTorch warm-up %d calls"
              % (args.size, args.size, args.rounds, args.reps, args.rounds * args.reps,
                 args.warmup))
@@ -417,16 +539,18 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_header, modes):
     L.append("- load average at start / end: %s / %s" % args.loadavg)
     L.append("- command: `%s`" % args.cmdline)
     L.append("")
-    extra_head = " baseline ms | sknet / baseline |" if args.baseline else ""
+    extra_head = " baseline ms | sknet / baseline | paired sknet / baseline |" if args.baseline else ""
     L.append("| arch | batch | threads | PyTorch ms | sknet ms | sknet / PyTorch "
              "| PyTorch img/s | sknet img/s |%s logits check |" % extra_head)
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|%s---|" % ("---:|---:|" if args.baseline else ""))
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|%s---|"
+             % ("---:|---:|---:|" if args.baseline else ""))
     for r in rows:
         tm, sm = r["torch_ms"], r["sknet_ms"]
         extra = ""
         if args.baseline:
             bm = r.get("baseline_ms", float("nan"))
-            extra = " %s | %s |" % (fmt(bm), fmt(sm / bm, "%.3fx"))
+            extra = " %s | %s | %s |" % (fmt(bm), fmt(sm / bm, "%.3fx"),
+                                         fmt(r.get("paired", float("nan")), "%.3fx"))
         L.append("| %s | %d | %d | %s | %s | %s | %s | %s |%s %s %s |" % (
             r["arch"], r["batch"], r["threads"], fmt(tm), fmt(sm), fmt(sm / tm, "%.2fx"),
             fmt(1e3 * r["batch"] / tm, "%.1f"), fmt(1e3 * r["batch"] / sm, "%.1f"), extra,
@@ -455,12 +579,13 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_header, modes):
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "--worker":
         return worker(json.loads(sys.argv[2]))
-    from sk_torch import PRESETS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n", 2)[2])
-    ap.add_argument("--arch", nargs="+", choices=sorted(PRESETS),
-                    default=["sknet26", "sknet50", "sknet101"], help="architectures")
+    ap.add_argument("--arch", nargs="+", choices=list(TORCH_MODELS), metavar="ARCH",
+                    default=["sknet26", "sknet50", "sknet101"],
+                    help="architectures: %s (default sknet26 sknet50 sknet101)"
+                    % " ".join(TORCH_MODELS))
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 8], help="batch sizes")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts")
     ap.add_argument("--size", type=int, default=224, help="input height = width (default 224)")
@@ -478,7 +603,8 @@ def main():
     ap.add_argument("--sknet", default=os.environ.get("SKNET_BIN", DEFAULT_BIN),
                     help="the sknet command (default: $SKNET_BIN or %s)" % DEFAULT_BIN)
     ap.add_argument("--baseline", metavar="BIN",
-                    help="another sknet binary (e.g. the previous commit) timed in the same rounds")
+                    help="another sknet binary (e.g. the previous commit) timed in the same rounds; "
+                    "adds its median, the ratio of the medians and the median paired ratio")
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep weights/inputs/logs in DIR")
     args = ap.parse_args()
@@ -512,8 +638,7 @@ def main():
     minfo, tinfo = machine_info(), torch_info()
     workdir = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="sknet_vs_pt_")
     os.makedirs(workdir, exist_ok=True)
-    rows, mems, modes, failed = [], {}, {}, False
-    sknet_header = ""
+    rows, mems, modes, sknet_headers, failed = [], {}, {}, {}, False
     try:
         for arch in args.arch:
             need = sorted(set(args.batch) | ({1} if not args.no_memory else set()))
@@ -531,15 +656,16 @@ def main():
                     log("  logits: %s, rel err %.2e %s" % (row["check"]["status"],
                                                            row["check"]["rel"],
                                                            row["check"]["note"]))
-                    notes = [row["check"]["note"]] if row["check"]["note"] else []
+                    notes = [n for n in (cases[b].note, row["check"]["note"]) if n]
                     try:
                         tr = time_config(cases[b], t, args, workdir)
                         row["torch_ms"], row["sknet_ms"] = median(tr["torch"]), median(tr["sknet"])
                         if args.baseline:
                             row["baseline_ms"] = median(tr["baseline"])
-                        modes[arch] = "PyTorch mode " + tr["mode"]
-                        sknet_header = re.sub(r"^arch \S+, batch \d+, \d+x\d+, threads \d+, ", "",
-                                              tr["sknet_header"])
+                            row["paired"] = median(tr["paired"])
+                        modes[arch] = tr["mode"]
+                        sknet_headers[arch] = re.sub(
+                            r"^arch \S+, batch \d+, \d+x\d+, threads \d+, ", "", tr["sknet_header"])
                         if tr["jit_vs_eager"] is not None and tr["jit_vs_eager"] > args.logit_tol:
                             notes.append("PyTorch compiled vs eager rel err %.1e"
                                          % tr["jit_vs_eager"])
@@ -564,7 +690,7 @@ def main():
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     args.loadavg = (args.loadavg[0], "%.2f %.2f %.2f" % os.getloadavg())
-    text = report(rows, mems, baseline, args, minfo, tinfo, sknet_header, modes)
+    text = report(rows, mems, baseline, args, minfo, tinfo, sknet_headers, modes)
     sys.stdout.write(text)
     if args.markdown:
         with open(args.markdown, "w") as f:
