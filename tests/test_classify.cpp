@@ -354,18 +354,33 @@ TEST_CASE("classify reports bad images, checkpoints and arguments in one line wi
   const std::string no_weights = (ckpt.dir / "nope.safetensors").string();
   one_line_error(run_classify("--weights " + no_weights + " " + image), 1, {no_weights});
   one_line_error(run_classify("--weights " + garbage + " " + image), 1, {garbage});
-  one_line_error(run_classify("--weights " + ckpt.path + " --arch sknet50 " + image), 1,
-                 {ckpt.path, "does not match --arch sknet50", "missing (layer1.2.", "use --arch sknet26"});
+  {  // another architecture: the differences one per line, grouped by unit, then what the file holds
+    const Result r = run_classify("--weights " + ckpt.path + " --arch sknet50 " + image);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(ckpt.path + ": does not fit --arch sknet50:\n"
+                                      "  layer1.2, layer2.2-3, layer3.2-5, layer4.2: missing (26 keys each)\n"
+                                      "the file holds sknet26 (family sknet: ") &&
+                          Catch::Contains("; use --arch sknet26\n"));
+  }
   const std::string other = (ckpt.dir / "other.safetensors").string();
   sknet::StateDict<float> dict;
   dict["fc.weight"] = sknet::NamedTensor<float>{{10, 512}, std::vector<float>(5120, 0.0f)};
   dict["features.0.weight"] = sknet::NamedTensor<float>{{4}, std::vector<float>(4, 0.0f)};
   sknet::io::save_safetensors(other, dict);
   one_line_error(run_classify("--weights " + other + " " + image), 1,
-                 {other, "unexpected (features.0.weight)", "not a checkpoint of sknet26, sknet50 or sknet101"});
+                 {other, "not a checkpoint of a network sknet knows", "keys: fc.weight, features.0.weight"});
+  {
+    const Result r = run_classify("--weights " + other + " --arch sknet26 " + image);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains(other + ": does not fit --arch sknet26:\n") &&
+                          Catch::Contains("\n  layer1.1, layer2.1, layer3.1, layer4.1: missing (26 keys each)\n") &&
+                          Catch::Contains("\n  features.0.weight: not expected\n") &&
+                          Catch::Contains("\nthe file fits no network family sknet knows\n"));
+  }
   dict.erase("fc.weight");
   sknet::io::save_safetensors(other, dict);
-  one_line_error(run_classify("--weights " + other + " " + image), 1, {other, "'fc.weight'"});
+  one_line_error(run_classify("--weights " + other + " --arch sknet26 " + image), 1, {other, "'fc.weight'"});
 
   // Labels that do not fit the checkpoint.
   const std::string short_labels = (ckpt.dir / "short_labels.txt").string();
@@ -376,7 +391,8 @@ TEST_CASE("classify reports bad images, checkpoints and arguments in one line wi
   // Usage errors: exit 2.
   one_line_error(run_classify("--weights " + ckpt.path), 2, {"no image given"});
   one_line_error(run_classify(image), 2, {"missing required option '--weights'"});
-  one_line_error(run_classify(base + "--arch resnet50 " + image), 2, {"sknet26, sknet50 or sknet101"});
+  one_line_error(run_classify(base + "--arch resnet50 " + image), 2, {"sknet26, sknet50, sknet101, skresnet18"});
+  one_line_error(run_classify(base + "--crop-pct 1.5 " + image), 2, {"--crop-pct", "(0, 1]"});
   one_line_error(run_classify(base + "--top 0 " + image), 2, {"--top"});
   one_line_error(run_classify(base + "--bogus 1 " + image), 2, {"unknown option '--bogus'"});
 }

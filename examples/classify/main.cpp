@@ -1,20 +1,24 @@
-// classify: ImageNet classification with an SKNet checkpoint, e.g. timm's skresnext50_32x4d.
+// classify: ImageNet classification with a timm checkpoint of any network sknet knows, e.g.
+// skresnext50_32x4d, skresnet18, resnext50_32x4d or seresnext50_32x4d.
 //
-//   classify --weights W.safetensors [--labels FILE] [--arch sknet26|sknet50|sknet101]
+//   classify --weights W.safetensors [--labels FILE] [--arch NAME] [--crop-pct P]
 //            [--threads N] [--top K] IMAGE...
 //
 // 1. Checks that every image opens and has a known header (PNG, JPEG, ... via stb_image), so a
 //    missing or non-image file stops the run before the weights are loaded.
-// 2. Checks the checkpoint against the architecture (names and shapes, timm's parameter names;
-//    the class count comes from fc.weight) and names the --arch that fits when another one does,
-//    then builds the fast network with sknet::prepare_from_state_dict (strict).
-// 3. Per image, in order: decodes it to RGB, applies timm's eval transform (preprocess.hpp:
-//    shorter side to 256 with PIL's bicubic, center crop 224, ImageNet normalisation), runs the
-//    network and prints "PATH (WxH)" and the top K classes as "  rank. probability  name (index)"
-//    with softmax probabilities. An image whose data turns out damaged stops the run there.
+// 2. Reads the checkpoint's names and shapes (its header): without --arch the network is inferred
+//    from them (sknet::infer_network; one line on stderr says what it is); with --arch they must fit
+//    that network, else the error lists the differences grouped by unit and what the file holds.
+//    Then builds the fast network with sknet::prepare_from_state_dict (strict).
+// 3. Per image, in order: decodes it to RGB, applies timm's eval transform for that model
+//    (preprocess.hpp: shorter side to floor(224 / crop_pct) with PIL's bicubic, center crop 224,
+//    ImageNet normalisation; crop_pct 0.875, or 0.95 for ResNeXt as timm's resnext50_32x4d), runs
+//    the network and prints "PATH (WxH)" and the top K classes as "  rank. probability  name
+//    (index)" with softmax probabilities. An image whose data turns out damaged stops the run there.
 // Errors are one line on stderr: exit 2 for usage, 1 for everything else (files named).
 #include <sknet/io/safetensors.hpp>
-#include <sknet/models/prepared_sknet.hpp>
+#include <sknet/models/infer_network.hpp>
+#include <sknet/models/prepared_network.hpp>
 #include <sknet/sknet.hpp>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -42,8 +46,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kPaths = 2;  // timm's SKNets have M = 2 paths (3x3 and dilated 3x3)
-
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -51,19 +53,22 @@ struct UsageError : std::runtime_error {
 const char* const kDefaultLabels = CLASSIFY_SOURCE_DIR "/examples/classify/imagenet_classes.txt";
 
 const char* const kUsage =
-    "usage: classify --weights W.safetensors [--labels FILE] [--arch sknet26|sknet50|sknet101]\n"
+    "usage: classify --weights W.safetensors [--labels FILE] [--arch NAME] [--crop-pct P]\n"
     "                [--threads N] [--top K] IMAGE...\n"
-    "  --weights  SKNet checkpoint with timm's parameter names (e.g. skresnext50_32x4d), M = 2\n"
+    "  --weights  checkpoint with timm's parameter names (skresnext50_32x4d, skresnet18, skresnet34,\n"
+    "             resnext50_32x4d, seresnext50_32x4d, ...): the network is inferred from it\n"
     "  --labels   class names, one per line in class-index order (default for 1000 classes:\n"
     "             " CLASSIFY_SOURCE_DIR "/examples/classify/imagenet_classes.txt)\n"
-    "  --arch     depth of the network: sknet26, sknet50 (default, = timm's skresnext50_32x4d), sknet101\n"
+    "  --arch     the network the checkpoint must be (sknet50, skresnet18, ...; default: inferred)\n"
+    "  --crop-pct timm's crop_pct (default 0.875; 0.95 for ResNeXt, as timm's resnext50_32x4d)\n"
     "  --threads  inference threads (default: all hardware threads)\n"
     "  --top      classes printed per image (default 5)\n"
     "IMAGE: PNG, JPEG, BMP, GIF, TGA, PSD, HDR or PNM; preprocessed like timm's eval transform\n"
-    "(shorter side 256 with PIL bicubic, center crop 224, ImageNet mean/std).\n";
+    "(shorter side floor(224 / crop_pct) with PIL bicubic, center crop 224, ImageNet mean/std).\n";
 
 struct Options {
-  std::string weights, labels, arch = "sknet50";
+  std::string weights, labels, arch;  ///< arch empty: inferred from the checkpoint
+  double crop_pct = 0;                 ///< 0: the model's (timm's default for it)
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int top = 5;
   std::vector<std::string> images;
@@ -84,6 +89,20 @@ int parse_int(const std::string& key, const std::string& v, int min_value) {
   return static_cast<int>(x);
 }
 
+/// A crop fraction in (0, 1].
+double parse_fraction(const std::string& key, const std::string& v) {
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (v.empty() || used != v.size() || !(x > 0.0 && x <= 1.0))
+    throw UsageError("option '" + key + "': expected a number in (0, 1], got '" + v + "'");
+  return x;
+}
+
 Options parse_args(int argc, char** argv) {
   Options o;
   bool options_done = false;
@@ -101,7 +120,8 @@ Options parse_args(int argc, char** argv) {
       std::cout << kUsage;
       std::exit(0);
     }
-    if (key != "--weights" && key != "--labels" && key != "--arch" && key != "--threads" && key != "--top")
+    if (key != "--weights" && key != "--labels" && key != "--arch" && key != "--threads" && key != "--top" &&
+        key != "--crop-pct")
       throw UsageError("unknown option '" + key + "'");
     if (i + 1 >= argc) throw UsageError("option '" + key + "' needs a value");
     const std::string v = argv[++i];
@@ -109,88 +129,50 @@ Options parse_args(int argc, char** argv) {
     else if (key == "--labels") o.labels = v;
     else if (key == "--arch") o.arch = v;
     else if (key == "--threads") o.threads = parse_int(key, v, 1);
+    else if (key == "--crop-pct") o.crop_pct = parse_fraction(key, v);
     else o.top = parse_int(key, v, 1);
   }
   if (o.weights.empty()) throw UsageError("missing required option '--weights'");
-  if (o.arch != "sknet26" && o.arch != "sknet50" && o.arch != "sknet101")
-    throw UsageError("option '--arch': expected sknet26, sknet50 or sknet101, got '" + o.arch + "'");
+  if (!o.arch.empty()) {
+    try {
+      sknet::architecture(o.arch);
+    } catch (const sknet::ConfigError&) {
+      throw UsageError("option '--arch': expected " + sknet::architecture_names() + ", got '" + o.arch + "'");
+    }
+  }
   if (o.images.empty()) throw UsageError("no image given");
   return o;
 }
 
 // ---- the checkpoint -----------------------------------------------------------------------
 
-sknet::SKNetConfig arch_config(const std::string& arch, sknet::Index classes) {
-  sknet::SKNetConfig c;  // SKNet-50 widths: SK[2, 32, 16], L = 32, ResNeXt 32x4d
-  c.layers = sknet::sknet_depths(arch);
-  c.paths = kPaths;
-  c.num_classes = classes;
-  return c;
-}
-
-/// Every parameter name and shape of the network of `config`, read off its plan one layer at a time
-/// (so the whole network is never held).
-std::map<std::string, std::vector<sknet::Index>> expected_parameters(const sknet::SKNetConfig& config) {
-  sknet::SKNet<float, kPaths>::validate_config(config);
-  return sknet::expected_parameters(sknet::sknet_plan(config, kPaths));
-}
-
-struct Mismatch {
-  std::vector<std::string> missing, unexpected, reshaped;
-  bool ok() const { return missing.empty() && unexpected.empty() && reshaped.empty(); }
-};
-
-Mismatch compare(const sknet::StateDict<float>& dict, const std::map<std::string, std::vector<sknet::Index>>& want) {
-  Mismatch m;
-  for (const auto& [name, shape] : want) {
-    const auto it = dict.find(name);
-    if (it == dict.end()) m.missing.push_back(name);
-    else if (it->second.shape != shape)
-      m.reshaped.push_back(name + " " + sknet::shape_string(it->second.shape) + " (expected " +
-                           sknet::shape_string(shape) + ")");
+/// The plan of the checkpoint at `path` (names and shapes `file`): inferred (and said on stderr), or
+/// --arch's, which must fit the file (CheckpointMismatch listing the differences otherwise).
+sknet::NetworkPlan checkpoint_plan(const sknet::ShapeMap& file, const std::string& path, const std::string& arch) {
+  if (arch.empty()) {
+    const sknet::InferredNetwork inferred = sknet::infer_network(file, path);
+    std::cerr << "classify: " << path << " holds " << inferred.description() << "\n";
+    return inferred.plan();
   }
-  for (const auto& entry : dict)
-    if (!want.count(entry.first) && !sknet::ignored_state_key(entry.first)) m.unexpected.push_back(entry.first);
-  return m;
-}
-
-std::string first_few(const std::vector<std::string>& names, std::size_t count = 3) {
-  std::string s;
-  for (std::size_t i = 0; i < names.size() && i < count; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > count) s += ", ...";
-  return s;
-}
-
-/// The class count of the checkpoint (rows of fc.weight), then a names-and-shapes check against
-/// `arch`; on a mismatch throws FormatError naming the file, what differs and the --arch that fits.
-sknet::SKNetConfig check_checkpoint(const sknet::StateDict<float>& dict, const std::string& path,
-                                    const std::string& arch) {
-  const auto fc = dict.find("fc.weight");
-  if (fc == dict.end() || fc->second.shape.size() != 2 || fc->second.shape[0] < 1) {
-    std::vector<std::string> keys;
-    for (const auto& entry : dict) keys.push_back(entry.first);
-    throw sknet::FormatError(path + ": not an SKNet checkpoint: expected a 2-D 'fc.weight' [classes, features]" +
-                             (keys.empty() ? std::string(" (the file holds no tensors)")
-                                           : " (keys: " + first_few(keys) + ")"));
+  const auto fc = file.find("fc.weight");
+  if (fc == file.end() || fc->second.size() != 2 || fc->second[0] < 1)
+    throw sknet::FormatError(path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
+  const sknet::Architecture& a = sknet::architecture(arch);
+  sknet::SKNetConfig config = a.config;
+  config.num_classes = fc->second[0];
+  const sknet::NetworkPlan plan = sknet::family_plan(a.family, config, a.paths);
+  const std::vector<std::string> differences = sknet::checkpoint_differences(file, sknet::plan_shapes(plan));
+  if (differences.empty()) return plan;
+  std::string message = path + ": does not fit --arch " + arch + ":";
+  for (const auto& line : differences) message += "\n  " + line;
+  try {
+    const sknet::InferredNetwork inferred = sknet::infer_network(file, path);
+    message += "\nthe file holds " + inferred.description() +
+               (inferred.architecture.empty() ? "" : "; use --arch " + inferred.architecture);
+  } catch (const sknet::FormatError&) {
+    message += "\nthe file fits no network family sknet knows";
   }
-  const sknet::Index classes = fc->second.shape[0];
-  const sknet::SKNetConfig config = arch_config(arch, classes);
-  const Mismatch m = compare(dict, expected_parameters(config));
-  if (m.ok()) return config;
-  std::string message = path + ": does not match --arch " + arch + " (" + std::to_string(classes) +
-                        " classes, M = 2, SKNet-50 widths):";
-  const auto part = [&](const std::vector<std::string>& v, const char* what) {
-    if (!v.empty()) message += " " + std::to_string(v.size()) + " " + what + " (" + first_few(v) + ");";
-  };
-  part(m.missing, "missing");
-  part(m.unexpected, "unexpected");
-  part(m.reshaped, "with another shape");
-  std::string fits;
-  for (const std::string other : {"sknet26", "sknet50", "sknet101"})
-    if (other != arch && compare(dict, expected_parameters(arch_config(other, classes))).ok()) fits = other;
-  message += fits.empty() ? " it is not a checkpoint of sknet26, sknet50 or sknet101 either"
-                          : " it is a " + fits + " checkpoint: use --arch " + fits;
-  throw sknet::FormatError(message);
+  throw sknet::CheckpointMismatch(message);
 }
 
 std::vector<std::string> read_labels(const std::string& path, sknet::Index classes) {
@@ -234,18 +216,22 @@ int run(const Options& o) {
   // Every image must at least open and have a known header before the weights are loaded.
   for (const std::string& path : o.images) classify::probe_image(path);
 
-  sknet::StateDict<float> dict = sknet::io::load_safetensors<float>(o.weights);
-  const sknet::SKNetConfig config = check_checkpoint(dict, o.weights, o.arch);
-  const std::vector<std::string> names = class_names(o, config.num_classes);
-  std::optional<sknet::PreparedSKNet<kPaths>> net;
+  const sknet::NetworkPlan plan = checkpoint_plan(sknet::io::read_safetensors_shapes(o.weights), o.weights, o.arch);
+  const sknet::Index classes = plan.config.num_classes;
+  const std::vector<std::string> names = class_names(o, classes);
+  std::optional<sknet::PreparedNetwork> net;
   try {
-    net.emplace(sknet::prepare_from_state_dict<kPaths>(config, std::move(dict), sknet::PrepareOptions{o.threads}));
-  } catch (const sknet::StateDictError& e) {  // check_checkpoint should have caught this
+    net.emplace(sknet::prepare_from_state_dict(plan, sknet::io::load_safetensors<float>(o.weights),
+                                               sknet::PrepareOptions{o.threads}));
+  } catch (const sknet::StateDictError& e) {  // checkpoint_plan should have caught this
     throw sknet::FormatError(o.weights + ": " + e.what());
   }
 
-  const classify::EvalTransform transform;
-  const sknet::Index classes = config.num_classes;
+  // timm's eval transform for the model: crop_pct 0.875 (its SK models, seresnext50_32x4d), 0.95
+  // (resnext50_32x4d's default weights), or --crop-pct.
+  classify::EvalTransform transform;
+  const double crop_pct = o.crop_pct > 0 ? o.crop_pct : plan.family == "resnext" ? 0.95 : 0.875;
+  transform.resize = static_cast<int>(std::floor(transform.crop / crop_pct));
   const int top = static_cast<int>(std::min<sknet::Index>(o.top, classes));
   for (const std::string& path : o.images) {  // one at a time: memory does not grow with the count
     const classify::Image rgb = classify::decode_image(path);
@@ -281,6 +267,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "classify: " << e.what() << " (see classify --help)\n";
     return 2;
+  } catch (const sknet::CheckpointMismatch& e) {  // a report of several lines
+    std::cerr << "classify: error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "classify: error: " << one_line(e.what()) << "\n";
     return 1;

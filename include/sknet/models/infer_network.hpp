@@ -156,6 +156,15 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
   SKNetConfig& c = r.config;
   c.attention.reset();
   // Stem.
+  if (!has(file, "conv1.0.weight") && !has(file, "conv1.weight")) {
+    std::string keys;
+    std::size_t shown = 0;
+    for (auto it = file.begin(); it != file.end() && shown < 3; ++it, ++shown) keys += (shown ? ", " : "") + it->first;
+    if (file.size() > 3) keys += ", ...";
+    throw FormatError(source + ": not a checkpoint of a network sknet knows (" + architecture_names() +
+                      ", or their families): no stem 'conv1.weight' or 'conv1.0.weight' (keys: " +
+                      (keys.empty() ? std::string("none") : keys) + ")");
+  }
   if (has(file, "conv1.0.weight")) {
     const auto& w = shape_at(file, "conv1.0.weight", 4, source);
     c.stem = Stem::deep, c.stem_width = w[0], c.in_channels = w[1];

@@ -281,14 +281,10 @@ struct BlockPlan {
     std::string conv1, bn1, conv2, bn2, conv3, bn3, downsample_conv, downsample_bn, se;
   };
   Names names() const {
-    Names n;
-    if (middle == Middle::sk && kind == BlockKind::basic) n = {"", "", "conv1", "", "conv2.conv", "conv2.bn"};
-    else if (middle == Middle::sk) n = {"conv1.conv", "conv1.bn", "conv2", "", "conv3.conv", "conv3.bn"};
-    else n = {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3"};
-    n.downsample_conv = avg_down ? "downsample.1" : "downsample.0";
-    n.downsample_bn = avg_down ? "downsample.2" : "downsample.1";
-    n.se = "se";
-    return n;
+    const std::string ds_conv = avg_down ? "downsample.1" : "downsample.0", ds_bn = avg_down ? "downsample.2" : "downsample.1";
+    if (middle == Middle::sk && kind == BlockKind::basic) return {"", "", "conv1", "", "conv2.conv", "conv2.bn", ds_conv, ds_bn, "se"};
+    if (middle == Middle::sk) return {"conv1.conv", "conv1.bn", "conv2", "", "conv3.conv", "conv3.bn", ds_conv, ds_bn, "se"};
+    return {"conv1", "bn1", "conv2", "bn2", "conv3", "bn3", ds_conv, ds_bn, "se"};
   }
   /// Learnable values of the SE gate: fc1 [se_width, out] + bias, fc2 [out, se_width] + bias.
   Index se_parameters() const {
