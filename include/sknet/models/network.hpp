@@ -12,14 +12,18 @@
 
 namespace sknet {
 
+/// The attention weights of every SK unit of one forward, in network order: (unit name, [N, M, C]).
+template <class Scalar>
+using AttentionMaps = std::vector<std::pair<std::string, Tensor3<Scalar>>>;
+
 /// The network of `plan` with M paths in its SK blocks (any M when it has none). Input NHWC
 /// [N, H, W, in_channels] (or NCHW through forward_nchw); output logits [N, num_classes]. Parameter
 /// names are those of the plan's family (timm's). Weights start unset: load them (load_state_dict).
 template <class Scalar, int M = 2>
 class Network : public Module {
  public:
-  explicit Network(NetworkPlan plan)
-      : Module("Network"), plan_(buildable(std::move(plan))), stem_(plan_), fc_(plan_.head, "fc") {
+  explicit Network(NetworkPlan plan, const char* type = "Network")
+      : Module(type), plan_(buildable(std::move(plan))), stem_(plan_), fc_(plan_.head, "fc") {
     for (const BlockPlan& b : plan_.blocks) blocks_.push_back(make_plan_block<Scalar, M>(b));
   }
 
@@ -29,6 +33,7 @@ class Network : public Module {
   const Linear<Scalar>& fc() const { return fc_; }
   std::size_t num_blocks() const { return blocks_.size(); }
   const PlanBlock<Scalar, M>& block(std::size_t i) const { return blocks_[i]; }
+  PlanBlock<Scalar, M>& block(std::size_t i) { return blocks_[i]; }
 
   /// requires: input NHWC [N, H, W, in_channels] large enough for every stride. ensures: returns the
   /// logits; `attention` (if given) receives every SK block's attention [N, M, C]. const, re-entrant.

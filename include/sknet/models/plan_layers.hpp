@@ -13,10 +13,23 @@
 #include "sknet/models/network_plan.hpp"
 #include "sknet/models/resnet_stem.hpp"
 #include "sknet/models/resnext_unit.hpp"
-#include "sknet/models/sknet.hpp"
+#include "sknet/sk/sk_unit.hpp"
 #include "sknet/parameters.hpp"
 
 namespace sknet {
+
+/// Calls f(std::integral_constant<int, M>{}) for a run-time path count M in 1..4, so code that
+/// reads M from a file or a command line can instantiate SKNet<Scalar, M>.
+template <class F>
+decltype(auto) with_paths(Index m, F&& f) {
+  switch (m) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    default: detail::fail<ConfigError>("sknet", "paths M", "1, 2, 3 or 4", m);
+  }
+}
 
 /// The reference module of one block of a plan: an SK bottleneck, an SK basic block or a grouped
 /// (ResNeXt / SE-ResNeXt) bottleneck.

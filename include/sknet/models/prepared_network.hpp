@@ -25,6 +25,7 @@
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/models/plan_layers.hpp"
 #include "sknet/models/resnext.hpp"
+#include "sknet/models/sknet.hpp"
 #include "sknet/prepared/bottleneck.hpp"
 #include "sknet/prepared/head.hpp"
 #include "sknet/prepared/stem.hpp"
@@ -126,17 +127,7 @@ class PreparedNetwork {
     finish();
   }
 
-  /// From a built SKNet (which may be destroyed afterwards).
-  template <int M>
-  PreparedNetwork(const SKNet<float, M>& net, const PrepareOptions& options)
-      : plan_(SKNet<float, M>::plan(net.config())), options_(checked(options)),
-        isa_(options.isa ? *options.isa : kernels::active_isa()) {
-    add(net.stem());
-    for (std::size_t i = 0; i < net.num_units(); ++i) add(net.unit(i));
-    add(net.fc());
-    finish();
-  }
-  /// From a built Network (ResNeXt, SE-ResNeXt, SK-ResNet, ...).
+  /// From a built Network (SKNet, ResNeXt, SE-ResNeXt, SK-ResNet, ...), which may be destroyed afterwards.
   template <int M>
   PreparedNetwork(const Network<float, M>& net, const PrepareOptions& options)
       : plan_(net.plan()), options_(checked(options)), isa_(options.isa ? *options.isa : kernels::active_isa()) {
@@ -387,11 +378,7 @@ class PreparedNetwork {
   std::unique_ptr<Contexts> contexts_;
 };
 
-/// The fast form of a built network (SKNet<float, M>, or any Network<float, M> such as ResNeXt<float>).
-template <int M>
-PreparedNetwork prepare(const SKNet<float, M>& net, const PrepareOptions& options = {}) {
-  return PreparedNetwork(net, options);
-}
+/// The fast form of a built network (any Network<float, M>: SKNet<float, M>, ResNeXt<float>, ...).
 template <int M>
 PreparedNetwork prepare(const Network<float, M>& net, const PrepareOptions& options = {}) {
   return PreparedNetwork(net, options);
