@@ -22,8 +22,9 @@
 namespace sknet {
 
 /// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), square (in =
-/// out channels), ready for fast float inference. split(), attend() and select() only read the
-/// object (several threads may share it); forward() uses a workspace owned by the object.
+/// out channels), ready for fast float inference. Immutable once built: split(), attend(), select()
+/// and forward() only read the object (several threads may share it); forward() writes into the
+/// caller's ForwardBuffers.
 template <int M>
 class PreparedSKConv {
  public:
@@ -149,10 +150,19 @@ class PreparedSKConv {
     }
   }
 
+  /// What one forward() writes besides its outputs: the M branch outputs, the channel sums and the
+  /// attention's scratch. Keep one per thread to reuse it across calls of the same shape.
+  struct ForwardBuffers {
+    std::array<Index, 4> dims{};
+    std::vector<float> sums, scratch;
+    std::array<std::vector<float>, M> branches;
+  };
+
   /// The whole SK convolution. requires: x NHWC [N, H, W, channels()], v [N, OH, OW, channels()].
-  /// ensures: v = V, attention = a [N, M, channels()]. The workspace (the M branch
-  /// outputs, the channel sums) is kept and reused while the input shape stays the same.
-  void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention) {
+  /// ensures: v = V, attention = a [N, M, channels()]. const and re-entrant: everything it writes is
+  /// the caller's (`buffers` is resized when the shape or the thread count changes).
+  void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention,
+               ForwardBuffers& buffers) const {
     const dim_t n = x.dimension(0), h = x.dimension(1), w = x.dimension(2), c = width_;
     detail::require<ShapeError>(x.dimension(3) == c, label_.empty() ? "PreparedSKConv" : label_,
                                 "input channels (last dimension of NHWC input " + shape_string(x.dimensions()) + ")",
@@ -162,22 +172,27 @@ class PreparedSKConv {
     detail::require<ShapeError>(v.dimensions() == expected, label_.empty() ? "PreparedSKConv" : label_,
                                 "output dimensions", shape_string(expected), shape_string(v.dimensions()));
     const int threads = pool.size();
-    if (work_dims_ != std::array<Index, 4>{n, h, w, threads}) {
-      for (auto& b : work_branches_) b.assign(std::size_t(n * oh * ow * c), 0.0f);
-      sums_.assign(std::size_t(threads) * std::size_t(n * c), 0.0f);
-      scratch_.assign(std::size_t(scratch_size()), 0.0f);
-      work_dims_ = {n, h, w, threads};
+    if (buffers.dims != std::array<Index, 4>{n, h, w, threads}) {
+      for (auto& b : buffers.branches) b.assign(std::size_t(n * oh * ow * c), 0.0f);
+      buffers.sums.assign(std::size_t(threads) * std::size_t(n * c), 0.0f);
+      buffers.scratch.assign(std::size_t(scratch_size()), 0.0f);
+      buffers.dims = {n, h, w, threads};
     }
     if (attention.dimension(0) != n || attention.dimension(1) != M || attention.dimension(2) != c)
       attention.resize(n, M, c);
     std::array<float*, M> u{};
-    for (int m = 0; m < M; ++m) u[std::size_t(m)] = work_branches_[std::size_t(m)].data();
-    split(pool, geometry(n, h, w), x.data(), u.data(), sums_.data());
-    attend(sums_.data(), threads, n, oh * ow, attention.data(), scratch_.data());
+    for (int m = 0; m < M; ++m) u[std::size_t(m)] = buffers.branches[std::size_t(m)].data();
+    split(pool, geometry(n, h, w), x.data(), u.data(), buffers.sums.data());
+    attend(buffers.sums.data(), threads, n, oh * ow, attention.data(), buffers.scratch.data());
     pool.run([&](int t) {
       const auto r = split_range(n * oh * ow, threads, t);
       if (r.first < r.second) select(attention.data(), u.data(), oh * ow, r.first, r.second, v.data() + r.first * c);
     });
+  }
+  /// The same with buffers of its own (allocated for this call).
+  void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention) const {
+    ForwardBuffers buffers;
+    forward(pool, x, v, attention, buffers);
   }
 
  private:
@@ -185,10 +200,6 @@ class PreparedSKConv {
   dim_t width_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
   kernels::PackedBranchWeights branches_;
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
-  // forward() workspace
-  std::array<Index, 4> work_dims_{};
-  std::vector<float> sums_, scratch_;
-  std::array<std::vector<float>, M> work_branches_;
 };
 
 }  // namespace sknet
