@@ -257,12 +257,14 @@ Tensor2<float> forward_batch(const Net& net, const Tensor4<float>& nhwc, Index t
 /// The plan and config of the network in checkpoint `file` (names and shapes): without --arch,
 /// inferred (one line on stderr says what); with --arch, the flags' network, which must fit the file
 /// (FormatError listing the differences grouped by unit and what the file holds otherwise).
-std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const ShapeMap& file, const std::string& path) {
+std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const io::SafetensorsLayout& header,
+                                                       const std::string& path) {
+  const ShapeMap file = io::tensor_shapes(header);
   if (!args.has("--arch")) {
     for (const std::string& flag : kNetworkFlags)
       if (flag != "--arch" && args.has(flag))
         throw UsageError("option '" + flag + "' needs --arch (without it the network is inferred from the checkpoint)");
-    const InferredNetwork inferred = infer_network(file, path);
+    const InferredNetwork inferred = infer_network(file, path, header.metadata);
     std::cerr << "sknet: " << path << " holds " << inferred.description() << "\n";
     return {inferred.plan(), inferred.config};
   }
@@ -280,7 +282,7 @@ std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const S
   std::string message = path + ": does not fit --arch " + args.text("--arch") + ":";
   for (const auto& line : differences) message += "\n  " + line;
   try {
-    const InferredNetwork inferred = infer_network(file, path);
+    const InferredNetwork inferred = infer_network(file, path, header.metadata);
     message += "\nthe file holds " + inferred.description() +
                (inferred.architecture.empty() ? "; run it without --arch" : "; use --arch " + inferred.architecture);
   } catch (const FormatError&) {
@@ -295,7 +297,7 @@ int cmd_info(const Args& args) {
   // header only is read).
   if (args.has("--weights")) {
     const std::string path = args.text("--weights");
-    std::cout << checkpoint_network(args, io::read_safetensors_shapes(path), path).first.summary(size, size).to_string();
+    std::cout << checkpoint_network(args, io::read_safetensors_header(path), path).first.summary(size, size).to_string();
   } else {
     std::cout << network_plan(args, network_config(args, 1000)).summary(size, size).to_string();
   }
@@ -440,8 +442,8 @@ int cmd_run(const Args& args) {
 
   // The network: inferred from the checkpoint's names and shapes, or --arch (and the network flags)
   // checked against them; both from the file's header, before any weight is read.
-  const ShapeMap file = io::read_safetensors_shapes(weights_path);
-  const std::pair<NetworkPlan, SKNetConfig> network = checkpoint_network(args, file, weights_path);
+  const std::pair<NetworkPlan, SKNetConfig> network =
+      checkpoint_network(args, io::read_safetensors_header(weights_path), weights_path);
   const NetworkPlan& plan = network.first;
   const SKNetConfig& config = network.second;
   if (shape[1] != config.in_channels)

@@ -246,3 +246,17 @@ TEST_CASE("Checkpoint differences are grouped by unit", "[families][infer]") {
   CHECK_THROWS_WITH(infer_network(broken, "broken.safetensors"),
                     Catch::Matchers::Contains("layer2.1.conv2.conv.weight: [128, 64, 3, 3] in the file, [128, 128, 3, 3] expected"));
 }
+
+TEST_CASE("Stage strides come from the checkpoint's metadata when it has them", "[families][infer]") {
+  SKNetConfig c = architecture("sknet26").config;
+  c.planes = {16, 32, 64, 128}, c.groups = 4, c.num_classes = 10, c.strides = {1, 2, 2, 1};
+  const NetworkPlan plan = sknet_plan(c, 2);
+  CHECK(infer_network(plan_shapes(plan), "x").config.strides == std::vector<Index>{1, 2, 2, 2});  // timm's convention
+  const InferredNetwork inferred = infer_network(plan_shapes(plan), "x", {{"strides", "1,2,2,1"}});
+  CHECK(inferred.config.strides == c.strides);
+  CHECK(inferred.plan().summary(64, 64).layers.back().output == plan.summary(64, 64).layers.back().output);
+  CHECK_THROWS_WITH(infer_network(plan_shapes(plan), "x.safetensors", {{"strides", "1,2,2"}}),
+                    Catch::Matchers::Contains("x.safetensors") && Catch::Matchers::Contains("one per stage"));
+  CHECK_THROWS_WITH(infer_network(plan_shapes(plan), "x.safetensors", {{"strides", "1,2,two,1"}}),
+                    Catch::Matchers::Contains("metadata 'strides'"));
+}

@@ -148,9 +148,11 @@ Options parse_args(int argc, char** argv) {
 
 /// The plan of the checkpoint at `path` (names and shapes `file`): inferred (and said on stderr), or
 /// --arch's, which must fit the file (CheckpointMismatch listing the differences otherwise).
-sknet::NetworkPlan checkpoint_plan(const sknet::ShapeMap& file, const std::string& path, const std::string& arch) {
+sknet::NetworkPlan checkpoint_plan(const sknet::io::SafetensorsLayout& header, const std::string& path,
+                                   const std::string& arch) {
+  const sknet::ShapeMap file = sknet::io::tensor_shapes(header);
   if (arch.empty()) {
-    const sknet::InferredNetwork inferred = sknet::infer_network(file, path);
+    const sknet::InferredNetwork inferred = sknet::infer_network(file, path, header.metadata);
     std::cerr << "classify: " << path << " holds " << inferred.description() << "\n";
     return inferred.plan();
   }
@@ -166,7 +168,7 @@ sknet::NetworkPlan checkpoint_plan(const sknet::ShapeMap& file, const std::strin
   std::string message = path + ": does not fit --arch " + arch + ":";
   for (const auto& line : differences) message += "\n  " + line;
   try {
-    const sknet::InferredNetwork inferred = sknet::infer_network(file, path);
+    const sknet::InferredNetwork inferred = sknet::infer_network(file, path, header.metadata);
     message += "\nthe file holds " + inferred.description() +
                (inferred.architecture.empty() ? "" : "; use --arch " + inferred.architecture);
   } catch (const sknet::FormatError&) {
@@ -216,7 +218,7 @@ int run(const Options& o) {
   // Every image must at least open and have a known header before the weights are loaded.
   for (const std::string& path : o.images) classify::probe_image(path);
 
-  const sknet::NetworkPlan plan = checkpoint_plan(sknet::io::read_safetensors_shapes(o.weights), o.weights, o.arch);
+  const sknet::NetworkPlan plan = checkpoint_plan(sknet::io::read_safetensors_header(o.weights), o.weights, o.arch);
   const sknet::Index classes = plan.config.num_classes;
   const std::vector<std::string> names = class_names(o, classes);
   std::optional<sknet::PreparedNetwork> net;

@@ -445,14 +445,21 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
   return file;
 }
 
-/// The name and shape of every tensor of a safetensors file, from its validated header alone (no
-/// tensor byte is read). FormatError names `path`.
-inline std::map<std::string, std::vector<Index>> read_safetensors_shapes(const std::string& path) {
+/// The validated header of a safetensors file (metadata, names, dtypes, shapes, offsets); no tensor
+/// byte is read. FormatError names `path`.
+inline SafetensorsLayout read_safetensors_header(const std::string& path) {
   const InputFile f(path);
-  const SafetensorsLayout layout = detail::read_safetensors_layout(f);
+  return detail::read_safetensors_layout(f);
+}
+
+/// The name and shape of every tensor of a safetensors file, from its header alone.
+inline std::map<std::string, std::vector<Index>> tensor_shapes(const SafetensorsLayout& layout) {
   std::map<std::string, std::vector<Index>> shapes;
   for (const TensorLayout& t : layout.tensors) shapes[t.name] = std::vector<Index>(t.shape.begin(), t.shape.end());
   return shapes;
+}
+inline std::map<std::string, std::vector<Index>> read_safetensors_shapes(const std::string& path) {
+  return tensor_shapes(read_safetensors_header(path));
 }
 
 namespace detail {

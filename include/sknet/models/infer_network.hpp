@@ -4,7 +4,8 @@
 // when a checkpoint does not fit a plan, the differences grouped by unit so that they read well in a
 // terminal.
 //
-// What shapes cannot tell apart, by convention (timm's): strides are 1, 2, 2, 2; an SK path whose
+// What shapes cannot tell apart, by convention (timm's): strides are 1, 2, 2, 2 (unless the file's
+// metadata says otherwise: a "strides" entry, as sknet's own fixtures and demo models write); an SK path whose
 // input is exactly Cin / M channels per output (weight [C, Cin / M, 3, 3]) splits the input
 // (timm's skresnet, G = 1) rather than grouping it into M groups; paths are dilated 3x3 (a 5x5 or
 // 7x7 weight means true kernels).
@@ -147,9 +148,11 @@ inline bool has(const ShapeMap& m, const std::string& key) { return m.count(key)
 }  // namespace detail
 
 /// Infers the network of a checkpoint from its names and shapes (see the file comment for what is
-/// taken by convention). Throws FormatError naming `source` when the keys fit no family, with the
-/// differences to the closest plan when a family was recognised but the file does not fit it.
-inline InferredNetwork infer_network(const ShapeMap& file, const std::string& source) {
+/// taken by convention; `metadata` may give the stage strides as "strides": "1,2,2,1"). Throws
+/// FormatError naming `source` when the keys fit no family, with the differences to the closest plan
+/// when a family was recognised but the file does not fit it.
+inline InferredNetwork infer_network(const ShapeMap& file, const std::string& source,
+                                     const std::map<std::string, std::string>& metadata = {}) {
   using detail::has;
   using detail::shape_at;
   InferredNetwork r;
@@ -192,6 +195,25 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
                                                                          std::to_string(units.rbegin()->first));
   c.layers.clear(), c.planes.clear(), c.strides.clear();
   for (const auto& [s, n] : units) c.layers.push_back(n), c.strides.push_back(s == 1 ? 1 : 2);
+  if (const auto it = metadata.find("strides"); it != metadata.end()) {
+    std::vector<Index> strides;
+    std::size_t begin = 0;
+    try {
+      while (begin <= it->second.size()) {
+        const std::size_t end = std::min(it->second.find(',', begin), it->second.size());
+        std::size_t used = 0;
+        const std::string item = it->second.substr(begin, end - begin);
+        strides.push_back(std::stoll(item, &used));
+        if (used != item.size()) throw std::invalid_argument(item);
+        begin = end + 1;
+      }
+    } catch (const std::exception&) {
+      detail::fail<FormatError>(source, "metadata 'strides'", "comma-separated integers", "'" + it->second + "'");
+    }
+    detail::require<FormatError>(strides.size() == c.layers.size(), source, "metadata 'strides' (one per stage)",
+                                 c.layers.size(), strides.size());
+    c.strides = strides;
+  }
   // Block kind and family from the first unit.
   const std::string u0 = "layer1.0.";
   const bool sk_basic = has(file, u0 + "conv1.paths.0.conv.weight");
