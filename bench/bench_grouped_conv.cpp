@@ -1,6 +1,8 @@
 // The SK branch convolution (kernels::sk_branches_conv3x3: M grouped 3x3 branches, dilation m, bias,
 // ReLU, channel sums) at the SKNet-50 stage shapes (M = 2, G = 32), one thread, batch 1 and a few at
-// batch 8. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
+// batch 8; then ("<kernel>/dense") the dense convolutions of timm's skresnet18/34 at 224x224, batch 1:
+// the split-input SK convs (Cin/2 -> C per branch), the basic block's conv2 with its shortcut, a deep
+// stem's convs. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
 // one core measured by the same process (bench/support/fma_peak.hpp). oneDNN (PyTorch 1.13) on the same shapes:
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
 // Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
@@ -11,6 +13,7 @@
 #include "support/fma_peak.hpp"
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include <sknet/kernels/kernel_list.hpp>
@@ -30,26 +33,25 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
   return v;
 }
 
-/// Args: N, C, H (= W, input), G, S; M = 2 branches, pad = 2.
-void run(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+/// Runs `kernel` on geometry g (random input with a zero border of g.pad, random weights), epilogue e.
+void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel, const SKBranchGeometry& g,
+             const sknet::kernels::SKBranchEpilogue& e) {
   if (!sknet::kernels::cpu_supports(kernel.isa)) {
     state.SkipWithError(sknet_bench::skip_reason(kernel.isa).c_str());
     return;
   }
-  const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
-  const dim_t stride = state.range(4), paths = 2;
-  const SKBranchGeometry g{n, h, h, c, groups, paths, stride, paths};
-  auto src = random_vector(std::size_t(n * g.padded_h() * g.padded_w() * c), 1);
+  const dim_t n = g.n, c = g.c, cin = g.in_channels(), paths = g.paths;
+  auto src = random_vector(std::size_t(n * g.padded_h() * g.padded_w() * cin), 1);
   for (dim_t i = 0; i < n * g.padded_h(); ++i)  // zero border
     for (dim_t x = 0; x < g.padded_w(); ++x) {
       const dim_t y = i % g.padded_h();
-      if (y < g.pad || y >= g.pad + h || x < g.pad || x >= g.pad + h)
-        std::fill_n(src.begin() + (i * g.padded_w() + x) * c, c, 0.0f);
+      if (y < g.pad || y >= g.pad + g.h || x < g.pad || x >= g.pad + g.w)
+        std::fill_n(src.begin() + (i * g.padded_w() + x) * cin, cin, 0.0f);
     }
   std::vector<std::vector<float>> weights, bias;
   std::vector<const float*> wp, bp;
   for (dim_t m = 0; m < paths; ++m) {
-    weights.push_back(random_vector(std::size_t(c * g.group_width() * 9), 2 + unsigned(m)));
+    weights.push_back(random_vector(std::size_t(c * g.in_group_width() * 9), 2 + unsigned(m)));
     bias.push_back(random_vector(std::size_t(c), 10 + unsigned(m)));
     wp.push_back(weights.back().data());
     bp.push_back(bias.back().data());
@@ -62,7 +64,7 @@ void run(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kern
   std::vector<float> sums(std::size_t(n * c));
   for (auto _ : state) {
     std::fill(sums.begin(), sums.end(), 0.0f);
-    kernel.fn(g, src.data(), packed, dp.data(), sums.data(), 0, c, 0, g.oh());
+    kernel.fn(g, src.data(), packed, dp.data(), sums.data(), 0, c, 0, g.oh(), e);
     benchmark::DoNotOptimize(dp.data());
     benchmark::DoNotOptimize(sums.data());
     benchmark::ClobberMemory();
@@ -70,6 +72,29 @@ void run(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kern
   state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_pct"] =
       benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+/// SKNet-50's SK convs. Args: N, C, H (= W, input), G, S; M = 2 branches, pad = 2.
+void run_sknet(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
+  const dim_t stride = state.range(4), paths = 2;
+  measure(state, kernel, SKBranchGeometry{n, h, h, c, groups, paths, stride, paths}, {});
+}
+
+/// The dense (G = 1) convolutions of timm's skresnet18/34 and a deep stem, batch 1, dense input (pad 0).
+/// Args: Cin (of the buffer), C, H (= W, input), S, M, split; ReLU, plus a residual when M = 1 and
+/// Cin = C (a basic block's conv2 + shortcut).
+void run_dense(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  const dim_t cin = state.range(0), c = state.range(1), h = state.range(2), stride = state.range(3);
+  const dim_t paths = state.range(4);
+  SKBranchGeometry g{1, h, h, c, 1, paths, stride, 0};
+  g.cin = cin, g.split_input = state.range(5) != 0;
+  const bool residual = paths == 1 && cin == c && stride == 1;
+  std::vector<float> res(residual ? std::size_t(g.oh() * g.ow() * c) : 0, 0.5f);
+  sknet::kernels::SKBranchEpilogue e;
+  e.relu = true;
+  e.residual = residual ? res.data() : nullptr;
+  measure(state, kernel, g, e);
 }
 
 // SKNet-50 SK convs {N, C, H_in, G, S}: stages 1-4 (gw 4 / 8 / 16 / 32), then the strided first units.
@@ -87,13 +112,38 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMicrosecond);
 }
 
+// skresnet18/34 at 224x224 {Cin, C, H_in, S, M, split}: the SK convs (two split branches, Cin/2 -> C
+// each, dilation 1 and 2) of stages 1-4 and of the strided first units of stages 2-4; the plain
+// conv2 (C -> C, + shortcut); a deep stem's convs (3 -> 32 at stride 2, 32 -> 32, 32 -> 64).
+void dense_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"Cin", "C", "H", "S", "M", "split"});
+  b->Args({64, 64, 56, 1, 2, 1});
+  b->Args({128, 128, 28, 1, 2, 1});
+  b->Args({256, 256, 14, 1, 2, 1});
+  b->Args({512, 512, 7, 1, 2, 1});
+  b->Args({64, 128, 56, 2, 2, 1});
+  b->Args({128, 256, 28, 2, 2, 1});
+  b->Args({256, 512, 14, 2, 2, 1});
+  b->Args({64, 64, 56, 1, 1, 0});
+  b->Args({128, 128, 28, 1, 1, 0});
+  b->Args({256, 256, 14, 1, 1, 0});
+  b->Args({512, 512, 7, 1, 1, 0});
+  b->Args({3, 32, 224, 2, 1, 0});
+  b->Args({32, 32, 112, 1, 1, 0});
+  b->Args({32, 64, 112, 1, 1, 0});
+  b->Unit(benchmark::kMicrosecond);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto& list = sknet::kernels::kernel_list();
   for (int i = 0; i < list.sk_branches_count; ++i) {
     const auto& kernel = list.sk_branches[i];
-    benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run(s, kernel); })->Apply(shapes);
+    benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run_sknet(s, kernel); })->Apply(shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/dense").c_str(),
+                                 [&kernel](benchmark::State& s) { run_dense(s, kernel); })
+        ->Apply(dense_shapes);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -3,7 +3,11 @@
 // list (kernels/kernel_list.hpp) whose ISA this CPU runs (the others are reported as skipped). Sweep: channel counts around the vector widths, every group width in {1,2,4,8,16,32}
 // that divides them plus other divisors, 1-3 branches, stride 1 and 2, several map sizes, batch 1 and
 // 2, pad = 0 (dense input), M and M + 1 in turn; then channel- and row-range splits against the whole, the generic tiles
-// (stride 3, 4 branches), the public dispatch and the packing checks.
+// (stride 3, 4 branches), the public dispatch and the packing checks. Then the general geometries against the naive
+// double-precision NCHW oracle (tests/reference/naive.hpp): input channels != output channels both ways, split
+// input, dense (G = 1) and grouped convolutions with different input and output group widths, 1-3 branches,
+// strides 1-3, odd map sizes, ReLU on and off, a residual (also in place), the multi-block tiles, channel and row
+// ranges, NaN propagation and the invalid geometries.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -17,6 +21,7 @@
 #include <sknet/kernels/kernel_list.hpp>
 #include <sknet/kernels/reference/conv2d.hpp>
 
+#include "reference/naive.hpp"
 #include "support/compare.hpp"
 
 namespace {
@@ -27,7 +32,13 @@ using sknet_test::kFloatTolerance;
 struct Variant {
   std::string name;
   Isa isa;
-  SKBranchKernelFn fn;
+  SKBranchKernelFn kernel;
+  /// The kernel, with the default epilogue (ReLU, no residual) unless one is given.
+  void fn(const SKBranchGeometry& g, const float* src, const PackedBranchWeights& w, float* const* dst,
+          float* channel_sums, dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end,
+          const SKBranchEpilogue& epilogue = {}) const {
+    kernel(g, src, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
+  }
 };
 
 /// Every SK branch kernel of the kernel list that this CPU runs; one whose ISA it lacks is reported
@@ -136,7 +147,8 @@ std::string describe(const SKBranchGeometry& g) {
   return "n=" + std::to_string(g.n) + " h=" + std::to_string(g.h) + " w=" + std::to_string(g.w) +
          " c=" + std::to_string(g.c) + " groups=" + std::to_string(g.groups) + " (gw=" +
          std::to_string(g.group_width()) + ") paths=" + std::to_string(g.paths) +
-         " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(g.pad);
+         " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(g.pad) +
+         " cin=" + std::to_string(g.in_channels()) + (g.split_input ? " split" : "");
 }
 
 /// Runs `v` over the whole problem and checks every branch, the sums and the guards.
@@ -296,6 +308,265 @@ TEST_CASE("sk_branches_conv3x3 propagates NaN through the ReLU", "[kernels][grou
     CHECK(std::isnan(o.sums[std::size_t(k)]));
     CHECK(std::isfinite(o.sums[0]));
   }
+}
+
+namespace {
+
+/// A general problem (any cin, split input, epilogue) with its expected outputs from the naive double
+/// oracle: per branch, conv2d of the branch's input channels (NCHW) + bias, + residual, ReLU.
+struct GeneralProblem {
+  SKBranchGeometry g;
+  SKBranchEpilogue epilogue;
+  std::vector<float> padded, residual;
+  std::vector<std::vector<float>> weights, bias;
+  std::vector<std::vector<double>> expected;  // NHWC per branch
+  std::vector<double> expected_sums;
+
+  GeneralProblem(const SKBranchGeometry& geom, bool relu, bool with_residual, unsigned seed) : g(geom) {
+    namespace naive = sknet_test::naive;
+    const dim_t C = g.c, Cin = g.in_channels(), M = g.paths, OH = g.oh(), OW = g.ow();
+    const dim_t cin = g.path_in_channels(), gwi = g.in_group_width();
+    const std::vector<float> x = uniform(std::size_t(g.n * g.h * g.w * Cin), seed, -1.0f, 1.0f);
+    padded.assign(std::size_t(g.n * g.padded_h() * g.padded_w() * Cin), 0.0f);
+    for (dim_t n = 0; n < g.n; ++n)
+      for (dim_t y = 0; y < g.h; ++y)
+        std::copy_n(x.begin() + ((n * g.h + y) * g.w) * Cin, g.w * Cin,
+                    padded.begin() + ((n * g.padded_h() + y + g.pad) * g.padded_w() + g.pad) * Cin);
+    const std::size_t out = std::size_t(g.n * OH * OW * C);
+    if (with_residual) residual = uniform(out, seed + 300, -1.0f, 1.0f);
+    epilogue.relu = relu;
+    epilogue.residual = with_residual ? residual.data() : nullptr;
+    expected_sums.assign(std::size_t(g.n * C), 0.0);
+    for (dim_t m = 0; m < M; ++m) {
+      // Weights shrink with the reduction length, so outputs stay about 1 whatever gwi (the float
+      // rounding of a K-term sum grows with its terms).
+      const float range = 0.5f * std::min(1.0f, float(std::sqrt(8.0 / double(gwi))));
+      weights.push_back(uniform(std::size_t(C * gwi * 9), seed + 100 + unsigned(m), -range, range));
+      bias.push_back(uniform(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
+      naive::Array in({g.n, cin, g.h, g.w}), wt({C, gwi, 3, 3}), b({C});
+      for (dim_t n = 0; n < g.n; ++n)
+        for (dim_t k = 0; k < cin; ++k)
+          for (dim_t y = 0; y < g.h; ++y)
+            for (dim_t xx = 0; xx < g.w; ++xx)
+              in.at(n, k, y, xx) = x[std::size_t(((n * g.h + y) * g.w + xx) * Cin + g.path_in_begin(m) + k)];
+      for (std::size_t i = 0; i < wt.data.size(); ++i) wt.data[i] = weights.back()[i];
+      for (dim_t k = 0; k < C; ++k) b.data[std::size_t(k)] = bias.back()[std::size_t(k)];
+      const int d = int(m + 1), s = int(g.stride);
+      const naive::Array u = naive::conv2d(in, wt, &b, s, s, d, d, d, d, int(g.groups));
+      std::vector<double> e(out);
+      for (dim_t n = 0; n < g.n; ++n)
+        for (dim_t y = 0; y < OH; ++y)
+          for (dim_t xx = 0; xx < OW; ++xx)
+            for (dim_t k = 0; k < C; ++k) {
+              const std::size_t i = std::size_t(((n * OH + y) * OW + xx) * C + k);
+              double v = u.at(n, k, y, xx) + (with_residual ? double(residual[i]) : 0.0);
+              if (relu) v = v > 0.0 ? v : (v == v ? 0.0 : v);
+              e[i] = v;
+              expected_sums[std::size_t(n * C + k)] += v;
+            }
+      expected.push_back(std::move(e));
+    }
+  }
+  PackedBranchWeights pack(Isa isa) const {
+    std::vector<const float*> w, b;
+    for (const auto& v : weights) w.push_back(v.data());
+    for (const auto& v : bias) b.push_back(v.data());
+    return PackedBranchWeights(g, w.data(), b.data(), isa);
+  }
+};
+
+std::string describe(const GeneralProblem& p) {
+  return describe(p.g) + (p.epilogue.relu ? " relu" : " no-relu") + (p.epilogue.residual ? " residual" : "");
+}
+
+/// Channel sums add up to 2 x 13 x 14 outputs of either sign without the ReLU: the float rounding of
+/// that sum is about its count x the outputs' size x 2^-24, beyond kFloatTolerance where they cancel.
+constexpr sknet_test::Tolerance kSumTolerance{1e-4, 1e-4};
+
+/// Runs `v` over the whole general problem and checks every branch, the sums and the guards.
+void check_general(const GeneralProblem& p, const Variant& v) {
+  INFO(v.name << ": " << describe(p));
+  const PackedBranchWeights w = p.pack(v.isa);
+  Outputs o(p.g);
+  const auto dst = o.ptrs();
+  v.fn(p.g, p.padded.data(), w, dst.data(), o.sums.data(), 0, p.g.c, 0, p.g.oh(), p.epilogue);
+  for (std::size_t m = 0; m < p.expected.size(); ++m)
+    SKNET_CHECK_CLOSE(o.branch(m), p.expected[m], kFloatTolerance, "U_" + std::to_string(m + 1));
+  SKNET_CHECK_CLOSE(o.sums, p.expected_sums, kSumTolerance, "channel sums");
+  CHECK(o.guards_intact());
+}
+
+/// {cin, c, groups, split}: dense and grouped, cin below and above c, group widths gwi != gwo, c not a
+/// multiple of 8 or 16.
+struct ChannelCase {
+  dim_t cin, c, groups;
+  bool split;
+};
+constexpr ChannelCase kChannelCases[] = {
+    {3, 32, 1, false},   // a deep stem's first conv
+    {32, 64, 1, false},  // cin < c, dense
+    {64, 16, 1, false},  // cin > c, dense
+    {24, 17, 1, false},  // c not a multiple of 8
+    {64, 64, 1, true},   // split, dense: 32 -> 64 per branch (skresnet18 layer 1, halved)
+    {48, 36, 1, true},   // split, c not a multiple of 8 or 16
+    {8, 32, 4, false},   // grouped, gwi = 2 -> gwo = 8
+    {64, 20, 2, false},  // grouped, gwi = 32 -> gwo = 10
+    {48, 32, 2, true},   // split and grouped: gwi = 24 / M -> gwo = 16
+    {64, 32, 8, true},   // split, gwi == gwo = 4 with two branches (in-lane kind, one section per branch)
+    {64, 32, 32, true},  // split depthwise (vertical kind)
+    {32, 16, 2, true},   // split, gwi == gwo = 8 with two branches (cross kind on avx512)
+};
+
+}  // namespace
+
+TEST_CASE("sk_branches_conv3x3 general geometries match the naive double oracle", "[kernels][grouped_conv]") {
+  const auto vs = variants();
+  const dim_t sizes[][2] = {{1, 9}, {9, 1}, {5, 7}, {7, 14}, {13, 11}};
+  unsigned seed = 9000;
+  for (const ChannelCase& cc : kChannelCases)
+    for (dim_t paths = 1; paths <= 3; ++paths) {
+      if (cc.split && cc.cin % paths != 0) continue;
+      if ((cc.split ? cc.cin / paths : cc.cin) % cc.groups != 0) continue;
+      for (dim_t stride = 1; stride <= 3; ++stride)
+        for (const auto& hw : sizes) {
+          ++seed;
+          if (stride == 3 && hw[0] * hw[1] > 50) continue;  // stride 3: the generic tiles, small maps
+          const dim_t pad = seed % 3 == 0 ? 0 : paths + dim_t(seed % 3) - 1;
+          SKBranchGeometry g{1 + dim_t(seed % 5 == 0), hw[0], hw[1], cc.c, cc.groups, paths, stride, pad};
+          g.cin = cc.cin, g.split_input = cc.split;
+          const GeneralProblem p(g, seed % 2 == 0, seed % 4 < 2, seed);
+          for (const auto& v : vs) check_general(p, v);
+        }
+    }
+}
+
+TEST_CASE("sk_branches_conv3x3 dense convolutions: multi-block tiles, ranges equal the whole",
+          "[kernels][grouped_conv]") {
+  // Dense convolutions whose blocks share one input span: the multi-block tiles (with one-block tiles
+  // over the same pixels for a block left over, and the tiles that finish their rows), wide inputs on
+  // small maps. Channel ranges of 16 (which split the multi-block tiles) and row ranges must give the
+  // very same floats as the whole call, channel sums included.
+  const auto vs = variants();
+  struct Case {
+    dim_t cin, c, paths, stride, h, w;
+    bool split;
+  };
+  const Case cases[] = {
+      {32, 64, 2, 1, 14, 14, true},    // skresnet18 layer 1, halved
+      {32, 96, 2, 2, 13, 15, true},    // stride 2, odd map
+      {64, 64, 1, 1, 9, 23, false},    // a basic block's conv2
+      {512, 64, 1, 1, 7, 7, false},    // a wide input on a small map
+      {1024, 48, 2, 1, 5, 7, true},    // the same with two sections, c = 3 blocks of 16
+      {40, 80, 1, 2, 11, 16, false},   // stride 2, c = 5 blocks of 16
+  };
+  unsigned seed = 700;
+  for (const Case& k : cases)
+    for (const bool residual : {false, true}) {
+      SKBranchGeometry g{2, k.h, k.w, k.c, 1, k.paths, k.stride, 0};
+      g.cin = k.cin, g.split_input = k.split;
+      const GeneralProblem p(g, !residual, residual, ++seed);
+      for (const auto& v : vs) {
+        INFO(v.name << ": " << describe(p));
+        const PackedBranchWeights w = p.pack(v.isa);
+        Outputs whole(g), by_channels(g), by_rows(g);
+        auto d0 = whole.ptrs(), d1 = by_channels.ptrs(), d2 = by_rows.ptrs();
+        v.fn(g, p.padded.data(), w, d0.data(), whole.sums.data(), 0, g.c, 0, g.oh(), p.epilogue);
+        for (dim_t c0 = (g.c - 1) / 16 * 16; c0 >= 0; c0 -= 16)
+          v.fn(g, p.padded.data(), w, d1.data(), by_channels.sums.data(), c0, std::min(c0 + 16, g.c), 0, g.oh(),
+               p.epilogue);
+        const dim_t cut[] = {0, 1, g.oh() / 2 + 1, g.oh()};
+        std::vector<float> row_sums(std::size_t(g.n * g.c), 0.0f);
+        for (int r = 0; r < 3; ++r) {
+          std::fill(by_rows.sums.begin(), by_rows.sums.end(), 0.0f);
+          v.fn(g, p.padded.data(), w, d2.data(), by_rows.sums.data(), 0, g.c, cut[r], cut[r + 1], p.epilogue);
+          for (std::size_t i = 0; i < row_sums.size(); ++i) row_sums[i] += by_rows.sums[i];
+        }
+        for (std::size_t m = 0; m < std::size_t(g.paths); ++m) {
+          CHECK(by_channels.u[m] == whole.u[m]);
+          CHECK(by_rows.u[m] == whole.u[m]);
+          SKNET_CHECK_CLOSE(whole.branch(m), p.expected[m], kFloatTolerance, "U_" + std::to_string(m + 1));
+        }
+        CHECK(by_channels.sums == whole.sums);
+        SKNET_CHECK_CLOSE(whole.sums, p.expected_sums, kSumTolerance, "channel sums");
+        SKNET_CHECK_CLOSE(row_sums, p.expected_sums, kSumTolerance, "row-split channel sums");
+        CHECK(whole.guards_intact());
+      }
+    }
+}
+
+TEST_CASE("sk_branches_conv3x3 residual in place (dst == residual, one branch)", "[kernels][grouped_conv]") {
+  SKBranchGeometry g{1, 7, 14, 64, 1, 1, 1, 0};
+  g.cin = 32;
+  const GeneralProblem p(g, true, true, 4242);
+  for (const auto& v : variants()) {
+    INFO(v.name);
+    const PackedBranchWeights w = p.pack(v.isa);
+    std::vector<float> inout = p.residual;
+    float* dst[] = {inout.data()};
+    SKBranchEpilogue e;
+    e.residual = inout.data();
+    v.fn(g, p.padded.data(), w, dst, nullptr, 0, g.c, 0, g.oh(), e);
+    SKNET_CHECK_CLOSE(inout, p.expected[0], kFloatTolerance, "U_1 in place");
+  }
+}
+
+TEST_CASE("sk_branches_conv3x3 propagates NaN with split input, ReLU off and a residual", "[kernels][grouped_conv]") {
+  // Split input, dense: a NaN in branch 2's slice reaches only U_2, at every output channel whose
+  // dilation-2 window holds it; a NaN in the residual reaches exactly its element of every branch.
+  SKBranchGeometry g{1, 6, 9, 32, 1, 2, 1, 0};
+  g.cin = 32, g.split_input = true;
+  for (const bool relu : {false, true}) {
+    GeneralProblem p(g, relu, true, 77);
+    const dim_t y = 2, x = 4, k = 20;  // input channel 20: branch 2's slice [16, 32)
+    p.padded[std::size_t((y * g.w + x) * g.in_channels() + k)] = std::numeric_limits<float>::quiet_NaN();
+    const dim_t ry = 5, rx = 0, rk = 3;
+    p.residual[std::size_t((ry * g.ow() + rx) * g.c + rk)] = std::numeric_limits<float>::quiet_NaN();
+    for (const Variant& v : variants()) {
+      INFO(v.name << (relu ? " relu" : " no relu"));
+      const PackedBranchWeights w = p.pack(v.isa);
+      Outputs o(g);
+      auto d = o.ptrs();
+      v.fn(g, p.padded.data(), w, d.data(), o.sums.data(), 0, g.c, 0, g.oh(), p.epilogue);
+      const auto u1 = o.branch(0), u2 = o.branch(1);
+      for (dim_t oy = 0; oy < g.oh(); ++oy)
+        for (dim_t ox = 0; ox < g.ow(); ++ox)
+          for (dim_t c = 0; c < g.c; ++c) {
+            const std::size_t i = std::size_t((oy * g.ow() + ox) * g.c + c);
+            const bool in_residual = oy == ry && ox == rx && c == rk;
+            const bool in_window =
+                (y - oy) % 2 == 0 && std::abs(y - oy) <= 2 && (x - ox) % 2 == 0 && std::abs(x - ox) <= 2;
+            CHECK(std::isnan(u1[i]) == in_residual);
+            CHECK(std::isnan(u2[i]) == (in_residual || in_window));
+          }
+      for (dim_t c = 0; c < g.c; ++c) CHECK(std::isnan(o.sums[std::size_t(c)]));
+    }
+  }
+}
+
+TEST_CASE("PackedBranchWeights rejects invalid general geometries", "[kernels][grouped_conv]") {
+  const std::vector<float> wt(64 * 64 * 9), b(64);
+  const float* wp[] = {wt.data(), wt.data(), wt.data()};
+  const float* bp[] = {b.data(), b.data(), b.data()};
+  const auto geometry = [](dim_t cin, dim_t c, dim_t groups, dim_t paths, bool split) {
+    SKBranchGeometry g{1, 4, 4, c, groups, paths, 1, 0};
+    g.cin = cin, g.split_input = split;
+    return g;
+  };
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(33, 32, 1, 2, true), wp, bp), KernelError);   // paths must divide cin
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(32, 32, 1, 3, true), wp, bp), KernelError);
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(30, 32, 2, 2, true), wp, bp), KernelError);   // 15 per branch, 2 groups
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(10, 32, 4, 1, false), wp, bp), KernelError);  // groups must divide cin
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(-1, 32, 1, 1, false), wp, bp), KernelError);
+  CHECK_THROWS_AS(PackedBranchWeights(geometry(32, 30, 4, 1, false), wp, bp), KernelError);  // groups must divide c
+  CHECK_NOTHROW(PackedBranchWeights(geometry(3, 32, 1, 1, false), wp, bp));
+  CHECK_NOTHROW(PackedBranchWeights(geometry(64, 32, 2, 2, true), wp, bp));
+  CHECK_NOTHROW(PackedBranchWeights(geometry(0, 32, 4, 2, false), wp, bp));  // cin = 0: c
+  const PackedBranchWeights w(geometry(0, 32, 4, 2, false), wp, bp);
+  CHECK(w.in_channels() == 32);
+  CHECK_FALSE(w.split_input());
+  const PackedBranchWeights ws(geometry(64, 32, 1, 2, true), wp, bp);
+  CHECK(ws.in_channels() == 64);
+  CHECK(ws.split_input());
 }
 
 TEST_CASE("sk_select kernels compute V = sum_m a_m U_m over channel counts around the vector widths",

@@ -2,8 +2,11 @@
 //
 // One zmm = one block of 16 output channels. Register tiles (detail::SKTileKernel over SKBranchOps):
 // 14 output pixels of a row x 1 block x 1 branch (14 accumulators + 3 weight vectors + input + lane
-// table), 2 rows x 7 pixels for 7-wide maps (stage 4), 7/4/2/1-pixel tiles for other row ends. Per
-// reduction step the input vector of a pixel, from the compact scratch rows, is
+// table), 2 rows x 7 pixels for 7-wide maps (stage 4), 7/4/2/1-pixel tiles for other row ends; where
+// blocks share their input span (dense convolutions, gwo >= 32), 7 pixels x 2 blocks (14 accumulators
+// + 6 weight vectors + input: each broadcast feeds 6 FMAs), which lifts 7x7 and 14x14 maps from about
+// 65-72% of the FMA peak to about 80% (bench/RESULTS.md). Per reduction step the input vector of a
+// pixel, from the compact scratch rows, is
 //   gw = 1:       the block's 16 channels (vertical FMAs);
 //   gw = 2, 4:    those permuted within 128-bit lanes (vpermilps, table control, load folded in);
 //   gw = 8:       those permuted across lanes (vpermps, table control);
@@ -50,17 +53,20 @@ struct SKBranchOps {
 #include "sknet/kernels/sk_branches_body.inc"
 
 /// The tile plan of one call: 1-row tiles of 14 pixels, 2-row tiles of 7 for what remains of a row pair,
-/// narrower 1-row tiles for the rest (see detail::sk_branches_run).
-inline detail::SKTilePlan sk_tile_plan(detail::SKKind kind, dim_t s, dim_t paths) {
-  return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, kind, s, paths);
+/// narrower 1-row tiles for the rest (see detail::sk_branches_run); 1-row tiles of 2 blocks x 7 pixels
+/// when the packed blocks share their input span in pairs or more.
+inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
+  return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, detail::SKBlocks<2, 7>{}, w,
+                              g.stride);
 }
 
-/// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
+/// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels, and 2 blocks x 7). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__avx512(const SKBranchGeometry& g, const float* src_padded,
                                        const PackedBranchWeights& w, float* const* dst, float* channel_sums,
-                                       dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
-                                       channel_sums, c_begin, c_end, oy_begin, oy_end);
+                                       dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end,
+                                       const SKBranchEpilogue& epilogue) {
+  sk_branches_run<SKBranchOps>(sk_tile_plan(g, w), g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
+                               oy_end, epilogue);
 }
 
 /// The avx512 Select kernel. See sknet::kernels::SKSelectKernelFn.

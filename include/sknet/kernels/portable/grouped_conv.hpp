@@ -76,16 +76,18 @@ struct SKBranchOps {
 /// The tile plan of one call: 1-row tiles of 4 pixels, narrower 1-row tiles for the rest (see
 /// sk_branches_run), all generic in stride and dilation: the portable kernel is the fallback for CPUs
 /// without AVX2, so it is kept small to compile rather than fast.
-inline detail::SKTilePlan sk_tile_plan(detail::SKKind kind, dim_t s, dim_t paths) {
-  return sk_plan<SKBranchOps, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, kind, s, paths);
+inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
+  return sk_plan<SKBranchOps, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, detail::SKBlocks<>{}, w,
+                                             g.stride);
 }
 
 /// The portable kernel (tiles of 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__portable(const SKBranchGeometry& g, const float* src_padded,
                                          const PackedBranchWeights& w, float* const* dst, float* channel_sums,
-                                         dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end) {
-  sk_branches_run<SKBranchOps>(sk_tile_plan(w.kind(), g.stride, g.paths), g, src_padded, w, dst,
-                               channel_sums, c_begin, c_end, oy_begin, oy_end);
+                                         dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end,
+                                         const SKBranchEpilogue& epilogue) {
+  sk_branches_run<SKBranchOps>(sk_tile_plan(g, w), g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin,
+                               oy_end, epilogue);
 }
 
 /// The portable Select kernel. See sknet::kernels::SKSelectKernelFn.
