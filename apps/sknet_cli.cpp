@@ -190,11 +190,11 @@ NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
   return family_plan(a.family, config, a.paths > 0 ? config.paths : 0);
 }
 
-/// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths over the
-/// shared input (true (2m+1)x(2m+1) kernels and split inputs run on the reference kernels for now).
+/// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths (true
+/// (2m+1)x(2m+1) kernels run on the reference kernels).
 bool fast_path_runs(const NetworkPlan& plan) {
   for (const BlockPlan& b : plan.blocks)
-    if (b.middle == Middle::sk && (b.sk.branch_kernel() != BranchKernel::dilated || b.sk.split_input())) return false;
+    if (b.middle == Middle::sk && b.sk.branch_kernel() != BranchKernel::dilated) return false;
   return true;
 }
 

@@ -146,11 +146,37 @@ TEST_CASE("PreparedSKConv matches the reference SK convolution", "[prepared][sk_
   }
 }
 
+TEST_CASE("PreparedSKConv runs Cin != C and split inputs (timm's skresnet)", "[prepared][sk_conv]") {
+  for (bool split : {false, true})
+    for (Index stride : {1, 2}) {
+      INFO("split " << split << ", stride " << stride);
+      // 24 -> 32 channels, G = 1 (split: each path 12 -> 32) or G = 4 (24 -> 32 per path).
+      SKConv<float, 2> sk(SKConvOptions(24, 32).groups(split ? 1 : 4).split_input(split).stride(stride).reduction(4).min_width(8),
+                          "layer1.0.conv1");
+      randomize<float>(sk, 11);
+      PreparedSKConv<2> fast(sk);
+      CHECK(fast.in_channels() == 24);
+      CHECK(fast.split_input() == split);
+      Tensor4<float> x(2, 9, 11, 24);
+      x.setRandom();
+      Tensor3<float> want_a, got_a;
+      const Tensor4<float> want = sk.forward(view(x), want_a);
+      Tensor4<float> v(want.dimensions());
+      ThreadPool pool(2);
+      fast.forward(pool, view(x), TensorMap4<float>(v.data(), v.dimensions()), got_a);
+      double err = 0, scale = 0;
+      for (Index i = 0; i < want.size(); ++i) {
+        err = std::max(err, std::fabs(double(v.data()[i]) - double(want.data()[i])));
+        scale = std::max(scale, std::fabs(double(want.data()[i])));
+      }
+      CHECK(err <= 1e-5 * std::max(1.0, scale));
+      for (Index i = 0; i < want_a.size(); ++i) CHECK(std::fabs(got_a.data()[i] - want_a.data()[i]) <= 1e-5);
+    }
+}
+
 TEST_CASE("PreparedSKConv rejects what it cannot run", "[prepared][sk_conv][errors]") {
   SKConv<float, 2> full(SKConvOptions(32).groups(8).branch_kernel(BranchKernel::full), "layer1.0.conv2");
   CHECK_THROWS_AS(PreparedSKConv<2>(full), ConfigError);
-  SKConv<float, 2> wide(SKConvOptions(16, 32).groups(8), "layer1.0.conv2");
-  CHECK_THROWS_AS(PreparedSKConv<2>(wide), ConfigError);
   SKConv<float, 2> sk(SKConvOptions(32).groups(8), "layer1.0.conv2");
   PreparedSKConv<2> fast(sk);
   ThreadPool pool(1);

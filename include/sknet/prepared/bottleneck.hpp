@@ -21,7 +21,7 @@
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/shortcut.hpp"
 #include "sknet/ops/squeeze_excite.hpp"
-#include "sknet/prepared/im2col_conv.hpp"
+#include "sknet/prepared/conv3x3.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
 #include "sknet/sk/prepared_sk_conv.hpp"
@@ -84,53 +84,32 @@ class SKMiddle {
   PreparedSKConv<M> sk_;
 };
 
-/// One grouped 3x3 convolution (padding 1, BN, ReLU) as a bottleneck middle: it runs on the SK
-/// branch kernel with a single path.
+/// One grouped 3x3 convolution (padding 1, BN, ReLU) as a bottleneck middle (PreparedConv3x3: the
+/// SK branch kernel with a single path).
 class GroupedMiddle {
  public:
   using dim_t = kernels::dim_t;
-  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa) {
-    const auto& o = conv.conv().options();
-    detail::require<ConfigError>(o.kernel_size() == std::array<Index, 2>{3, 3} && o.padding() == std::array<Index, 2>{1, 1} &&
-                                     o.dilation() == std::array<Index, 2>{1, 1} && o.stride()[0] == o.stride()[1] &&
-                                     o.in_channels() == o.out_channels() && conv.relu(),
-                                 "prepare", "middle convolution of " + conv.label(),
-                                 "square 3x3, padding 1, no dilation, in = out channels, ReLU", "another shape");
-    channels_ = o.out_channels(), groups_ = o.groups(), stride_ = o.stride()[0];
-    std::vector<float> w, b;
-    fold_conv_bn(conv.conv(), conv.bn(), w, b);
-    const float* wp = w.data();
-    const float* bp = b.data();
-    weights_ = kernels::PackedBranchWeights(geometry(1, 1, 1), &wp, &bp, isa);
+  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa) : conv_(conv, isa) {
+    detail::require<ConfigError>(conv_.in_channels() == conv_.out_channels() && conv_.relu(), "prepare",
+                                 "middle convolution of " + conv.label(), "in = out channels, ReLU", "another shape");
   }
-  dim_t channels() const { return channels_; }
-  dim_t stride() const { return stride_; }
-  dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+  dim_t channels() const { return conv_.out_channels(); }
+  dim_t stride() const { return conv_.stride(); }
+  dim_t out_extent(dim_t in) const { return conv_.out_extent(in); }
   static constexpr int paths() { return 1; }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float*) const {
-    const kernels::SKBranchGeometry g = geometry(n, h, w);
-    const int threads = pool.size();
-    pool.run([&](int t) {
-      const auto r = split_range(channels_, threads, t, kernels::kSKBranchChannelStep);
-      if (r.first < r.second) kernels::sk_branches_conv3x3(g, x, weights_, u, nullptr, r.first, r.second);
-    });
+    conv_.run(pool, n, h, w, x, u[0]);
   }
   void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
   /// V = U_1: conv3 reads the rows in place.
   const float* select(const float*, const float* const* u, dim_t, dim_t p0, dim_t, float*) const {
-    return u[0] + p0 * channels_;
+    return u[0] + p0 * channels();
   }
 
  private:
-  kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
-    kernels::SKBranchGeometry g;
-    g.n = n, g.h = h, g.w = w, g.c = channels_, g.groups = groups_, g.paths = 1, g.stride = stride_, g.pad = 0;
-    return g;
-  }
-  dim_t channels_ = 0, groups_ = 1, stride_ = 1;
-  kernels::PackedBranchWeights weights_;
+  PreparedConv3x3 conv_;
 };
 
 /// The shortcut of a block, prepared: identity, or the projection (1x1 conv + BN) of the input's
@@ -395,18 +374,18 @@ class PreparedBottleneck final : public PreparedBlock {
 
 /// The basic block over a middle (SKMiddle<M>: timm's SelectiveKernelBasic): the middle reads the
 /// block's input and carries the stride, V is built whole (conv2 is a 3x3 and reads neighbours), then
-/// conv2 (3x3, BN) + shortcut, ReLU in one pass (im2col GEMM with the residual in its epilogue).
+/// conv2 (3x3, BN) + shortcut, ReLU in one pass (PreparedConv3x3 with the shortcut in its epilogue).
 template <class Middle>
 class PreparedBasicBlock final : public PreparedBlock {
  public:
   using dim_t = kernels::dim_t;
   PreparedBasicBlock(std::string name, Middle middle, const ConvBnAct<float>& conv2, const Shortcut<float>& shortcut,
                      kernels::Isa isa)
-      : name_(std::move(name)), middle_(std::move(middle)), conv2_(PreparedIm2colConv::from(conv2, isa)), shortcut_(shortcut, isa) {}
+      : name_(std::move(name)), middle_(std::move(middle)), conv2_(conv2, isa), shortcut_(shortcut, isa) {}
 
   const std::string& name() const override { return name_; }
   FeatureShape out_shape(const FeatureShape& in) const override {
-    return {in.n, middle_.out_extent(in.h), middle_.out_extent(in.w), conv2_.cout()};
+    return {in.n, middle_.out_extent(in.h), middle_.out_extent(in.w), conv2_.out_channels()};
   }
   dim_t attention_paths() const override { return Middle::paths(); }
   dim_t attention_channels() const override { return middle_.attention_channels(); }
@@ -420,7 +399,6 @@ class PreparedBasicBlock final : public PreparedBlock {
     needs.need(Slot::sums, t * std::size_t(in.n) * std::max(c, std::size_t(out.c)));
     needs.need(Slot::scratch, middle_.scratch_floats());
     shortcut_.add_needs(in, out.h * out.w, needs);
-    conv2_.add_needs({out.n, out.h, out.w, middle_.channels()}, threads, needs);
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
@@ -431,7 +409,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     const Workspace& ws = *r.ws;
     const int threads = pool.size();
     const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels();
-    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.cout();
+    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.out_channels();
 
     std::array<float*, Middle::paths()> u{};
     for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
@@ -457,13 +435,11 @@ class PreparedBasicBlock final : public PreparedBlock {
         p0 = p1;
       }
     });
-    kernels::PointwiseEpilogue ep;
-    ep.residual = residual;
-    ep.residual_stride = cout;
-    ep.relu = true;
-    float* sums = nullptr;
-    if (r.head_sums) ep.channel_sums = sums = ws.get(Slot::head_sums);
-    conv2_.run(pool, ws, v, {n, oh, ow, c}, c, 0, ep, r.y, sums);
+    // The head reads per-thread sums [threads][cout]: threads split the channels here, so the sums of
+    // a single image go to the first row and the others are zeroed.
+    float* sums = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
+    if (sums) std::fill_n(sums, std::size_t(threads) * std::size_t(cout), 0.0f);
+    conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, sums);
     Profiler::mark(r.profiler, 5);
     return {n, oh, ow, cout};
   }
@@ -472,7 +448,7 @@ class PreparedBasicBlock final : public PreparedBlock {
   static constexpr dim_t kSelectRows = 256;
   std::string name_;
   Middle middle_;
-  PreparedIm2colConv conv2_;
+  PreparedConv3x3 conv2_;
   PreparedShortcut shortcut_;
 };
 

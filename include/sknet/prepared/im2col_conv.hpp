@@ -1,10 +1,7 @@
 // sknet prepared engine: a dense k x k convolution (groups 1, any stride, padding and dilation, BN
-// folded in) as im2col + the pointwise GEMM kernel: output pixels are taken a chunk of rows at a
-// time (about kChunkPixels, so a packed weight panel is reused by many rows), their patches
-// [pixel][ky][kx][ic] are gathered into a per-thread buffer, and one GEMM against the weights packed
-// as [cout][ky][kx][ic] writes them with the epilogue (bias, residual, ReLU, channel sums).
-// The input may be a channel slice [c_offset, c_offset + cin) of a wider NHWC tensor (a split-input
-// SK path). The stem's convolutions and the basic block's second 3x3 run on it.
+// folded in) packed for im2col + the pointwise GEMM kernel: the weights as [cout][ky][kx][ic] (the
+// order of an NHWC patch) and im2col_row, which gathers the patches of one output row. The stem's
+// convolutions (the 7x7, the deep stem's 3x3s) run on it (prepared/stem.hpp).
 #pragma once
 
 #include <algorithm>
@@ -55,9 +52,6 @@ inline void im2col_row(const float* x, kernels::dim_t img, kernels::dim_t oy, ke
 class PreparedIm2colConv {
  public:
   using dim_t = kernels::dim_t;
-  /// Output pixels per GEMM call (rows of the patch buffer), about.
-  static constexpr dim_t kChunkPixels = 224;
-
   PreparedIm2colConv() = default;
   /// Folds `bn` into `conv` (square kernel, stride, padding and dilation; groups 1) and packs it.
   PreparedIm2colConv(const Conv2d<float>& conv, const BatchNorm2d<float>& bn, kernels::Isa isa) {
@@ -90,48 +84,6 @@ class PreparedIm2colConv {
   const PreparedPointwise& gemm() const { return gemm_; }
   dim_t taps() const { return gemm_.cin(); }
   dim_t out_extent(dim_t in) const { return kernels::dim_t(sknet::out_extent(in, k_, stride_, pad_, dilation_)); }
-  /// Output rows per chunk for an output width ow.
-  static dim_t chunk_rows(dim_t ow, dim_t oh) { return std::clamp<dim_t>(kChunkPixels / std::max<dim_t>(ow, 1), 1, oh); }
-
-  /// The per-thread patch buffer (Slot::im2col) for input `in`.
-  void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const {
-    const dim_t oh = out_extent(in.h), ow = out_extent(in.w);
-    needs.need(Slot::im2col, std::size_t(threads) * std::size_t(chunk_rows(ow, oh) * ow * taps()));
-  }
-
-  /// dst NHWC [n, oh, ow, cout] = epilogue(conv(x) + bias). x: NHWC [n, h, w, c_total] read at channels
-  /// [c_offset, c_offset + cin()). ep.residual (if set) is [n, oh, ow, cout] (stride cout);
-  /// ep.channel_sums (if set) is per_thread_sums [threads][n][cout], zeroed here, each thread's sums of
-  /// each image. Threads take chunks of rows; with fewer chunks than threads they split the channels.
-  void run(ThreadPool& pool, const Workspace& ws, const float* x, const FeatureShape& in, dim_t c_total, dim_t c_offset,
-           kernels::PointwiseEpilogue ep, float* dst, float* per_thread_sums = nullptr) const {
-    const dim_t n = in.n, h = in.h, w = in.w, oh = out_extent(h), ow = out_extent(w), cout = gemm_.cout();
-    const dim_t rows = chunk_rows(ow, oh), chunks_per_image = (oh + rows - 1) / rows, chunks = n * chunks_per_image;
-    const int threads = pool.size();
-    const bool by_chunks = chunks >= threads;
-    const bool sums = ep.channel_sums != nullptr;
-    if (sums) std::fill_n(per_thread_sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
-    ep.bias = gemm_.bias();
-    const std::size_t patch_floats = std::size_t(rows * ow * taps());
-    pool.run([&](int t) {
-      float* patch = ws.get(Slot::im2col) + std::size_t(t) * patch_floats;
-      const auto mine = by_chunks ? split_range(chunks, threads, t) : std::pair<long, long>{0, chunks};
-      const auto cols = by_chunks ? std::pair<long, long>{0, cout} : split_range(cout, threads, t, 16);
-      if (cols.first >= cols.second) return;
-      for (dim_t chunk = mine.first; chunk < mine.second; ++chunk) {
-        const dim_t img = chunk / chunks_per_image, y0 = chunk % chunks_per_image * rows, y1 = std::min(oh, y0 + rows);
-        for (dim_t y = y0; y < y1; ++y)
-          im2col_row(x, img, y, h, w, c_total, c_offset, cin_, k_, stride_, pad_, dilation_, ow, patch + (y - y0) * ow * taps());
-        const dim_t p0 = (img * oh + y0) * ow, count = (y1 - y0) * ow;
-        kernels::PointwiseEpilogue e = ep;
-        if (ep.residual) e.residual = ep.residual + p0 * cout, e.residual_stride = cout;
-        if (sums) e.channel_sums = per_thread_sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
-        const kernels::PointwiseGeometry g{count, taps(), cout, taps(), cout};
-        kernels::pointwise_conv(g, patch, gemm_.weights(), e, dst + p0 * cout, 0, count, cols.first, cols.second);
-      }
-    });
-  }
-
  private:
   PreparedPointwise gemm_;  // [cout][k * k * cin]
   dim_t k_ = 1, stride_ = 1, pad_ = 0, dilation_ = 1, cin_ = 0;

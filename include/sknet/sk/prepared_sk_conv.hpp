@@ -21,8 +21,9 @@
 
 namespace sknet {
 
-/// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), square (in =
-/// out channels), ready for fast float inference. Immutable once built: split(), attend(), select()
+/// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), from Cin to C
+/// channels (every branch reading the whole input, or with split_input its own M-th of it), ready
+/// for fast float inference. Immutable once built: split(), attend(), select()
 /// and forward() only read the object (several threads may share it); forward() writes into the
 /// caller's ForwardBuffers.
 template <int M>
@@ -33,20 +34,16 @@ class PreparedSKConv {
   PreparedSKConv() = default;
 
   /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`.
-  /// Throws ConfigError for branch kernels other than dilated 3x3 or a non-square SK conv.
+  /// Throws ConfigError for branch kernels other than dilated 3x3.
   explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
     detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
                                  "branch kernels of " + label_ + " (the fast path runs dilated 3x3 branches)",
                                  "dilated", "full");
-    detail::require<ConfigError>(!o.split_input(), "prepare",
-                                 "input of " + label_ + " (the fast path does not split the input over the paths yet)",
-                                 "shared by every path", "split");
-    detail::require<ConfigError>(o.in_channels() == o.out_channels(), "prepare",
-                                 "in_channels of " + label_ + " (the fast path needs a square SK conv)",
-                                 o.out_channels(), o.in_channels());
     width_ = o.out_channels();
+    in_channels_ = o.in_channels();
+    split_input_ = o.split_input();
     groups_ = o.groups();
     stride_ = o.stride();
     attn_width_ = o.attention_width();
@@ -64,7 +61,11 @@ class PreparedSKConv {
   }
 
   const std::string& label() const { return label_; }
+  /// Output channels C.
   dim_t channels() const { return width_; }
+  /// Input channels Cin (split over the paths with split_input()).
+  dim_t in_channels() const { return in_channels_; }
+  bool split_input() const { return split_input_; }
   dim_t groups() const { return groups_; }
   dim_t stride() const { return stride_; }
   dim_t attention_width() const { return attn_width_; }
@@ -77,11 +78,12 @@ class PreparedSKConv {
   kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
     kernels::SKBranchGeometry g;
     g.n = n, g.h = h, g.w = w, g.c = width_, g.groups = groups_, g.paths = M, g.stride = stride_, g.pad = 0;
+    g.cin = in_channels_, g.split_input = split_input_;
     return g;
   }
 
   /// Split: U_m = ReLU(BN(conv_m(X))) for every branch m, channels split over the pool.
-  /// x: [g.n, g.h, g.w, C] (g from geometry()); branches[m]: [g.n, oh, ow, C];
+  /// x: [g.n, g.h, g.w, Cin] (g from geometry()); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
   void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* x, float* const* branches,
@@ -158,15 +160,15 @@ class PreparedSKConv {
     std::array<std::vector<float>, M> branches;
   };
 
-  /// The whole SK convolution. requires: x NHWC [N, H, W, channels()], v [N, OH, OW, channels()].
+  /// The whole SK convolution. requires: x NHWC [N, H, W, in_channels()], v [N, OH, OW, channels()].
   /// ensures: v = V, attention = a [N, M, channels()]. const and re-entrant: everything it writes is
   /// the caller's (`buffers` is resized when the shape or the thread count changes).
   void forward(ThreadPool& pool, const ConstTensorMap4<float>& x, TensorMap4<float> v, Tensor3<float>& attention,
                ForwardBuffers& buffers) const {
     const dim_t n = x.dimension(0), h = x.dimension(1), w = x.dimension(2), c = width_;
-    detail::require<ShapeError>(x.dimension(3) == c, label_.empty() ? "PreparedSKConv" : label_,
+    detail::require<ShapeError>(x.dimension(3) == in_channels_, label_.empty() ? "PreparedSKConv" : label_,
                                 "input channels (last dimension of NHWC input " + shape_string(x.dimensions()) + ")",
-                                c, x.dimension(3));
+                                in_channels_, x.dimension(3));
     const dim_t oh = out_extent(h), ow = out_extent(w);
     const std::array<Index, 4> expected{n, oh, ow, c};
     detail::require<ShapeError>(v.dimensions() == expected, label_.empty() ? "PreparedSKConv" : label_,
@@ -197,7 +199,8 @@ class PreparedSKConv {
 
  private:
   std::string label_;
-  dim_t width_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
+  dim_t width_ = 0, in_channels_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
+  bool split_input_ = false;
   kernels::PackedBranchWeights branches_;
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
 };

@@ -1,0 +1,73 @@
+// sknet prepared engine: one 3x3 convolution (padding 1, any stride and groups, Cin -> Cout) with BN
+// folded in, on the SK branch kernel with a single path: ResNeXt's grouped middle, and the second
+// 3x3 of a basic block with its shortcut and ReLU in the epilogue.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/ops/conv_bn.hpp"
+#include "sknet/runtime/thread_pool.hpp"
+
+namespace sknet {
+
+class PreparedConv3x3 {
+ public:
+  using dim_t = kernels::dim_t;
+  PreparedConv3x3() = default;
+  /// Folds and packs `conv` (3x3, padding 1, no dilation, square stride); ConfigError otherwise.
+  PreparedConv3x3(const ConvBnAct<float>& conv, kernels::Isa isa) {
+    const auto& o = conv.conv().options();
+    detail::require<ConfigError>(o.kernel_size() == std::array<Index, 2>{3, 3} && o.padding() == std::array<Index, 2>{1, 1} &&
+                                     o.dilation() == std::array<Index, 2>{1, 1} && o.stride()[0] == o.stride()[1],
+                                 "prepare", "3x3 convolution " + conv.label(), "square 3x3, padding 1, no dilation",
+                                 "another shape");
+    cin_ = o.in_channels(), cout_ = o.out_channels(), groups_ = o.groups(), stride_ = o.stride()[0];
+    relu_ = conv.relu();
+    std::vector<float> w, b;
+    fold_conv_bn(conv.conv(), conv.bn(), w, b);
+    const float* wp = w.data();
+    const float* bp = b.data();
+    weights_ = kernels::PackedBranchWeights(geometry(1, 1, 1), &wp, &bp, isa);
+  }
+
+  dim_t in_channels() const { return cin_; }
+  dim_t out_channels() const { return cout_; }
+  dim_t stride() const { return stride_; }
+  bool relu() const { return relu_; }
+  dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+
+  /// dst [n, oh, ow, cout] = act(conv(x) + bias + residual) with x [n, h, w, cin]; act is the layer's
+  /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
+  /// or null (may be dst itself). channel_sums [cout] (zeroed here) += the sums of the outputs, or null.
+  /// Output channels are split over the pool.
+  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* dst, const float* residual = nullptr,
+           bool force_relu = false, float* channel_sums = nullptr) const {
+    const kernels::SKBranchGeometry g = geometry(n, h, w);
+    kernels::SKBranchEpilogue ep;
+    ep.relu = relu_ || force_relu;
+    ep.residual = residual;
+    if (channel_sums) std::fill_n(channel_sums, std::size_t(n * cout_), 0.0f);
+    float* const out[1] = {dst};
+    const int threads = pool.size();
+    pool.run([&](int t) {
+      const auto r = split_range(cout_, threads, t, kernels::kSKBranchChannelStep);
+      if (r.first < r.second)
+        kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
+    });
+  }
+
+ private:
+  kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
+    kernels::SKBranchGeometry g;
+    g.n = n, g.h = h, g.w = w, g.c = cout_, g.groups = groups_, g.paths = 1, g.stride = stride_, g.pad = 0;
+    g.cin = cin_;
+    return g;
+  }
+  dim_t cin_ = 0, cout_ = 0, groups_ = 1, stride_ = 1;
+  bool relu_ = true;
+  kernels::PackedBranchWeights weights_;
+};
+
+}  // namespace sknet
