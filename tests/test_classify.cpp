@@ -4,6 +4,7 @@
 
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
+#include <sknet/models/infer_network.hpp>
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/sknet.hpp>
 
@@ -395,4 +396,33 @@ TEST_CASE("classify reports bad images, checkpoints and arguments in one line wi
   one_line_error(run_classify(base + "--crop-pct 1.5 " + image), 2, {"--crop-pct", "(0, 1]"});
   one_line_error(run_classify(base + "--top 0 " + image), 2, {"--top"});
   one_line_error(run_classify(base + "--bogus 1 " + image), 2, {"unknown option '--bogus'"});
+}
+
+TEST_CASE("classify runs any family through the inferring loader (timm's skresnet18 layout)", "[classify][program]") {
+  // The reduced skresnet18 of tests/data/families (10 classes, basic blocks, split-input SK).
+  const std::string weights = std::string(SKNET_TEST_DATA_DIR) + "/families/skresnet18_tiny.safetensors";
+  const Result r = run_classify("--weights " + weights + " --threads 1 --top 3 " + data_path("landscape.png"));
+  INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.err, Catch::Contains("holds a custom skresnet (family skresnet: basic blocks"));
+  const auto images = parse_output(r.out);
+  REQUIRE(images.size() == 1);
+  REQUIRE(images[0].second.size() == 3);
+  // The reference: the same weights in the reference network on torchvision's tensor of the image
+  // (crop_pct 0.875, timm's for skresnet18).
+  const sknet::NetworkPlan plan =
+      sknet::infer_network(sknet::io::read_safetensors_shapes(weights), weights, sknet::io::read_safetensors_header(weights).metadata)
+          .plan();
+  sknet::Network<float, 2> net(plan);
+  sknet::load_state_dict(net, sknet::io::load_safetensors<float>(weights));
+  const auto t = sknet::io::read_npy<float>(data_path("landscape_input.npy"));  // [3, 224, 224]
+  REQUIRE(t.shape.size() == 3);
+  const sknet::ConstTensorMap4<float> nchw(t.values.data(), 1, t.shape[0], t.shape[1], t.shape[2]);
+  const sknet::Tensor2<float> logits = net.forward_nchw(nchw);
+  const std::vector<double> p = softmax(std::vector<float>(logits.data(), logits.data() + logits.size()));
+  for (const Prediction& pr : images[0].second) {
+    CHECK(pr.name == "class " + std::to_string(pr.index));
+    CHECK(std::fabs(pr.probability - p[std::size_t(pr.index)]) <= 2e-4);
+  }
+  CHECK(images[0].second[0].index == int(std::max_element(p.begin(), p.end()) - p.begin()));
 }

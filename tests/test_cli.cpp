@@ -391,7 +391,7 @@ TEST_CASE("sknet rejects the SK-only options for a ResNeXt", "[cli][resnext][err
 }
 
 TEST_CASE("sknet run without --arch infers every family from its checkpoint", "[cli][fixture]") {
-  const fs::path work = fs::temp_directory_path() / "sknet_cli_infer";
+  const fs::path work = fs::temp_directory_path() / ("sknet_cli_infer_" + std::to_string(::getpid()));
   fs::create_directories(work);
   for (const std::string name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny",
                                  "seresnext50_tiny", "sknet101_official_tiny"}) {
