@@ -330,13 +330,17 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
     for (const auto& l : diff) message += "\n  " + l;
     throw FormatError(message);
   }
-  // A named architecture with the same plan (classes aside).
+  // A named architecture with the same plan (classes aside); the parameter count and depth rule out
+  // most candidates before their names and shapes are built.
+  const Index params = plan.parameters();
   for (const Architecture& a : architectures()) {
     if (a.family != r.family) continue;
     SKNetConfig named = a.config;
     named.num_classes = c.num_classes, named.in_channels = c.in_channels;
     try {
-      if (checkpoint_differences(file, plan_shapes(family_plan(a.family, named, a.paths))).empty()) {
+      const NetworkPlan candidate = family_plan(a.family, named, a.paths);
+      if (candidate.blocks.size() != plan.blocks.size() || candidate.parameters() != params) continue;
+      if (checkpoint_differences(file, plan_shapes(candidate)).empty()) {
         r.architecture = a.name;
         break;
       }
