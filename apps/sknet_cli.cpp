@@ -268,27 +268,14 @@ std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const i
     std::cerr << "sknet: " << path << " holds " << inferred.description() << "\n";
     return {inferred.plan(), inferred.config};
   }
-  const auto fc = file.find("fc.weight");
-  if (fc == file.end() || fc->second.size() != 2)
-    throw FormatError(path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
-  const Index classes = fc->second[0];
+  const Index classes = checkpoint_classes(file, path);
   if (args.has("--classes") && args.integer("--classes", 0, 1) != classes)
     throw UsageError("option '--classes': the checkpoint has " + std::to_string(classes) + " classes, not " +
                      args.text("--classes"));
   const SKNetConfig config = network_config(args, classes);
   NetworkPlan plan = network_plan(args, config);
-  const std::vector<std::string> differences = checkpoint_differences(file, plan_shapes(plan));
-  if (differences.empty()) return {std::move(plan), config};
-  std::string message = path + ": does not fit --arch " + args.text("--arch") + ":";
-  for (const auto& line : differences) message += "\n  " + line;
-  try {
-    const InferredNetwork inferred = infer_network(file, path, header.metadata);
-    message += "\nthe file holds " + inferred.description() +
-               (inferred.architecture.empty() ? "; run it without --arch" : "; use --arch " + inferred.architecture);
-  } catch (const FormatError&) {
-    message += "\nthe file fits no network family sknet knows";
-  }
-  throw CheckpointMismatch(message);
+  require_checkpoint_fits(file, plan, path, "--arch " + args.text("--arch"), header.metadata);
+  return {std::move(plan), config};
 }
 
 int cmd_info(const Args& args) {

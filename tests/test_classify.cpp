@@ -410,9 +410,8 @@ TEST_CASE("classify runs any family through the inferring loader (timm's skresne
   REQUIRE(images[0].second.size() == 3);
   // The reference: the same weights in the reference network on torchvision's tensor of the image
   // (crop_pct 0.875, timm's for skresnet18).
-  const sknet::NetworkPlan plan =
-      sknet::infer_network(sknet::io::read_safetensors_shapes(weights), weights, sknet::io::read_safetensors_header(weights).metadata)
-          .plan();
+  const sknet::io::SafetensorsLayout header = sknet::io::read_safetensors_header(weights);
+  const sknet::NetworkPlan plan = sknet::infer_network(sknet::io::tensor_shapes(header), weights, header.metadata).plan();
   sknet::Network<float, 2> net(plan);
   sknet::load_state_dict(net, sknet::io::load_safetensors<float>(weights));
   const auto t = sknet::io::read_npy<float>(data_path("landscape_input.npy"));  // [3, 224, 224]

@@ -156,25 +156,12 @@ sknet::NetworkPlan checkpoint_plan(const sknet::io::SafetensorsLayout& header, c
     std::cerr << "classify: " << path << " holds " << inferred.description() << "\n";
     return inferred.plan();
   }
-  const auto fc = file.find("fc.weight");
-  if (fc == file.end() || fc->second.size() != 2 || fc->second[0] < 1)
-    throw sknet::FormatError(path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
   const sknet::Architecture& a = sknet::architecture(arch);
   sknet::SKNetConfig config = a.config;
-  config.num_classes = fc->second[0];
+  config.num_classes = sknet::checkpoint_classes(file, path);
   const sknet::NetworkPlan plan = sknet::family_plan(a.family, config, a.paths);
-  const std::vector<std::string> differences = sknet::checkpoint_differences(file, sknet::plan_shapes(plan));
-  if (differences.empty()) return plan;
-  std::string message = path + ": does not fit --arch " + arch + ":";
-  for (const auto& line : differences) message += "\n  " + line;
-  try {
-    const sknet::InferredNetwork inferred = sknet::infer_network(file, path, header.metadata);
-    message += "\nthe file holds " + inferred.description() +
-               (inferred.architecture.empty() ? "" : "; use --arch " + inferred.architecture);
-  } catch (const sknet::FormatError&) {
-    message += "\nthe file fits no network family sknet knows";
-  }
-  throw sknet::CheckpointMismatch(message);
+  sknet::require_checkpoint_fits(file, plan, path, "--arch " + arch, header.metadata);
+  return plan;
 }
 
 std::vector<std::string> read_labels(const std::string& path, sknet::Index classes) {

@@ -350,6 +350,33 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
   return r;
 }
 
+/// The classes of a checkpoint: the rows of its 2-D 'fc.weight'; FormatError naming `path` otherwise.
+inline Index checkpoint_classes(const ShapeMap& file, const std::string& path) {
+  const auto fc = file.find("fc.weight");
+  if (fc == file.end() || fc->second.size() != 2 || fc->second[0] < 1)
+    throw FormatError(path + ": expected a 2-D 'fc.weight' [classes, features] in the checkpoint");
+  return fc->second[0];
+}
+
+/// Throws CheckpointMismatch unless the checkpoint's names and shapes `file` fit `plan`, the network
+/// asked for as `wanted` (e.g. "--arch sknet50"): one difference per line, grouped by unit, then what
+/// the file holds (inferred, strides from `metadata`) and the --arch that fits, if one does.
+inline void require_checkpoint_fits(const ShapeMap& file, const NetworkPlan& plan, const std::string& path,
+                                    const std::string& wanted, const std::map<std::string, std::string>& metadata = {}) {
+  const std::vector<std::string> differences = checkpoint_differences(file, plan_shapes(plan));
+  if (differences.empty()) return;
+  std::string message = path + ": does not fit " + wanted + ":";
+  for (const auto& line : differences) message += "\n  " + line;
+  try {
+    const InferredNetwork inferred = infer_network(file, path, metadata);
+    message += "\nthe file holds " + inferred.description() +
+               (inferred.architecture.empty() ? "; run it without --arch" : "; use --arch " + inferred.architecture);
+  } catch (const FormatError&) {
+    message += "\nthe file fits no network family sknet knows";
+  }
+  throw CheckpointMismatch(message);
+}
+
 inline std::string InferredNetwork::description() const {
   const auto list = [](const std::vector<Index>& v) {
     std::string s;

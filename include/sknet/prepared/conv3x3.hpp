@@ -40,7 +40,8 @@ class PreparedConv3x3 {
 
   /// dst [n, oh, ow, cout] = act(conv(x) + bias + residual) with x [n, h, w, cin]; act is the layer's
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
-  /// or null (may be dst itself). channel_sums [cout] (zeroed here) += the sums of the outputs, or null.
+  /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
+  /// sums of the outputs, or null.
   /// Output channels are split over the pool.
   void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* dst, const float* residual = nullptr,
            bool force_relu = false, float* channel_sums = nullptr) const {
@@ -48,7 +49,6 @@ class PreparedConv3x3 {
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
     ep.residual = residual;
-    if (channel_sums) std::fill_n(channel_sums, std::size_t(n * cout_), 0.0f);
     float* const out[1] = {dst};
     const int threads = pool.size();
     pool.run([&](int t) {
