@@ -97,6 +97,14 @@ void run_dense(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo
   measure(state, kernel, g, e);
 }
 
+/// ResNeXt-50's grouped middle: one path, dilation 1, dense input (pad 0), ReLU. Args as run_sknet.
+void run_resnext(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
+  sknet::kernels::SKBranchEpilogue e;
+  e.relu = true;
+  measure(state, kernel, SKBranchGeometry{n, h, h, c, groups, 1, state.range(4), 0}, e);
+}
+
 // SKNet-50 SK convs {N, C, H_in, G, S}: stages 1-4 (gw 4 / 8 / 16 / 32), then the strided first units.
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "C", "H", "G", "S"});
@@ -144,6 +152,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/dense").c_str(),
                                  [&kernel](benchmark::State& s) { run_dense(s, kernel); })
         ->Apply(dense_shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext").c_str(),
+                                 [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
+        ->Apply(shapes);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
