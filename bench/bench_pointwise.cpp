@@ -9,6 +9,7 @@
 #include "support/fma_peak.hpp"
 
 #include <cstdint>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -111,6 +112,41 @@ void BM_PointwiseDownsample(benchmark::State& state) {
   set_counters(state, 2.0 * double(ow * ow) * double(cin) * double(cout));
 }
 
+/// A bf16 kernel of the kernel list (kernels/pointwise_bf16.hpp) with a bias + ReLU epilogue and bf16
+/// output. peak_pct is against the vdpbf16ps peak (the native kernel's limit, 2x the FMA peak) when the
+/// CPU has AVX512_BF16, else against the FMA peak; fma_pct is against the FMA peak. Args: Cin, Cout, P.
+void run_bf16_kernel(benchmark::State& state, const sknet::kernels::PointwiseBf16KernelInfo& k) {
+  if (!k.runs_here()) {
+    state.SkipWithError((std::string("skipped: this CPU does not run ") + k.name).c_str());
+    return;
+  }
+  using sknet::kernels::bf16_t;
+  const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
+  const PointwiseGeometry g{pixels, cin, cout, cin, cout};
+  const auto src32 = random_vector(std::size_t(pixels * cin), 1);
+  std::vector<bf16_t> src(src32.size());
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = sknet::kernels::to_bf16(src32[i]);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  const auto bias = random_vector(std::size_t(cout), 3);
+  const sknet::kernels::PackedPointwiseBf16Weights packed(weight.data(), cout, cin, k.isa);
+  std::vector<bf16_t> dst(std::size_t(pixels * cout));
+  sknet::kernels::PointwiseBf16Epilogue ep;
+  ep.bias = bias.data();
+  ep.relu = true;
+  for (auto _ : state) {
+    k.fn(g, src.data(), packed.data(), ep, dst.data(), 0, pixels, 0, cout);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  const double peak = sknet_bench::bf16_dot_peak_gflops() > 0 ? sknet_bench::bf16_dot_peak_gflops()
+                                                               : sknet_bench::fma_peak_gflops(k.isa);
+  state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_pct"] =
+      benchmark::Counter(g.flops() * 1e-9 / peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["fma_pct"] = benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(k.isa) * 100.0,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 /// Baseline: Eigen's single-threaded tensor contraction C[P, Cout] = A[P, Cin] . W[Cout, Cin]^T.
 void BM_Eigen(benchmark::State& state) {
   const Eigen::Index cin = state.range(0), cout = state.range(1), pixels = state.range(2);
@@ -165,6 +201,12 @@ int main(int argc, char** argv) {
       run_kernel(s, k.fn, sknet::kernels::pointwise_block(k.isa), k.isa);
     });
     (k.blocking ? b->Apply(small_shapes) : b->Apply(shapes))->Unit(benchmark::kMicrosecond);
+  }
+  for (int i = 0; i < list.pointwise_bf16_count; ++i) {
+    const auto& k = list.pointwise_bf16[i];
+    benchmark::RegisterBenchmark(k.name, [&k](benchmark::State& s) { run_bf16_kernel(s, k); })
+        ->Apply(k.isa == sknet::kernels::Isa::portable ? small_shapes : shapes)
+        ->Unit(benchmark::kMicrosecond);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

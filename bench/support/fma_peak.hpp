@@ -25,6 +25,19 @@ inline double fma_peak_gflops(sknet::kernels::Isa isa) {
   return p;
 }
 
+/// GFLOP/s (2 per multiply-add) of one core at full vdpbf16ps throughput (32 multiply-adds per
+/// instruction), measured on first use; 0 when the CPU lacks AVX512_BF16.
+inline double bf16_dot_peak_gflops() {
+  static const double peak = [] {
+    const auto& list = sknet::kernels::kernel_list();
+    if (!list.bf16_dot_peak || !sknet::kernels::cpu_has_avx512_bf16()) return 0.0;
+    const double p = list.bf16_dot_peak(0.5);
+    std::fprintf(stderr, "measured vdpbf16ps peak of one core: %.1f GFLOP/s (bf16 peak_pct counters are against it)\n", p);
+    return p;
+  }();
+  return peak;
+}
+
 /// The ISA the process runs by default (cpu_isa narrowed by SKNET_ISA).
 inline double fma_peak_gflops() { return fma_peak_gflops(sknet::kernels::active_isa()); }
 

@@ -74,6 +74,10 @@
       apply_to = function))
 #define SKNET_TARGET_AVX2_BEGIN \
   SKNET_PRAGMA(clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), apply_to = function))
+#define SKNET_TARGET_AVX512_BF16_BEGIN                                                                          \
+  SKNET_PRAGMA(clang attribute push(                                                                            \
+      __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), \
+      apply_to = function))
 #define SKNET_TARGET_END SKNET_PRAGMA(clang attribute pop)
 #define SKNET_HAS_SIMD_KERNELS 1
 #elif defined(SKNET_X86) && defined(__GNUC__)
@@ -84,6 +88,9 @@
 #define SKNET_TARGET_AVX2_BEGIN  \
   SKNET_PRAGMA(GCC push_options) \
   SKNET_PRAGMA(GCC target("avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
+#define SKNET_TARGET_AVX512_BF16_BEGIN \
+  SKNET_PRAGMA(GCC push_options)       \
+  SKNET_PRAGMA(GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
 #define SKNET_TARGET_END SKNET_PRAGMA(GCC pop_options)
 #define SKNET_HAS_SIMD_KERNELS 1
 #else
@@ -122,7 +129,7 @@ inline constexpr const char* precision_name(Precision p) noexcept {
 inline Precision parse_precision(const std::string& name, const std::string& who) {
   for (int i = 0; i < kPrecisionCount; ++i)
     if (name == precision_name(Precision(i))) return Precision(i);
-  detail::fail<ConfigError>(who, "precision", "f32, bf16 or int8", "'" + name + "'");
+  sknet::detail::fail<ConfigError>(who, "precision", "f32, bf16 or int8", "'" + name + "'");
 }
 /// Consecutive reduction elements a packed lane holds: 1 (f32), 2 (bf16 pairs), 4 (int8 quads).
 inline constexpr int reduction_group(Precision p) noexcept { return p == Precision::f32 ? 1 : p == Precision::bf16 ? 2 : 4; }

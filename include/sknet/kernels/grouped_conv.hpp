@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "sknet/kernels/aligned.hpp"
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/geometry.hpp"
 
@@ -280,12 +281,8 @@ class PackedBranchWeights {
   const std::int32_t* lane_table() const { return ctrl_.empty() ? nullptr : ctrl_.data(); }
 
  private:
-  struct AlignedDelete {
-    void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t(64)); }
-  };
   void allocate(dim_t n) {
-    data_.reset(static_cast<float*>(::operator new[](sizeof(float) * std::size_t(std::max<dim_t>(n, 1)),
-                                                     std::align_val_t(64))));
+    data_ = allocate_aligned<float>(std::size_t(std::max<dim_t>(n, 1)));
   }
   struct Shape {
     Isa isa = Isa::portable;
@@ -295,7 +292,7 @@ class PackedBranchWeights {
   } shape_;
   std::vector<dim_t> offset_, steps_, span_begin_;
   std::vector<std::int32_t> ctrl_;
-  std::unique_ptr<float[], AlignedDelete> data_;
+  AlignedArray<float> data_;
 };
 
 // Each ISA: kSKBranchLanes and

@@ -10,6 +10,7 @@
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/kernels/pointwise.hpp"
+#include "sknet/kernels/pointwise_bf16.hpp"
 
 // X(isa, function in namespace sknet::kernels::<isa>, blocking (or none), name)
 #define SKNET_POINTWISE_KERNEL_LIST(X)                                              \
@@ -20,6 +21,13 @@
   X(avx2, pointwise_6x16__avx2, kPointwise6x16, "pointwise_6x16__avx2")             \
   X(portable, pointwise_conv, none, "pointwise__portable")                          \
   X(portable, pointwise_4x8__portable, kPointwise4x8, "pointwise_4x8__portable")
+
+// X(namespace, isa, needs AVX512_BF16, function, name): the bf16 1x1 convolutions (the dispatcher runs
+// the first that the packed ISA and the CPU allow).
+#define SKNET_POINTWISE_BF16_KERNEL_LIST(X)                                                   \
+  X(avx512_bf16, avx512, true, pointwise_bf16, "pointwise_bf16__avx512_bf16")                 \
+  X(avx512, avx512, false, pointwise_bf16, "pointwise_bf16__avx512_widening")                 \
+  X(portable, portable, false, pointwise_bf16, "pointwise_bf16__portable")
 
 // X(isa, function in namespace sknet::kernels::<isa>, name)
 #define SKNET_SK_BRANCH_KERNEL_LIST(X)                                       \
@@ -50,6 +58,15 @@ struct PointwiseKernelInfo {
   PointwiseKernelFn fn;
   const detail::PointwiseBlocking* blocking;
   detail::PointwiseTileFn (*tile)(int mr, int nv);
+};
+
+struct PointwiseBf16KernelInfo {
+  const char* name;
+  Isa isa;
+  bool needs_avx512_bf16;  ///< runs only where cpu_has_avx512_bf16()
+  PointwiseBf16KernelFn fn;
+  /// Whether this CPU runs it.
+  bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_bf16 || cpu_has_avx512_bf16()); }
 };
 
 struct SKBranchKernelInfo {
@@ -83,6 +100,11 @@ struct KernelList {
   int sk_select_count;
   const FmaPeakKernelInfo* fma_peak;
   int fma_peak_count;
+  const PointwiseBf16KernelInfo* pointwise_bf16;
+  int pointwise_bf16_count;
+  /// The vdpbf16ps peak (GFLOP/s, 2 per multiply-add; null in builds without x86 SIMD kernels): run it
+  /// only where cpu_has_avx512_bf16().
+  FmaPeakFn bf16_dot_peak;
 };
 
 inline namespace SKNET_KERNEL_ABI {
@@ -104,6 +126,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
 #include "sknet/kernels/portable/pointwise.hpp"
 #include "sknet/kernels/avx512/fma_peak.hpp"
 #include "sknet/kernels/portable/fma_peak.hpp"
+#include "sknet/kernels/avx512/pointwise_bf16.hpp"
+#include "sknet/kernels/portable/pointwise_bf16.hpp"
 
 // Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
 #define SKNET_IF_ISA_portable(...) __VA_ARGS__
@@ -137,10 +161,20 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
   static const FmaPeakKernelInfo fma_peak[] = {
 #define SKNET_FMA_PEAK_ROW(isa, name) SKNET_IF_ISA_##isa({name, Isa::isa, isa::fma_peak_gflops}, )
       SKNET_FMA_PEAK_KERNEL_LIST(SKNET_FMA_PEAK_ROW)};
+  static const PointwiseBf16KernelInfo pointwise_bf16[] = {
+#define SKNET_POINTWISE_BF16_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
+      SKNET_POINTWISE_BF16_KERNEL_LIST(SKNET_POINTWISE_BF16_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
                                sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
-                               fma_peak, int(sizeof(fma_peak) / sizeof(fma_peak[0]))};
+                               fma_peak, int(sizeof(fma_peak) / sizeof(fma_peak[0])),
+                               pointwise_bf16, int(sizeof(pointwise_bf16) / sizeof(pointwise_bf16[0])),
+#if SKNET_HAS_SIMD_KERNELS
+                               &avx512_bf16::bf16_dot_peak_gflops
+#else
+                               nullptr
+#endif
+  };
   return list;
 }
 
@@ -161,6 +195,27 @@ SKNET_KERNEL_ENTRY PointwiseKernelFn pointwise_kernel(Isa isa) noexcept {
                            [](const PointwiseKernelInfo& k) { return !k.blocking; });
   return table[std::size_t(isa)];
 }
+
+/// The first listed bf16 kernel that weights packed for `isa` may run on this CPU.
+inline const PointwiseBf16KernelInfo& pointwise_bf16_entry(Isa isa) noexcept {
+  const KernelList& list = kernel_list();
+  for (int i = 0; i < list.pointwise_bf16_count; ++i) {
+    const PointwiseBf16KernelInfo& k = list.pointwise_bf16[i];
+    if (int(k.isa) <= int(isa) && k.runs_here()) return k;
+  }
+  return list.pointwise_bf16[list.pointwise_bf16_count - 1];  // portable
+}
+
+SKNET_KERNEL_ENTRY PointwiseBf16KernelFn pointwise_bf16_kernel(Isa isa) noexcept {
+  static const auto table = [] {
+    std::array<PointwiseBf16KernelFn, kIsaCount> t{};
+    for (int i = 0; i < kIsaCount; ++i) t[std::size_t(i)] = pointwise_bf16_entry(Isa(i)).fn;
+    return t;
+  }();
+  return table[std::size_t(isa)];
+}
+
+SKNET_KERNEL_ENTRY const char* pointwise_bf16_kernel_name(Isa isa) noexcept { return pointwise_bf16_entry(isa).name; }
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
   static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,

@@ -23,19 +23,12 @@
 #include <string>
 #include <utility>
 
+#include "sknet/kernels/aligned.hpp"
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/geometry.hpp"
 
 namespace sknet {
 namespace kernels {
-
-/// C[pixels x cout] = A[pixels x cin] * W^T. Strides are in floats between consecutive pixels
-/// (src_stride >= cin, dst_stride >= cout).
-struct PointwiseGeometry {
-  dim_t pixels = 0, cin = 0, cout = 0;
-  dim_t src_stride = 0, dst_stride = 0;
-  double flops() const { return 2.0 * double(pixels) * double(cin) * double(cout); }
-};
 
 /// What happens to each output after the reduction, in this order:
 /// + bias[co], + residual[p, co], ReLU, then channel_sums[co] += output.
@@ -214,14 +207,9 @@ inline void pointwise_blocked(const PointwiseGeometry& g, const float* src, cons
   }
 }
 
-/// {nullptr, Tile<1, NV>::run, ..., Tile<MaxMR, NV>::run}: the tile kernels of one width by height.
-template <template <int, int> class Tile, int NV, int... R>
-constexpr std::array<PointwiseTileFn, sizeof...(R) + 1> pointwise_tile_row(std::integer_sequence<int, R...>) {
-  return {{nullptr, &Tile<R + 1, NV>::run...}};
-}
 template <template <int, int> class Tile, int NV, int MaxMR>
 constexpr std::array<PointwiseTileFn, MaxMR + 1> pointwise_tile_row() {
-  return pointwise_tile_row<Tile, NV>(std::make_integer_sequence<int, MaxMR>{});
+  return tile_row<PointwiseTileFn, Tile, NV, MaxMR>();
 }
 
 }  // namespace detail
@@ -286,16 +274,13 @@ class PackedPointwiseWeights {
   const float* data() const noexcept { return data_.get(); }
 
  private:
-  struct AlignedDelete {
-    void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t(64)); }
-  };
   void allocate() {
     const std::size_t n = std::size_t(detail::pointwise_packed_size(cout_, cin_, block()));
-    data_.reset(static_cast<float*>(::operator new[](sizeof(float) * n, std::align_val_t(64))));
+    data_ = allocate_aligned<float>(n);
   }
   dim_t cout_ = 0, cin_ = 0;
   Isa isa_ = Isa::portable;
-  std::unique_ptr<float[], AlignedDelete> data_;
+  AlignedArray<float> data_;
 };
 
 /// Computes output pixels [pixel_begin, pixel_end) and output channels [cout_begin, cout_end) of

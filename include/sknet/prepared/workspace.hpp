@@ -14,6 +14,7 @@
 #include <new>
 
 #include "sknet/error.hpp"
+#include "sknet/kernels/aligned.hpp"
 
 namespace sknet {
 
@@ -88,7 +89,7 @@ class Workspace {
   Workspace() = default;
   void allocate(const WorkspaceNeeds& needs) {
     const std::size_t total = std::max<std::size_t>(needs.total(), 16);
-    std::unique_ptr<float[], Delete> arena(static_cast<float*>(::operator new[](sizeof(float) * total, std::align_val_t(64))));
+    kernels::AlignedArray<float> arena = kernels::allocate_aligned<float>(total);
     std::fill_n(arena.get(), total, 0.0f);  // commit the pages now, never during a forward
     std::size_t offset = 0;
     for (int s = 0; s < kSlotCount; ++s) {
@@ -103,10 +104,7 @@ class Workspace {
   std::size_t bytes() const { return sizeof(float) * needs_.total(); }
 
  private:
-  struct Delete {
-    void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<float[], Delete> arena_;
+  kernels::AlignedArray<float> arena_;
   std::array<std::size_t, kSlotCount> offsets_{};
   WorkspaceNeeds needs_;
 };

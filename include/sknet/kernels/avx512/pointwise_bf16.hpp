@@ -1,0 +1,116 @@
+// sknet kernels, AVX-512: the bf16 1x1 convolution (kernels/pointwise_bf16.hpp), two kernels over one
+// tile (kernels/pointwise_bf16_body.inc):
+//   avx512_bf16::pointwise_bf16  vdpbf16ps and vcvtneps2bf16 (AVX512_BF16);
+//   avx512::pointwise_bf16       each pair widened to two float32 vectors (shift / mask) and two FMAs,
+//                                rounding to bf16 in integer arithmetic: CPUs without AVX512_BF16.
+// Tiles: 6 pixels x 64 channels (24 accumulators), narrower column tails taller (8x48, 12x32, 12x16).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+
+#include "sknet/kernels/pointwise_bf16.hpp"
+
+#if SKNET_HAS_SIMD_KERNELS
+
+SKNET_TARGET_AVX512_BEGIN
+namespace sknet {
+namespace kernels {
+namespace avx512 {
+inline namespace SKNET_BASELINE_TAG {
+
+struct Bf16Ops {
+  /// acc + odd products + even products, the order vdpbf16ps defines (each product exact in float).
+  static __m512 dot(__m512 acc, __m512i a, __m512i w) {
+    const __m512i high = _mm512_set1_epi32(std::int32_t(0xFFFF0000u));
+    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(a, high)), _mm512_castsi512_ps(_mm512_and_si512(w, high)), acc);
+    return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), acc);
+  }
+  /// Round to nearest even; NaN -> quiet NaN of the same sign.
+  static __m256i round(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x0040));
+    return _mm512_cvtepi32_epi16(r);
+  }
+};
+
+#include "sknet/kernels/pointwise_bf16_body.inc"
+
+/// The widening bf16 kernel (no AVX512_BF16 needed).
+inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const bf16_t* packed,
+                           const PointwiseBf16Epilogue& ep, bf16_t* dst, dim_t pixel_begin, dim_t pixel_end,
+                           dim_t cout_begin, dim_t cout_end) {
+  detail::pointwise_bf16_blocked(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end,
+                                 kPointwiseBf16Blocking, pointwise_bf16_tile);
+}
+
+}  // namespace SKNET_BASELINE_TAG
+}  // namespace avx512
+}  // namespace kernels
+}  // namespace sknet
+SKNET_TARGET_END
+
+SKNET_TARGET_AVX512_BF16_BEGIN
+namespace sknet {
+namespace kernels {
+namespace avx512_bf16 {
+inline namespace SKNET_BASELINE_TAG {
+
+struct Bf16Ops {
+  static __m512 dot(__m512 acc, __m512i a, __m512i w) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w); }
+  static __m256i round(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+};
+
+#include "sknet/kernels/pointwise_bf16_body.inc"
+
+/// The native bf16 kernel (vdpbf16ps); requires cpu_has_avx512_bf16().
+inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const bf16_t* packed,
+                           const PointwiseBf16Epilogue& ep, bf16_t* dst, dim_t pixel_begin, dim_t pixel_end,
+                           dim_t cout_begin, dim_t cout_end) {
+  detail::pointwise_bf16_blocked(g, src, packed, ep, dst, pixel_begin, pixel_end, cout_begin, cout_end,
+                                 kPointwiseBf16Blocking, pointwise_bf16_tile);
+}
+
+/// Peak pair-dot throughput of one core in GFLOP/s (2 per multiply-add, 32 multiply-adds per
+/// vdpbf16ps): 24 independent chains for about `seconds`, best of several runs.
+inline double bf16_dot_peak_gflops(double seconds) {
+  constexpr int kChains = 24;
+  constexpr long kSteps = 20000;
+  double best = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int run = 0;; ++run) {
+    const __m512i a = _mm512_set1_epi32(0x3F7F3F7F), b = _mm512_set1_epi32(0x358C358C);  // 0.996, 1e-6 pairs
+    __m512 acc[kChains];
+#pragma GCC unroll 32
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long s = 0; s < kSteps; ++s) {
+#pragma GCC unroll 32
+      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)a, (__m512bh)b);
+      __asm__ volatile("" ::: "memory");
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    __m512 total = _mm512_setzero_ps();
+#pragma GCC unroll 32
+    for (int i = 0; i < kChains; ++i) total = _mm512_add_ps(total, acc[i]);
+    volatile float sink = _mm512_cvtss_f32(total);
+    (void)sink;
+    const double elapsed = std::chrono::duration<double>(t1 - t0).count();
+    if (run >= 10) best = std::max(best, 2.0 * 32 * kChains * double(kSteps) / elapsed * 1e-9);
+    if (run >= 30 && std::chrono::duration<double>(t1 - start).count() >= seconds) break;
+  }
+  return best;
+}
+
+}  // namespace SKNET_BASELINE_TAG
+}  // namespace avx512_bf16
+}  // namespace kernels
+}  // namespace sknet
+SKNET_TARGET_END
+
+#endif  // SKNET_HAS_SIMD_KERNELS
