@@ -59,8 +59,9 @@ const char* const kUsage =
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
-    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101 and\n"
-    "      seresnext50 (the paper's ResNeXt and SENet baselines)\n"
+    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
+    "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR)\n"
+    "size: --size S is the input's height and width (default 224, 32 for the CIFAR networks)\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
@@ -151,8 +152,9 @@ void check_applicable_flags(const Args& args) {
                        " (no SK convolutions)");
 }
 
-/// The network's configuration from the flags; ConfigError for an unknown --arch.
-SKNetConfig network_config(const Args& args, Index default_classes) {
+/// The network's configuration from the flags (classes: --classes, else `default_classes`, else the
+/// architecture's); ConfigError for an unknown --arch.
+SKNetConfig network_config(const Args& args, Index default_classes = 0) {
   const Architecture& a = architecture(args.text("--arch"));  // ConfigError listing every name
   check_applicable_flags(args);
   SKNetConfig c = a.config;
@@ -165,7 +167,7 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
   c.min_width = args.integer("--min-width", c.min_width, 1);
   if (args.has("--reduction") || args.has("--min-width")) c.attention.reset();  // the paper's rule, as asked
   c.base_width = args.integer("--base-width", c.base_width, 1);
-  c.num_classes = args.integer("--classes", default_classes, 1);
+  c.num_classes = args.integer("--classes", default_classes > 0 ? default_classes : c.num_classes, 1);
   c.in_channels = args.integer("--in-channels", c.in_channels, 1);
   c.stem_width = args.integer("--stem-width", c.stem_width, 1);
   if (args.has("--stem")) {
@@ -279,15 +281,14 @@ std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const i
 }
 
 int cmd_info(const Args& args) {
-  const Index size = args.integer("--size", 224, 1);
   // Shapes, parameters and multiply-adds from the plan alone: no weight is allocated (a checkpoint's
-  // header only is read).
-  if (args.has("--weights")) {
-    const std::string path = args.text("--weights");
-    std::cout << checkpoint_network(args, io::read_safetensors_header(path), path).first.summary(size, size).to_string();
-  } else {
-    std::cout << network_plan(args, network_config(args, 1000)).summary(size, size).to_string();
-  }
+  // header only is read). The default size is the network's (224, or 32 for CIFAR networks).
+  const NetworkPlan plan = args.has("--weights")
+                               ? checkpoint_network(args, io::read_safetensors_header(args.text("--weights")),
+                                                    args.text("--weights")).first
+                               : network_plan(args, network_config(args));
+  const Index size = args.integer("--size", default_input_size(plan.config), 1);
+  std::cout << plan.summary(size, size).to_string();
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
   return 0;
@@ -472,8 +473,9 @@ int cmd_run(const Args& args) {
 }
 
 int cmd_bench(const Args& args) {
-  const SKNetConfig config = network_config(args, 1000);
-  const Index batch = args.integer("--batch", 1, 1, kMaxBatch), size = args.integer("--size", 224, 1, kMaxSide);
+  const SKNetConfig config = network_config(args);
+  const Index batch = args.integer("--batch", 1, 1, kMaxBatch);
+  const Index size = args.integer("--size", default_input_size(config), 1, kMaxSide);
   const Index threads = args.integer("--threads", 1, 1, kMaxThreads), reps = args.integer("--reps", 5, 1, kMaxReps);
   if (batch * size * size > kMaxBenchValues / config.in_channels)
     throw UsageError("options '--batch', '--size': the input of " + std::to_string(batch) + " x " +
