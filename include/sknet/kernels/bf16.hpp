@@ -41,17 +41,7 @@ inline float from_bf16(bf16_t h) noexcept {
 inline float round_to_bf16(float x) noexcept { return from_bf16(to_bf16(x)); }
 
 /// Whether this CPU runs AVX512_BF16 (with the AVX-512 subset sknet's avx512 kernels need).
-inline bool cpu_has_avx512_bf16() noexcept {
-#if SKNET_HAS_SIMD_KERNELS
-  static const bool detected = [] {
-    __builtin_cpu_init();
-    return cpu_isa() == Isa::avx512 && __builtin_cpu_supports("avx512bf16");
-  }();
-  return detected;
-#else
-  return false;
-#endif
-}
+inline bool cpu_has_avx512_bf16() noexcept { return cpu_has(Avx512Extension::bf16); }
 
 }  // namespace kernels
 }  // namespace sknet
