@@ -7,6 +7,7 @@
 //   sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [network flags]
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
+#include <sknet/kernels/pointwise_int8.hpp>
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/models/architectures.hpp>
 #include <sknet/models/infer_network.hpp>
@@ -56,8 +57,10 @@ const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet info  --weights W.safetensors [--size S]   (the network the checkpoint holds)\n"
     "       sknet run   [--arch A] --weights W.safetensors --input X.npy --output Y.npy\n"
-    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
-    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
+    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [--precision f32|bf16]\n"
+    "                   [network flags]\n"
+    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [--precision f32|bf16]\n"
+    "                   [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
     "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
     "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR)\n"
@@ -186,6 +189,22 @@ SKNetConfig network_config(const Args& args, Index default_classes = 0) {
   return c;
 }
 
+/// --precision (default f32): f32 or bf16 (bf16: the bottleneck networks without SE gates); int8 and
+/// anything else are usage errors.
+kernels::Precision precision_option(const Args& args) {
+  if (!args.has("--precision")) return kernels::Precision::f32;
+  const std::string p = args.text("--precision");
+  if (p != "f32" && p != "bf16")
+    throw UsageError("option '--precision': expected f32 or bf16 (int8 is not built yet), got '" + p + "'");
+  return p == "bf16" ? kernels::Precision::bf16 : kernels::Precision::f32;
+}
+
+/// What runs at `precision` on the weights packed for `isa`: "f32", or "bf16 (1x1: <kernel>)".
+std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
+  if (precision == kernels::Precision::f32) return "f32";
+  return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) + ")";
+}
+
 /// The network plan of --arch and `config` (whose layers already hold --layers or the depths).
 NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
   const Architecture& a = architecture(args.text("--arch"));
@@ -289,6 +308,8 @@ int cmd_info(const Args& args) {
                                : network_plan(args, network_config(args));
   const Index size = args.integer("--size", default_input_size(plan.config), 1);
   std::cout << plan.summary(size, size).to_string();
+  std::cout << "bf16 1x1 kernel: " << kernels::pointwise_bf16_kernel_name(kernels::active_isa())
+            << "; int8 1x1 kernel: " << kernels::pointwise_int8_kernel_name(kernels::active_isa()) << "\n";
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
   return 0;
@@ -408,6 +429,9 @@ int cmd_run(const Args& args) {
   const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
   if (kernels != "fast" && kernels != "reference")
     throw UsageError("option '--kernels': expected fast or reference, got '" + kernels + "'");
+  const kernels::Precision precision = precision_option(args);
+  if (precision != kernels::Precision::f32 && kernels == "reference")
+    throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
   const bool want_attention = args.has("--attention-dir");
   // Every output location is checked before any work; nothing is created yet.
   RunOutputs::check_file("--output", output_path);
@@ -447,9 +471,12 @@ int cmd_run(const Args& args) {
     const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
     return to_nhwc<float>(nchw);
   };
+  if (precision != kernels::Precision::f32 && !fast_path_runs(plan))
+    throw UsageError("option '--precision': this network runs on the reference kernels, in float");
   if (kernels == "fast" && fast_path_runs(plan)) {
     // The fast path consumes the checkpoint layer by layer: the weights are held once.
-    const PreparedNetwork fast = prepare_from_state_dict(plan, std::move(weights), PrepareOptions{int(threads)});
+    const PreparedNetwork fast =
+        prepare_from_state_dict(plan, std::move(weights), PrepareOptions(int(threads), false, std::nullopt, precision));
     logits = fast.forward(read_input());
     attention = fast.attention_maps();
   } else {  // reference kernels (accumulating in double)
@@ -485,10 +512,13 @@ int cmd_bench(const Args& args) {
   Tensor4<float> x(batch, size, size, config.in_channels);
   x.setRandom();
   const bool fast_path = fast_path_runs(plan);
+  const kernels::Precision precision = precision_option(args);
+  if (precision != kernels::Precision::f32 && !fast_path)
+    throw UsageError("option '--precision': this network runs on the reference kernels, in float");
   std::optional<PreparedNetwork> fast;
   std::function<void()> reference;  // the reference SKNet (true (2m+1)x(2m+1) branch kernels)
   if (fast_path) {
-    fast.emplace(prepare_random(plan, 2019, PrepareOptions{int(threads), args.has("--profile")}));
+    fast.emplace(prepare_random(plan, 2019, PrepareOptions(int(threads), args.has("--profile"), std::nullopt, precision)));
   } else {
     with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
       auto net = std::make_shared<Network<float, decltype(m)::value>>(plan);
@@ -506,10 +536,11 @@ int cmd_bench(const Args& args) {
   once();  // warm-up (plans the workspace)
   // Printed after the warm-up, so that a run that fails prints only its one error line.
   const std::string paths = plan.paths == 0 ? std::string() : ", M " + std::to_string(config.paths);
-  std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s\n", args.text("--arch").c_str(), long(batch),
-              long(size), long(size), long(threads), paths.c_str(),
+  std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s, precision %s\n", args.text("--arch").c_str(),
+              long(batch), long(size), long(size), long(threads), paths.c_str(),
               fast_path ? kernels::isa_name(fast->isa()) : "reference",
-              fast_path ? "prepared (SIMD kernels)" : "reference kernels");
+              fast_path ? "prepared (SIMD kernels)" : "reference kernels",
+              fast_path ? precision_label(precision, fast->isa()).c_str() : "f32");
   std::vector<double> ms;
   for (Index r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -549,9 +580,11 @@ int main(int argc, char** argv) {
     if (command == "info") return cmd_info(Args(argc, argv, with_network_flags({"--size", "--weights"})));
     if (command == "run")
       return cmd_run(Args(argc, argv,
-                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels"})));
+                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels",
+                                              "--precision"})));
     if (command == "bench")
-      return cmd_bench(Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile"})));
+      return cmd_bench(
+          Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--precision"})));
     throw UsageError("unknown command '" + command + "' (expected info, run or bench)");
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";

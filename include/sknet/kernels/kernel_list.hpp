@@ -250,6 +250,25 @@ SKNET_KERNEL_ENTRY PointwiseBf16KernelFn pointwise_bf16_kernel(Isa isa) noexcept
 
 SKNET_KERNEL_ENTRY const char* pointwise_bf16_kernel_name(Isa isa) noexcept { return pointwise_bf16_entry(isa).name; }
 
+SKNET_KERNEL_ENTRY Bf16NarrowFn bf16_narrow_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512))
+    return cpu_has_avx512_bf16() ? &avx512_bf16::narrow_bf16 : &avx512::narrow_bf16;
+#else
+  (void)isa;
+#endif
+  return &portable::narrow_bf16;
+}
+
+SKNET_KERNEL_ENTRY Bf16WidenFn bf16_widen_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512)) return &avx512::widen_bf16_rows;
+#else
+  (void)isa;
+#endif
+  return &portable::widen_bf16_rows;
+}
+
 /// The first listed int8 kernel that weights packed for `isa` may run on this CPU.
 inline const PointwiseInt8KernelInfo& pointwise_int8_entry(Isa isa) noexcept {
   const KernelList& list = kernel_list();
