@@ -6,9 +6,9 @@
 // Tolerance: a bf16 value carries 8 significant bits (rounding error up to 2^-9 relative). Weights,
 // the block inputs and V are rounded once per block, and the errors of the roughly 3 + 2 x blocks
 // roundings on a path add up like a random walk: about 2^-9 x sqrt(20) ~ 9e-3 of the logits' scale for
-// these 6- and 7-block networks. Checked: 2e-2 of max |logit| (measured at most 6.0e-3) and 3e-3
+// these 4- and 8-block networks. Checked: 2e-2 of max |logit| (measured at most 2.9e-3) and 3e-3
 // absolute on the attention (computed in float from float rows, only its inputs carry the rounding;
-// measured at most 5.6e-4).
+// measured at most 8.8e-4).
 #include <catch2/catch.hpp>
 
 #include <sknet/fast.hpp>
@@ -18,21 +18,15 @@
 #include <string>
 
 #include "support/compare.hpp"
+#include "support/tiny_sknet.hpp"
 
 using namespace sknet;
 
 namespace {
 
+/// The reduced SKNet-26 of the engine tests (group widths 2, 4, 8, 16) with `stem`.
 SKNetConfig small_config(Stem stem) {
-  SKNetConfig c;
-  c.layers = {2, 1, 2, 1};
-  c.planes = {8, 16, 32, 64};
-  c.groups = 8;  // unit widths 16/32/64/128: group widths 2, 4, 8, 16
-  c.base_width = 16;
-  c.reduction = 4;
-  c.min_width = 8;
-  c.stem_width = 16;
-  c.num_classes = 17;
+  SKNetConfig c = sknet_test::tiny_sknet26_config();
   c.stem = stem;
   return c;
 }

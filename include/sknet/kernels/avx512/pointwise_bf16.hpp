@@ -41,15 +41,6 @@ struct Bf16Ops {
 
 #include "sknet/kernels/pointwise_bf16_body.inc"
 
-/// float -> bf16 rows (round to nearest even in integer arithmetic; no AVX512_BF16 needed).
-inline void narrow_bf16(const float* src, bf16_t* dst, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), Bf16Ops::round(_mm512_loadu_ps(src + i)));
-  if (i < n) {
-    const __mmask16 m = __mmask16((1u << unsigned(n - i)) - 1u);
-    _mm256_mask_storeu_epi16(dst + i, m, Bf16Ops::round(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-}
 /// bf16 -> float rows (exact).
 inline void widen_bf16_rows(const bf16_t* src, float* dst, std::int64_t n) {
   std::int64_t i = 0;
@@ -87,16 +78,6 @@ struct Bf16Ops {
 };
 
 #include "sknet/kernels/pointwise_bf16_body.inc"
-
-/// float -> bf16 rows with vcvtneps2bf16; requires cpu_has_avx512_bf16().
-inline void narrow_bf16(const float* src, bf16_t* dst, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), Bf16Ops::round(_mm512_loadu_ps(src + i)));
-  if (i < n) {
-    const __mmask16 m = __mmask16((1u << unsigned(n - i)) - 1u);
-    _mm256_mask_storeu_epi16(dst + i, m, Bf16Ops::round(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-}
 
 /// The native bf16 kernel (vdpbf16ps); requires cpu_has_avx512_bf16().
 inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const bf16_t* packed,
