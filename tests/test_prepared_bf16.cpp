@@ -77,9 +77,13 @@ TEST_CASE("bf16 SK networks stay within bf16 rounding of the float reference", "
   check_bf16(sknet_plan(small, 2), 3, 15, 13, "sknet, small stem");
 }
 
-TEST_CASE("bf16 ResNeXt and SK-ResNet bottlenecks (split input, average-pool shortcuts)", "[prepared][bf16]") {
+TEST_CASE("bf16 ResNeXt, SE-ResNeXt and SK-ResNet bottlenecks (split input, average-pool shortcuts)", "[prepared][bf16]") {
   SKNetConfig resnext = small_config(Stem::imagenet);
   check_bf16(resnext_plan(resnext), 3, 33, 29, "resnext");
+  SKNetConfig se = small_config(Stem::imagenet);  // SE-ResNeXt: the gate in float between bf16 rows
+  se.se = se_rule();
+  check_bf16(resnext_plan(se), 1, 35, 31, "seresnext");
+  check_bf16(resnext_plan(se), 3, 23, 21, "seresnext, batch 3");
   SKNetConfig d = architecture("skresnet50d").config;  // deep stem, avg_down, G = 1, split input
   d.layers = {1, 1, 1, 1};
   d.planes = {8, 16, 32, 64};
@@ -89,18 +93,18 @@ TEST_CASE("bf16 ResNeXt and SK-ResNet bottlenecks (split input, average-pool sho
   check_bf16(skresnet_plan(d, 2), 1, 41, 37, "skresnet50d-like");
 }
 
-TEST_CASE("bf16 prepare refuses the blocks it has no bf16 form for, and int8", "[prepared][bf16]") {
-  const PrepareOptions bf16(1, false, std::nullopt, kernels::Precision::bf16);
+TEST_CASE("bf16 SK-ResNet basic blocks (bf16 storage between blocks, float arithmetic)", "[prepared][bf16]") {
   SKNetConfig basic = architecture("skresnet18").config;
-  basic.layers = {1, 1, 1, 1};
+  basic.layers = {2, 1, 1, 1};
   basic.planes = {8, 16, 32, 64};
+  basic.stem_width = 8;
   basic.num_classes = 5;
   basic.paths = 2;
-  CHECK_THROWS_WITH(prepare_random(skresnet_plan(basic, 2), 1, bf16),
-                    Catch::Contains("layer1.0") && Catch::Contains("basic block") && Catch::Contains("bf16"));
-  SKNetConfig se = small_config(Stem::imagenet);
-  se.se = se_rule();
-  CHECK_THROWS_WITH(prepare_random(resnext_plan(se), 1, bf16), Catch::Contains("SE gate") && Catch::Contains("bf16"));
+  check_bf16(skresnet_plan(basic, 2), 1, 37, 45, "skresnet18-like");
+  check_bf16(skresnet_plan(basic, 2), 3, 25, 23, "skresnet18-like, batch 3");
+}
+
+TEST_CASE("bf16 prepare refuses int8", "[prepared][bf16]") {
   CHECK_THROWS_AS(prepare_random(resnext_plan(small_config(Stem::imagenet)), 1,
                                  PrepareOptions(1, false, std::nullopt, kernels::Precision::int8)),
                   kernels::KernelError);

@@ -37,9 +37,9 @@ namespace sknet {
 
 /// Options of prepare(): threads of each context's pool, whether forwards accumulate time per phase,
 /// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32, or bf16
-/// (bottleneck networks without SE gates: bf16 weights and activations between layers, float
-/// accumulation, the SK middle, its attention, the stem and the head in float; other blocks are refused
-/// with a ConfigError); int8 is refused with a KernelError until its kernels land.
+/// (bf16 weights of the bottlenecks' 1x1 convolutions and bf16 activations between blocks, float
+/// accumulation; the SK middle, its attention, SE gates, the stem, the head and the basic blocks'
+/// arithmetic in float); int8 is refused with a KernelError until its kernels land.
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32)
@@ -226,9 +226,12 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
-    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + u.name() + " (a basic block)", "f32", "bf16");
-    blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>>>(u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(),
-                                                                        u.shortcut(), isa_));
+    if (bf16())
+      blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>, kernels::bf16_t>>(
+          u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(), u.shortcut(), isa_));
+    else
+      blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>>>(u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(),
+                                                                          u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
     add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_), u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);

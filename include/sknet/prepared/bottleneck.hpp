@@ -230,8 +230,7 @@ class PreparedBottleneck final : public PreparedBlock {
 
  public:
   using dim_t = kernels::dim_t;
-  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null
-  /// (float only: ConfigError for bf16).
+  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null.
   PreparedBottleneck(std::string name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
                      const Shortcut<float>& shortcut, const SqueezeExcite<float>* se, kernels::Isa isa)
       : name_(std::move(name)),
@@ -239,12 +238,7 @@ class PreparedBottleneck final : public PreparedBlock {
         middle_(std::move(middle)),
         conv3_(PreparedPointwiseOf<Act>::from(conv3, isa)),
         shortcut_(shortcut, isa) {
-    if (se) {
-      if constexpr (kBf16)
-        detail::fail<ConfigError>("prepare", "precision of " + name_ + " (a block with an SE gate)", "f32", "bf16");
-      else
-        se_.emplace(*se);
-    }
+    if (se) se_.emplace(*se);
   }
 
   const std::string& name() const override { return name_; }
@@ -266,6 +260,7 @@ class PreparedBottleneck final : public PreparedBlock {
     shortcut_.add_needs(in, out.h * out.w, needs);
     if (se_ && !shortcut_.identity()) needs.need(Slot::shortcut, opix * std::size_t(out.c));
     if (se_) needs.need(Slot::head_sums, t * std::size_t(in.n) * std::size_t(out.c));
+    if (se_ && kBf16) needs.need(Slot::gated, opix * std::size_t(out.c));
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
@@ -310,8 +305,7 @@ class PreparedBottleneck final : public PreparedBlock {
       residual = dst;
       Profiler::mark(r.profiler, 4);
     }
-    if constexpr (!kBf16)
-      if (se_) return run_gated(r, u.data(), residual, {n, oh, ow, cout});
+    if (se_) return run_gated(r, u.data(), residual, {n, oh, ow, cout});
 
     // conv3 (+BN) + shortcut, ReLU, on V block by block (V never goes to memory as a whole); the last
     // block of a single image also sums its output per channel for the head.
@@ -352,26 +346,35 @@ class PreparedBottleneck final : public PreparedBlock {
   }
 
  private:
-  /// conv3 (+BN) with per-image channel sums, the SE gate, then y = ReLU(gate * y + shortcut).
-  FeatureShape run_gated(const BlockRun& r, const float* const* u, const float* residual, const FeatureShape& out) const {
+  /// conv3 (+BN) with per-image channel sums, the SE gate, then y = ReLU(gate * y + shortcut). In bf16,
+  /// conv3's float outputs go to Slot::gated, are gated there and rounded into y row by row.
+  FeatureShape run_gated(const BlockRun& r, const float* const* u, const Act* residual, const FeatureShape& out) const {
     ThreadPool& pool = *r.pool;
     const Workspace& ws = *r.ws;
     const int threads = pool.size();
     const dim_t n = out.n, opix = out.h * out.w, c = middle_.channels(), cout = out.c;
-    float* y = r.y;
+    float* y = kBf16 ? ws.get(Slot::gated) : r.y;  // conv3's float outputs
     float* sums = ws.get(Slot::head_sums);  // [threads][n][cout]
     std::fill_n(sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
+    const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
     pool.run([&](int t) {
-      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c);
+      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
       const auto rows = split_range(n * opix, threads, t);
-      kernels::PointwiseEpilogue ep;
+      PointwiseEpilogueOf<Act> ep;
       ep.bias = conv3_.bias();
       for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
         const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
         const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
         ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
-        kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
+        if constexpr (kBf16) {
+          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
+          narrow(vrows, vb, (p1 - p0) * c);
+          ep.float_dst = y + p0 * cout;
+          kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), ep, nullptr, 0, p1 - p0, 0, cout);
+        } else {
+          kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
+        }
         p0 = p1;
       }
     });
@@ -391,11 +394,12 @@ class PreparedBottleneck final : public PreparedBlock {
         const auto rows = split_range(opix, threads, t);
         for (dim_t p = rows.first; p < rows.second; ++p) {
           float* o = y + (img * opix + p) * cout;
-          const float* s = residual + (img * opix + p) * cout;
+          const Act* s = residual + (img * opix + p) * cout;
           for (dim_t ch = 0; ch < cout; ++ch) {
-            const float v = o[ch] * g[ch] + s[ch];
+            const float v = o[ch] * g[ch] + as_float(s[ch]);
             o[ch] = v > 0.0f || v != v ? v : 0.0f;  // ReLU keeping NaN
           }
+          if constexpr (kBf16) narrow(o, reinterpret_cast<kernels::bf16_t*>(r.y) + (img * opix + p) * cout, cout);
         }
       });
     }
@@ -409,6 +413,8 @@ class PreparedBottleneck final : public PreparedBlock {
   }
 
   static kernels::Isa isa_of(const PreparedPointwiseOf<Act>& p) { return p.weights().isa(); }
+  static float as_float(float v) { return v; }
+  static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }
 
   static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
   std::string name_;
@@ -422,8 +428,12 @@ class PreparedBottleneck final : public PreparedBlock {
 /// The basic block over a middle (SKMiddle<M>: timm's SelectiveKernelBasic): the middle reads the
 /// block's input and carries the stride, V is built whole (conv2 is a 3x3 and reads neighbours), then
 /// conv2 (3x3, BN) + shortcut, ReLU in one pass (PreparedConv3x3 with the shortcut in its epilogue).
-template <class Middle>
+/// With bf16 activations (Act = bf16_t) only the storage between blocks is bf16: the input is widened
+/// to float once, everything runs in float, and conv2's output is rounded to bf16 at the end.
+template <class Middle, class Act = float>
 class PreparedBasicBlock final : public PreparedBlock {
+  static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
+
  public:
   using dim_t = kernels::dim_t;
   PreparedBasicBlock(std::string name, Middle middle, const ConvBnAct<float>& conv2, const Shortcut<float>& shortcut,
@@ -449,6 +459,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
+    if (kBf16) needs.need(Slot::gated, std::size_t(in.n * in.h * in.w * in.c));  // the widened input
   }
 
   FeatureShape run(const BlockRun& r) const override {
@@ -457,17 +468,29 @@ class PreparedBasicBlock final : public PreparedBlock {
     const int threads = pool.size();
     const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels();
     const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.out_channels();
+    const float* x = r.x;
+    if constexpr (kBf16) {  // the input in float
+      float* wide = ws.get(Slot::gated);
+      const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
+      const dim_t count = n * h * w * r.in.c;
+      pool.run([&](int t) {
+        const auto part = split_range(count, threads, t, 16);
+        if (part.first < part.second)
+          widen(reinterpret_cast<const kernels::bf16_t*>(r.x) + part.first, wide + part.first, part.second - part.first);
+      });
+      x = wide;
+    }
 
     std::array<float*, Middle::paths()> u{};
     for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
-    middle_.split(pool, n, h, w, r.x, u.data(), ws.get(Slot::sums));
+    middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
     Profiler::mark(r.profiler, 3);
 
-    const float* residual = r.x;
+    const float* residual = x;
     if (!shortcut_.identity()) {
-      shortcut_.project(pool, ws, r.x, r.in, oh, ow, r.y);
+      shortcut_.project(pool, ws, x, r.in, oh, ow, r.y);  // float even in bf16: r.y holds out.c floats per pixel
       residual = r.y;
       Profiler::mark(r.profiler, 4);
     }
@@ -486,7 +509,19 @@ class PreparedBasicBlock final : public PreparedBlock {
     // a single image go to the first row and the others are zeroed.
     float* sums = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
     if (sums) std::fill_n(sums, std::size_t(threads) * std::size_t(cout), 0.0f);
-    conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, sums);
+    if constexpr (kBf16) {  // conv2 into the branches' buffer (U is spent), then rounded into y
+      float* out = ws.get(Slot::branches);
+      conv2_.run(pool, n, oh, ow, v, out, residual, /*force_relu=*/true, sums);
+      const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(conv2_.isa());
+      const dim_t count = n * opix * cout;
+      pool.run([&](int t) {
+        const auto part = split_range(count, threads, t, 16);
+        if (part.first < part.second)
+          narrow(out + part.first, reinterpret_cast<kernels::bf16_t*>(r.y) + part.first, part.second - part.first);
+      });
+    } else {
+      conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, sums);
+    }
     Profiler::mark(r.profiler, 5);
     return {n, oh, ow, cout};
   }

@@ -33,6 +33,7 @@ class PreparedConv3x3 {
   }
 
   dim_t in_channels() const { return cin_; }
+  kernels::Isa isa() const { return weights_.isa(); }
   dim_t out_channels() const { return cout_; }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
