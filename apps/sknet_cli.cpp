@@ -189,8 +189,7 @@ SKNetConfig network_config(const Args& args, Index default_classes = 0) {
   return c;
 }
 
-/// --precision (default f32): f32 or bf16 (bf16: the bottleneck networks without SE gates); int8 and
-/// anything else are usage errors.
+/// --precision (default f32): f32 or bf16; int8 (not built yet) and anything else are usage errors.
 kernels::Precision precision_option(const Args& args) {
   if (!args.has("--precision")) return kernels::Precision::f32;
   const std::string p = args.text("--precision");
