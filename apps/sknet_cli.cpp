@@ -190,11 +190,11 @@ NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
   return family_plan(a.family, config, a.paths > 0 ? config.paths : 0);
 }
 
-/// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths (true
-/// (2m+1)x(2m+1) kernels run on the reference kernels).
+/// Whether the prepared engine runs `plan`: every SK convolution has the default paths (dilated 3x3,
+/// one G) and attention (the other ablations run on the reference kernels).
 bool fast_path_runs(const NetworkPlan& plan) {
   for (const BlockPlan& b : plan.blocks)
-    if (b.middle == Middle::sk && b.sk.branch_kernel() != BranchKernel::dilated) return false;
+    if (b.middle == Middle::sk && !(b.sk.default_paths(b.paths) && b.sk.has_attention())) return false;
   return true;
 }
 

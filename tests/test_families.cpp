@@ -1,6 +1,8 @@
 // timm's SK-ResNets (skresnet18/34/50/50d), the paper's SE-ResNeXt baseline and the official
 // SKNet-101's per-stage attention widths against the PyTorch fixtures of tools/gen_family_fixtures.py
-// (tests/data/families): the plan read off the fixture's metadata loads the state_dict strictly, and
+// (tests/data/families), and the SK ablations of the paper's section 4 (per-path kernels, dilations
+// and groups, M = 3, sum aggregation) against those of tools/gen_ablation_fixtures.py
+// (tests/data/ablations): the plan read off the fixture's metadata loads the state_dict strictly, and
 // the logits and every SK attention map match, on the reference path and on the prepared engine.
 #include <catch2/catch.hpp>
 
@@ -53,6 +55,12 @@ std::pair<std::string, SKNetConfig> family_config(const sknet_test::Fixture& f) 
     } else {
       c.attention_widths = sknet_test::int_list(f.meta("attn_widths"));
     }
+    if (f.metadata.count("path_kernels")) {  // the ablations: resolved per-path lists
+      c.path_kernels = sknet_test::int_list(f.meta("path_kernels"));
+      c.path_dilations = sknet_test::int_list(f.meta("path_dilations"));
+      c.path_groups = sknet_test::int_list(f.meta("path_groups"));
+      c.aggregation = f.meta("aggregation") == "sum" ? Aggregation::sum : Aggregation::attention;
+    }
   }
   return {family, c};
 }
@@ -67,8 +75,9 @@ struct FamilyFixture {
   Tensor4<float> nhwc;
 };
 
-FamilyFixture load(const std::string& name) {
-  const std::string base = sknet_test::test_data_path("families/" + name);
+/// The fixture `name` of tests/data/`dir`.
+FamilyFixture load(const std::string& name, const std::string& dir = "families") {
+  const std::string base = sknet_test::test_data_path(dir + "/" + name);
   const sknet_test::Fixture meta = sknet_test::load_fixture(base + ".safetensors");
   FamilyFixture f;
   f.name = name;
@@ -111,12 +120,9 @@ void check_outputs(const FamilyFixture& f, const Tensor2<float>& logits, const A
   }
 }
 
-}  // namespace
-
-TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
-  const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
-                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny");
-  const FamilyFixture f = load(name);
+/// The reference network of the fixture's plan, and (with `prepared`) the prepared engine for every ISA
+/// the CPU runs and 1 and 2 threads (from the network and from the state_dict), against the fixture.
+void check_fixture(const FamilyFixture& f, bool prepared = true) {
   CHECK(expected_parameters(f.plan).size() + 0 > 0);
 
   with_paths(f.plan.paths > 0 ? f.plan.paths : 1, [&](auto m) {
@@ -125,6 +131,7 @@ TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") 
     AttentionMaps<float> attention;
     const Tensor2<float> logits = net.forward(f.nhwc, &attention);
     check_outputs(f, logits, attention, "reference");
+    if (!prepared) return;
 
     for (int isa = 0; isa <= int(kernels::cpu_isa()); ++isa)
       for (int threads : {1, 2}) {
@@ -139,6 +146,39 @@ TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") 
         check_outputs(f, y2, from_dict.attention_maps(), what + ", prepare_from_state_dict");
       }
   });
+}
+
+}  // namespace
+
+TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
+  const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
+                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny");
+  check_fixture(load(name));
+}
+
+TEST_CASE("Every SK ablation reproduces its PyTorch fixture", "[ablations][fixture]") {
+  const std::string name =
+      GENERATE(as<std::string>{}, "sknet_d1_tiny", "sknet_d3_tiny", "sknet_5x5_tiny", "sknet_7x7_g2_tiny",
+               "sknet_m3_dilated_tiny", "sknet_m3_full_tiny", "sknet_sum_tiny", "skresnet_5x5_sum_tiny");
+  const FamilyFixture f = load(name, "ablations");
+  // The plan has the fixture's per-path options and no attention parameters without attention.
+  const BlockPlan& b = f.plan.blocks.front();
+  for (Index m = 0; m < f.plan.paths; ++m) {
+    CHECK(b.sk.kernel_of(m) == f.config.path_kernels[std::size_t(m)]);
+    CHECK(b.sk.dilation_of(m) == f.config.path_dilations[std::size_t(m)]);
+  }
+  const ShapeMap shapes = plan_shapes(f.plan);
+  CHECK(shapes.count(b.name + (b.kind == BlockKind::basic ? ".conv1" : ".conv2") + ".attn.fc_select.weight") ==
+        (f.config.aggregation == Aggregation::attention ? 1u : 0u));
+  // The counted parameters are the PyTorch state_dict's learnable values.
+  Index learnable = 0;
+  for (const auto& [key, t] : f.weights) {
+    const bool buffer = key.find("running_") != std::string::npos || key.find("num_batches") != std::string::npos;
+    if (!buffer) learnable += Index(t.values.size());
+  }
+  CHECK(f.plan.parameters() == learnable);
+  CHECK(f.plan.summary(35, 37, 2).params == learnable);
+  check_fixture(f, false);
 }
 
 TEST_CASE("The named families have timm's parameter counts and multiply-adds", "[families]") {

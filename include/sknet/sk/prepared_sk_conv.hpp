@@ -38,9 +38,9 @@ class PreparedSKConv {
   explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
-    detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
-                                 "branch kernels of " + label_ + " (the fast path runs dilated 3x3 branches)",
-                                 "dilated", "full");
+    detail::require<ConfigError>(o.default_paths(M) && o.has_attention(), "prepare",
+                                 "paths of " + label_ + " (the fast path runs dilated 3x3 branches with attention)",
+                                 "3x3, dilation m + 1, one G, attention", "other kernels, dilations, groups or a sum");
     width_ = o.out_channels();
     in_channels_ = o.in_channels();
     split_input_ = o.split_input();
