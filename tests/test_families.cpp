@@ -178,7 +178,7 @@ TEST_CASE("Every SK ablation reproduces its PyTorch fixture", "[ablations][fixtu
   }
   CHECK(f.plan.parameters() == learnable);
   CHECK(f.plan.summary(35, 37, 2).params == learnable);
-  check_fixture(f, false);
+  check_fixture(f);
 }
 
 TEST_CASE("The named families have timm's parameter counts and multiply-adds", "[families]") {

@@ -57,7 +57,7 @@ struct SKBranchOps {
 /// when the packed blocks share their input span in pairs or more.
 inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
   return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, detail::SKBlocks<2, 7>{}, w,
-                              g.stride);
+                              g);
 }
 
 /// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels, and 2 blocks x 7). See sknet::kernels::sk_branches_conv3x3.
