@@ -466,3 +466,29 @@ TEST_CASE("sknet refuses SK ablation flags that do not fit, in one line", "[cli]
   check_one_line(run_cli("info --arch resnext50 --path-kernels 3,5"), 2, "does not apply to resnext50");
   check_one_line(run_cli("info --arch sknet50 --path-dilations 1,x"), 2, "expected an integer");
 }
+
+TEST_CASE("sknet run infers an SK ablation from its checkpoint and reproduces PyTorch", "[cli][ablations][fixture]") {
+  for (const std::string name : {"sknet_d3_tiny", "sknet_7x7_g2_tiny", "skresnet_5x5_sum_tiny"}) {
+    const std::string base = sknet_test::test_data_path("ablations/" + name);
+    const fs::path work = fs::temp_directory_path() / ("sknet_cli_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(work);
+    fs::create_directories(work);
+    const Result r = run_cli("run --weights " + base + ".safetensors --input " + base + ".input.npy --output " +
+                             (work / "y.npy").string() + " --threads 2");
+    INFO(name << "\n" << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.err.find(name == "sknet_d3_tiny" ? "path kernels 3,3 dilations 1,3 groups 4,4"
+                     : name == "sknet_7x7_g2_tiny" ? "path kernels 3,7 dilations 1,1 groups 4,8"
+                                                   : "path kernels 3,5 dilations 1,1 groups 1,1") != std::string::npos);
+    const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
+    const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
+    REQUIRE(logits.shape == expected.shape);
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < expected.values.size(); ++i) {
+      err = std::max(err, std::fabs(double(logits.values[i]) - expected.values[i]));
+      scale = std::max(scale, std::fabs(double(expected.values[i])));
+    }
+    CHECK(err <= 1e-4 * scale);
+    fs::remove_all(work);
+  }
+}

@@ -256,6 +256,43 @@ TEST_CASE("The network of a checkpoint is inferred from its names and shapes", "
   }
 }
 
+TEST_CASE("The inferring loader recognises every SK ablation", "[ablations][infer]") {
+  // Kernel sizes and groups from the weights' shapes, sum aggregation from the missing attn.* keys,
+  // dilations from the file's metadata ("path_dilations"), else by convention (3x3 path m: m + 1).
+  for (const char* name : {"sknet_d1_tiny", "sknet_d3_tiny", "sknet_5x5_tiny", "sknet_7x7_g2_tiny",
+                           "sknet_m3_dilated_tiny", "sknet_m3_full_tiny", "sknet_sum_tiny", "skresnet_5x5_sum_tiny"}) {
+    INFO(name);
+    const FamilyFixture f = load(name, "ablations");
+    const std::string path = sknet_test::test_data_path(std::string("ablations/") + name + ".safetensors");
+    const io::SafetensorsLayout header = io::read_safetensors_header(path);
+    const InferredNetwork inferred = infer_network(io::tensor_shapes(header), name, header.metadata);
+    CHECK(inferred.family == f.family);
+    CHECK(inferred.paths == f.plan.paths);
+    CHECK(inferred.architecture.empty());
+    const NetworkPlan plan = inferred.plan();
+    CHECK(plan_shapes(plan) == plan_shapes(f.plan));
+    CHECK(plan.summary(35, 37, 2).macs == f.plan.summary(35, 37, 2).macs);
+    for (std::size_t i = 0; i < plan.blocks.size(); ++i)
+      for (Index m = 0; m < plan.paths; ++m) {
+        CHECK(plan.blocks[i].sk.branch_conv(m, plan.paths).kernel_size() == f.plan.blocks[i].sk.branch_conv(m, plan.paths).kernel_size());
+        CHECK(plan.blocks[i].sk.dilation_of(m) == f.plan.blocks[i].sk.dilation_of(m));
+        CHECK(plan.blocks[i].sk.groups_of(m) == f.plan.blocks[i].sk.groups_of(m));
+        CHECK(plan.blocks[i].sk.has_attention() == f.plan.blocks[i].sk.has_attention());
+      }
+    CHECK_THAT(inferred.description(), Catch::Matchers::Contains(f.config.aggregation == Aggregation::sum ? "sum aggregation" : ", d "));
+    // Without the metadata the dilations follow the convention (a 3x3 path m: m + 1; larger: 1).
+    const InferredNetwork bare = infer_network(io::tensor_shapes(header), name);
+    for (Index m = 0; m < plan.paths; ++m) {
+      const SKConvOptions& sk = bare.plan().blocks.front().sk;
+      CHECK(sk.dilation_of(m) == (sk.kernel_of(m) == 3 ? m + 1 : 1));
+    }
+  }
+  // A dilation list of the wrong length is named.
+  const std::string path = sknet_test::test_data_path("ablations/sknet_d3_tiny.safetensors");
+  CHECK_THROWS_WITH(infer_network(io::read_safetensors_shapes(path), "x.safetensors", {{"path_dilations", "1,2,3"}}),
+                    Catch::Matchers::Contains("x.safetensors") && Catch::Matchers::Contains("path_dilations"));
+}
+
 TEST_CASE("Checkpoint differences are grouped by unit", "[families][infer]") {
   const auto lines = checkpoint_differences(plan_shapes(architecture_plan("sknet26")), plan_shapes(architecture_plan("sknet50")));
   REQUIRE(lines.size() == 1);
