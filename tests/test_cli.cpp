@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "support/compare.hpp"
+#include "support/network_fixture.hpp"
 #include "support/run_program.hpp"
 #include "support/safetensors_fixture.hpp"
 #include "support/sanitizers.hpp"
@@ -64,12 +65,7 @@ TEST_CASE("sknet run reproduces PyTorch's logits and attention from a timm-named
   const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
   const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
   REQUIRE(logits.shape == expected.shape);
-  double err = 0, scale = 0;
-  for (std::size_t i = 0; i < expected.values.size(); ++i) {
-    err = std::max(err, std::fabs(double(logits.values[i]) - expected.values[i]));
-    scale = std::max(scale, std::fabs(double(expected.values[i])));
-  }
-  CHECK(err / scale <= 1e-4);
+  CHECK(sknet_test::relative_linf(logits.values.data(), expected) <= 1e-4);
   const auto attention = sknet::io::load_safetensors<float>(base + ".attention.safetensors");
   for (const auto& [unit, want] : attention) {
     const auto got = sknet::io::read_npy<float>((work / "attention" / (unit + ".npy")).string());
@@ -483,12 +479,7 @@ TEST_CASE("sknet run infers an SK ablation from its checkpoint and reproduces Py
     const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
     const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
     REQUIRE(logits.shape == expected.shape);
-    double err = 0, scale = 0;
-    for (std::size_t i = 0; i < expected.values.size(); ++i) {
-      err = std::max(err, std::fabs(double(logits.values[i]) - expected.values[i]));
-      scale = std::max(scale, std::fabs(double(expected.values[i])));
-    }
-    CHECK(err <= 1e-4 * scale);
+    CHECK(sknet_test::relative_linf(logits.values.data(), expected) <= 1e-4);
     fs::remove_all(work);
   }
 }
