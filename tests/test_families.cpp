@@ -281,11 +281,9 @@ TEST_CASE("The inferring loader recognises every SK ablation", "[ablations][infe
       }
     CHECK_THAT(inferred.description(), Catch::Matchers::Contains(f.config.aggregation == Aggregation::sum ? "sum aggregation" : ", d "));
     // Without the metadata the dilations follow the convention (a 3x3 path m: m + 1; larger: 1).
-    const InferredNetwork bare = infer_network(io::tensor_shapes(header), name);
-    for (Index m = 0; m < plan.paths; ++m) {
-      const SKConvOptions& sk = bare.plan().blocks.front().sk;
-      CHECK(sk.dilation_of(m) == (sk.kernel_of(m) == 3 ? m + 1 : 1));
-    }
+    const NetworkPlan bare = infer_network(io::tensor_shapes(header), name).plan();
+    const SKConvOptions& sk = bare.blocks.front().sk;
+    for (Index m = 0; m < plan.paths; ++m) CHECK(sk.dilation_of(m) == (sk.kernel_of(m) == 3 ? m + 1 : 1));
   }
   // A dilation list of the wrong length is named.
   const std::string path = sknet_test::test_data_path("ablations/sknet_d3_tiny.safetensors");
