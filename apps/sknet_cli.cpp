@@ -7,6 +7,7 @@
 //   sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [network flags]
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
+#include <sknet/kernels/pointwise_int8.hpp>
 #include <sknet/models/prepared_sknet.hpp>
 #include <sknet/models/architectures.hpp>
 #include <sknet/models/infer_network.hpp>
@@ -56,12 +57,14 @@ const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet info  --weights W.safetensors [--size S]   (the network the checkpoint holds)\n"
     "       sknet run   [--arch A] --weights W.safetensors --input X.npy --output Y.npy\n"
-    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
-    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1]\n"
+    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [--precision f32|bf16]\n"
+    "                   [network flags]\n"
+    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [--precision f32|bf16]\n"
     "                   [--kernels fast|reference] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
-    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101 and\n"
-    "      seresnext50 (the paper's ResNeXt and SENet baselines)\n"
+    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
+    "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR)\n"
+    "size: --size S is the input's height and width (default 224, 32 for the CIFAR networks)\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
@@ -161,8 +164,9 @@ void check_applicable_flags(const Args& args) {
                        " (no SK convolutions)");
 }
 
-/// The network's configuration from the flags; ConfigError for an unknown --arch.
-SKNetConfig network_config(const Args& args, Index default_classes) {
+/// The network's configuration from the flags (classes: --classes, else `default_classes`, else the
+/// architecture's); ConfigError for an unknown --arch.
+SKNetConfig network_config(const Args& args, Index default_classes = 0) {
   const Architecture& a = architecture(args.text("--arch"));  // ConfigError listing every name
   check_applicable_flags(args);
   SKNetConfig c = a.config;
@@ -175,7 +179,7 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
   c.min_width = args.integer("--min-width", c.min_width, 1);
   if (args.has("--reduction") || args.has("--min-width")) c.attention.reset();  // the paper's rule, as asked
   c.base_width = args.integer("--base-width", c.base_width, 1);
-  c.num_classes = args.integer("--classes", default_classes, 1);
+  c.num_classes = args.integer("--classes", default_classes > 0 ? default_classes : c.num_classes, 1);
   c.in_channels = args.integer("--in-channels", c.in_channels, 1);
   c.stem_width = args.integer("--stem-width", c.stem_width, 1);
   if (args.has("--stem")) {
@@ -209,6 +213,22 @@ SKNetConfig network_config(const Args& args, Index default_classes) {
   }
   c.validate("sknet");
   return c;
+}
+
+/// --precision (default f32): f32 or bf16 (bf16: the bottleneck networks without SE gates); int8 and
+/// anything else are usage errors.
+kernels::Precision precision_option(const Args& args) {
+  if (!args.has("--precision")) return kernels::Precision::f32;
+  const std::string p = args.text("--precision");
+  if (p != "f32" && p != "bf16")
+    throw UsageError("option '--precision': expected f32 or bf16 (int8 is not built yet), got '" + p + "'");
+  return p == "bf16" ? kernels::Precision::bf16 : kernels::Precision::f32;
+}
+
+/// What runs at `precision` on the weights packed for `isa`: "f32", or "bf16 (1x1: <kernel>)".
+std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
+  if (precision == kernels::Precision::f32) return "f32";
+  return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) + ")";
 }
 
 /// The network plan of --arch and `config` (whose layers already hold --layers or the depths).
@@ -298,15 +318,16 @@ std::pair<NetworkPlan, SKNetConfig> checkpoint_network(const Args& args, const i
 }
 
 int cmd_info(const Args& args) {
-  const Index size = args.integer("--size", 224, 1);
   // Shapes, parameters and multiply-adds from the plan alone: no weight is allocated (a checkpoint's
-  // header only is read).
-  if (args.has("--weights")) {
-    const std::string path = args.text("--weights");
-    std::cout << checkpoint_network(args, io::read_safetensors_header(path), path).first.summary(size, size).to_string();
-  } else {
-    std::cout << network_plan(args, network_config(args, 1000)).summary(size, size).to_string();
-  }
+  // header only is read). The default size is the network's (224, or 32 for CIFAR networks).
+  const NetworkPlan plan = args.has("--weights")
+                               ? checkpoint_network(args, io::read_safetensors_header(args.text("--weights")),
+                                                    args.text("--weights")).first
+                               : network_plan(args, network_config(args));
+  const Index size = args.integer("--size", default_input_size(plan.config), 1);
+  std::cout << plan.summary(size, size).to_string();
+  std::cout << "bf16 1x1 kernel: " << kernels::pointwise_bf16_kernel_name(kernels::active_isa())
+            << "; int8 1x1 kernel: " << kernels::pointwise_int8_kernel_name(kernels::active_isa()) << "\n";
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
   return 0;
@@ -432,6 +453,9 @@ int cmd_run(const Args& args) {
   check_applicable_flags(args);
   const Index threads = args.integer("--threads", 1, 1, kMaxThreads);
   const std::string kernels = kernels_option(args);
+  const kernels::Precision precision = precision_option(args);
+  if (precision != kernels::Precision::f32 && kernels == "reference")
+    throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
   const bool want_attention = args.has("--attention-dir");
   // Every output location is checked before any work; nothing is created yet.
   RunOutputs::check_file("--output", output_path);
@@ -473,7 +497,8 @@ int cmd_run(const Args& args) {
   };
   if (kernels == "fast") {
     // The fast path consumes the checkpoint layer by layer: the weights are held once.
-    const PreparedNetwork fast = prepare_from_state_dict(plan, std::move(weights), PrepareOptions{int(threads)});
+    const PreparedNetwork fast =
+        prepare_from_state_dict(plan, std::move(weights), PrepareOptions(int(threads), false, std::nullopt, precision));
     logits = fast.forward(read_input());
     attention = fast.attention_maps();
   } else {  // reference kernels (accumulating in double)
@@ -497,8 +522,9 @@ int cmd_run(const Args& args) {
 }
 
 int cmd_bench(const Args& args) {
-  const SKNetConfig config = network_config(args, 1000);
-  const Index batch = args.integer("--batch", 1, 1, kMaxBatch), size = args.integer("--size", 224, 1, kMaxSide);
+  const SKNetConfig config = network_config(args);
+  const Index batch = args.integer("--batch", 1, 1, kMaxBatch);
+  const Index size = args.integer("--size", default_input_size(config), 1, kMaxSide);
   const Index threads = args.integer("--threads", 1, 1, kMaxThreads), reps = args.integer("--reps", 5, 1, kMaxReps);
   if (batch * size * size > kMaxBenchValues / config.in_channels)
     throw UsageError("options '--batch', '--size': the input of " + std::to_string(batch) + " x " +
@@ -508,10 +534,13 @@ int cmd_bench(const Args& args) {
   Tensor4<float> x(batch, size, size, config.in_channels);
   x.setRandom();
   const bool fast_path = kernels_option(args) == "fast";
+  const kernels::Precision precision = precision_option(args);
+  if (precision != kernels::Precision::f32 && !fast_path)
+    throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
   std::optional<PreparedNetwork> fast;
   std::function<void()> reference;  // the reference network (unfused, accumulating in double)
   if (fast_path) {
-    fast.emplace(prepare_random(plan, 2019, PrepareOptions{int(threads), args.has("--profile")}));
+    fast.emplace(prepare_random(plan, 2019, PrepareOptions(int(threads), args.has("--profile"), std::nullopt, precision)));
   } else {
     with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
       auto net = std::make_shared<Network<float, decltype(m)::value>>(plan);
@@ -529,10 +558,11 @@ int cmd_bench(const Args& args) {
   once();  // warm-up (plans the workspace)
   // Printed after the warm-up, so that a run that fails prints only its one error line.
   const std::string paths = plan.paths == 0 ? std::string() : ", M " + std::to_string(config.paths);
-  std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s\n", args.text("--arch").c_str(), long(batch),
-              long(size), long(size), long(threads), paths.c_str(),
+  std::printf("arch %s, batch %ld, %ldx%ld, threads %ld%s, isa %s, %s, precision %s\n", args.text("--arch").c_str(),
+              long(batch), long(size), long(size), long(threads), paths.c_str(),
               fast_path ? kernels::isa_name(fast->isa()) : "reference",
-              fast_path ? "prepared (SIMD kernels)" : "reference kernels");
+              fast_path ? "prepared (SIMD kernels)" : "reference kernels",
+              fast_path ? precision_label(precision, fast->isa()).c_str() : "f32");
   std::vector<double> ms;
   for (Index r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -572,10 +602,12 @@ int main(int argc, char** argv) {
     if (command == "info") return cmd_info(Args(argc, argv, with_network_flags({"--size", "--weights"})));
     if (command == "run")
       return cmd_run(Args(argc, argv,
-                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels"})));
+                          with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels",
+                                              "--precision"})));
     if (command == "bench")
       return cmd_bench(
-          Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--kernels"})));
+          Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--kernels",
+                                               "--precision"})));
     throw UsageError("unknown command '" + command + "' (expected info, run or bench)");
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";

@@ -135,6 +135,19 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMicrosecond);
 }
 
+// The CIFAR networks at 32x32 {N, C, H_in, G, S}: stages 1-3 and the strided first units of stages 2-3,
+// with G = 32 (SKNet-29's paths: gw 16 / 32 / 64) or G = 16 (ResNeXt-29 16x32d: gw 32 / 64 / 128).
+template <int G>
+void cifar_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "H", "G", "S"});
+  b->Args({1, 512, 32, G, 1});
+  b->Args({1, 1024, 16, G, 1});
+  b->Args({1, 2048, 8, G, 1});
+  b->Args({1, 1024, 32, G, 2});
+  b->Args({1, 2048, 16, G, 2});
+  b->Unit(benchmark::kMicrosecond);
+}
+
 // skresnet18/34 at 224x224 {Cin, C, H_in, S, M, split}: the SK convs (two split branches, Cin/2 -> C
 // each, dilation 1 and 2) of stages 1-4 and of the strided first units of stages 2-4; the plain
 // conv2 (C -> C, + shortcut); a deep stem's convs (3 -> 32 at stride 2, 32 -> 32, 32 -> 64).
@@ -185,6 +198,12 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext").c_str(),
                                  [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
         ->Apply(shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/sknet29").c_str(),
+                                 [&kernel](benchmark::State& s) { run_sknet(s, kernel); })
+        ->Apply(cifar_shapes<32>);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext29").c_str(),
+                                 [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
+        ->Apply(cifar_shapes<16>);
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/ablation").c_str(),
                                  [&kernel](benchmark::State& s) { run_ablation(s, kernel); })
         ->Apply(ablation_shapes);

@@ -147,6 +147,46 @@ void run_bf16_kernel(benchmark::State& state, const sknet::kernels::PointwiseBf1
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// An int8 kernel of the kernel list (kernels/pointwise_int8.hpp) with a scale + bias + ReLU epilogue
+/// and u8 output. peak_pct is against the vpdpbusd peak (the native kernel's limit, 4x the FMA peak)
+/// when the CPU has AVX512_VNNI, else against the FMA peak; fma_pct is against the FMA peak (GOP/s
+/// counted as 2 per multiply-add). Args: Cin, Cout, P.
+void run_int8_kernel(benchmark::State& state, const sknet::kernels::PointwiseInt8KernelInfo& k) {
+  if (!k.runs_here()) {
+    state.SkipWithError((std::string("skipped: this CPU does not run ") + k.name).c_str());
+    return;
+  }
+  using sknet::kernels::u8_t;
+  const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
+  const PointwiseGeometry g{pixels, cin, cout, cin, cout};
+  const auto src32 = random_vector(std::size_t(pixels * cin), 1);
+  std::vector<u8_t> src(src32.size());
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = u8_t(std::fabs(src32[i]) * 255.0f);
+  const auto weight = random_vector(std::size_t(cout * cin), 2);
+  const auto bias = random_vector(std::size_t(cout), 3);
+  const sknet::kernels::PackedPointwiseInt8Weights packed(weight.data(), cout, cin, k.isa);
+  std::vector<float> scale(packed.weight_scales());
+  for (float& s : scale) s *= 1.0f / 255.0f;
+  std::vector<u8_t> dst(std::size_t(pixels * cout));
+  sknet::kernels::PointwiseInt8Epilogue ep;
+  ep.scale = scale.data();
+  ep.bias = bias.data();
+  ep.relu = true;
+  ep.out_inv_scale = 64.0f;
+  for (auto _ : state) {
+    k.fn(g, src.data(), packed.data(), ep, dst.data(), 0, pixels, 0, cout);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  const double peak = sknet_bench::int8_dot_peak_gops() > 0 ? sknet_bench::int8_dot_peak_gops()
+                                                             : sknet_bench::fma_peak_gflops(k.isa);
+  state.counters["GOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_pct"] =
+      benchmark::Counter(g.flops() * 1e-9 / peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["fma_pct"] = benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(k.isa) * 100.0,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 /// Baseline: Eigen's single-threaded tensor contraction C[P, Cout] = A[P, Cin] . W[Cout, Cin]^T.
 void BM_Eigen(benchmark::State& state) {
   const Eigen::Index cin = state.range(0), cout = state.range(1), pixels = state.range(2);
@@ -205,6 +245,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < list.pointwise_bf16_count; ++i) {
     const auto& k = list.pointwise_bf16[i];
     benchmark::RegisterBenchmark(k.name, [&k](benchmark::State& s) { run_bf16_kernel(s, k); })
+        ->Apply(k.isa == sknet::kernels::Isa::portable ? small_shapes : shapes)
+        ->Unit(benchmark::kMicrosecond);
+  }
+  for (int i = 0; i < list.pointwise_int8_count; ++i) {
+    const auto& k = list.pointwise_int8[i];
+    benchmark::RegisterBenchmark(k.name, [&k](benchmark::State& s) { run_int8_kernel(s, k); })
         ->Apply(k.isa == sknet::kernels::Isa::portable ? small_shapes : shapes)
         ->Unit(benchmark::kMicrosecond);
   }

@@ -152,7 +152,8 @@ void check_fixture(const FamilyFixture& f, bool prepared = true) {
 
 TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
   const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
-                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny");
+                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny", "sknet29_tiny",
+                                    "senet29_tiny");
   check_fixture(load(name));
 }
 
@@ -187,10 +188,15 @@ TEST_CASE("The named families have timm's parameter counts and multiply-adds", "
       {"skresnet18", 11958056, 1814337536}, {"skresnet34", 22282376, 3664237568},
       {"skresnet50", 25803160, 4089422336}, {"skresnet50d", 25822392, 4329062912},
       {"seresnext50", 27559896, 4232994816}, {"resnext50", 25028904, 4230479872},
-      {"sknet50", 27479784, 4462710784},     {"sknet101", 48736040, 8448724992}};
+      {"sknet50", 27479784, 4462710784},     {"sknet101", 48736040, 8448724992},
+      // CIFAR-100 at 32x32 (the paper: ResNeXt-29 16x32d 25.2 M, SKNet-29 27.7 M; see architectures.hpp)
+      {"resnext29", 25229220, 4028403712},   {"senet29", 25751028, 4028919808},
+      {"sknet29", 28348644, 4031500288}};
   for (const auto& [name, params, macs] : counts) {
     INFO(name);
-    const NetworkSummary s = architecture_plan(name).summary(224, 224);
+    const Index size = default_input_size(architecture(name).config);
+    CHECK(size == (name.find("29") != std::string::npos ? 32 : 224));
+    const NetworkSummary s = architecture_plan(name).summary(size, size);
     CHECK(s.params == params);
     CHECK(s.macs == macs);
     CHECK(architecture_plan(name).parameters() == params);
@@ -239,12 +245,12 @@ TEST_CASE("The network of a checkpoint is inferred from its names and shapes", "
     }
   // Every family fixture: the inferred plan is the metadata's (attention and SE widths included).
   for (const char* name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny", "seresnext50_tiny",
-                           "sknet101_official_tiny"}) {
+                           "sknet101_official_tiny", "sknet29_tiny", "senet29_tiny"}) {
     INFO(name);
     const FamilyFixture f = load(name);
-    const InferredNetwork inferred = infer_network(io::read_safetensors_shapes(sknet_test::test_data_path(
-                                                       std::string("families/") + name + ".safetensors")),
-                                                   name);
+    const io::SafetensorsLayout header =
+        io::read_safetensors_header(sknet_test::test_data_path(std::string("families/") + name + ".safetensors"));
+    const InferredNetwork inferred = infer_network(io::tensor_shapes(header), name, header.metadata);
     CHECK(inferred.family == f.family);
     CHECK(inferred.architecture.empty());  // reduced widths: no named architecture
     CHECK(plan_shapes(inferred.plan()) == plan_shapes(f.plan));
@@ -254,6 +260,18 @@ TEST_CASE("The network of a checkpoint is inferred from its names and shapes", "
     for (const BlockPlan& blk : f.plan.blocks) b.push_back(blk.paths ? blk.sk.attention_width() : blk.se_width);
     CHECK(a == b);
   }
+  // Shapes alone cannot tell G = M groups from timm's split input (both weights are [C, Cin / M, 3, 3]):
+  // without the metadata the convention (split input, timm's skresnet) is taken, and it says so.
+  const io::SafetensorsLayout g2 = io::read_safetensors_header(sknet_test::test_data_path("families/sknet29_tiny.safetensors"));
+  REQUIRE(g2.metadata.at("split_input") == "0");
+  const InferredNetwork by_shape = infer_network(io::tensor_shapes(g2), "sknet29_tiny");
+  CHECK(by_shape.family == "skresnet");
+  CHECK(by_shape.config.split_input);
+  CHECK_THAT(by_shape.description(), Catch::Matchers::Contains("split input"));
+  std::map<std::string, std::string> bad = g2.metadata;
+  bad["split_input"] = "yes";
+  CHECK_THROWS_WITH(infer_network(io::tensor_shapes(g2), "sknet29_tiny", bad),
+                    Catch::Matchers::Contains("metadata 'split_input'"));
 }
 
 TEST_CASE("The inferring loader recognises every SK ablation", "[ablations][infer]") {

@@ -211,6 +211,24 @@ TEST_CASE("sk_branches_conv3x3 generic tiles: stride 3, four branches, 7 and 16 
         }
 }
 
+TEST_CASE("sk_branches_conv3x3 on power-of-two widths (avx512: tiles of 16 and 8 pixels, 2 blocks x 8)",
+          "[kernels][grouped_conv]") {
+  // Output rows 8, 16 and 32 wide (CIFAR's maps), strides 1 and 2, M = 2 and 3 (dilations 1-3), every
+  // group width kind, one or several blocks per span.
+  const auto vs = variants();
+  unsigned seed = 300;
+  for (const dim_t c : {32, 128})
+    for (const dim_t gw : {1, 4, 8, 16, 32, 64})
+      for (const dim_t stride : {1, 2})
+        for (const dim_t paths : {2, 3})
+          for (const dim_t ow : {8, 16, 32}) {
+            if (gw > c) continue;
+            SKBranchGeometry g{1, 3 * stride, ow * stride - stride + 1, c, c / gw, paths, stride, paths};
+            const Problem p(g, ++seed);
+            for (const auto& v : vs) check_variant(p, v);
+          }
+}
+
 TEST_CASE("sk_branches_conv3x3 channel and row splits equal the whole", "[kernels][grouped_conv]") {
   const auto vs = variants();
   unsigned seed = 500;

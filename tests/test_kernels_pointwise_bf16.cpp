@@ -18,6 +18,8 @@
 
 #include <sknet/kernels/kernel_list.hpp>
 
+#include "support/runnable_kernels.hpp"
+
 namespace {
 
 using namespace sknet::kernels;
@@ -31,16 +33,7 @@ std::vector<bf16_t> random_bf16(std::size_t n, unsigned seed, float scale) {
 }
 
 std::vector<const PointwiseBf16KernelInfo*> runnable_kernels() {
-  std::vector<const PointwiseBf16KernelInfo*> v;
-  const KernelList& list = kernel_list();
-  for (int i = 0; i < list.pointwise_bf16_count; ++i) {
-    const auto& k = list.pointwise_bf16[i];
-    if (k.runs_here())
-      v.push_back(&k);
-    else
-      WARN("skipped: this CPU does not run " << k.name);
-  }
-  return v;
+  return sknet_test::runnable_kernels(kernel_list().pointwise_bf16, kernel_list().pointwise_bf16_count);
 }
 
 struct Case {

@@ -100,9 +100,9 @@ def _resnext(arch, sk):
 
 def _family(arch, sk):
     from families_torch import FamilyNet, family_config
-    if sk and arch == "seresnext50":
+    if sk and arch in ("seresnext50", "resnext29", "senet29"):
         raise ValueError("%s has no SK convolutions: no SK options apply" % arch)
-    cfg = family_config(arch, num_classes=1000, paths=2, **sk)
+    cfg = family_config(arch, paths=2, **sk)  # its own classes: 1000, or 100 for the CIFAR networks
     return FamilyNet(cfg), cfg.metadata()
 
 
@@ -111,8 +111,16 @@ TORCH_MODELS = {
     "sknet26": _sknet, "sknet50": _sknet, "sknet101": _sknet,
     "skresnet18": _family, "skresnet34": _family, "skresnet50": _family, "skresnet50d": _family,
     "resnext26": _resnext, "resnext50": _resnext, "resnext101": _resnext,
-    "seresnext50": _family,
+    "seresnext50": _family, "sknet29": _family, "resnext29": _family, "senet29": _family,
 }
+
+
+def input_size(arch, args):
+    """--size, else the network's own side: 32 for the CIFAR networks, 224 otherwise."""
+    if args.size:
+        return args.size
+    from families_torch import INPUT_SIZE
+    return INPUT_SIZE.get(arch, 224)
 
 
 # The SK ablation options: flag -> (config field, parse).
@@ -136,8 +144,8 @@ def sk_options(args):
 
 
 def build_torch_model(arch, sk=None):
-    """(PyTorch net of `arch`, 1000 classes, M=2, with the SK options `sk` (config overrides);
-    safetensors metadata of its architecture)."""
+    """(PyTorch net of `arch` (1000 classes, or 100 for the CIFAR networks), M=2, with the SK
+    options `sk` (config overrides); safetensors metadata of its architecture)."""
     return TORCH_MODELS[arch](arch, dict(sk or {}))
 
 
@@ -395,7 +403,7 @@ def prepare_arch(arch, batches, args, workdir):
     t0 = time.perf_counter()
     for draw in range(MAX_DRAWS):
         seed = (base + 1000003 * draw) & 0x7FFFFFFF
-        net, meta, inputs, refs, spread = draw_arch(arch, seed, batches, args.size, args.sk)
+        net, meta, inputs, refs, spread = draw_arch(arch, seed, batches, input_size(arch, args), args.sk)
         if spread is None or spread >= MIN_ATTENTION_SPREAD:
             break
         log("%s: seed %d: an SK unit's attention is near uniform (spread %.3f < %.2f)%s"
@@ -448,7 +456,7 @@ def check_logits(case, threads, args, workdir, measure_rss=False):
 
 
 def sknet_bench(arch, batch, threads, args, binary=None):
-    cmd = [binary or args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(args.size),
+    cmd = [binary or args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(input_size(arch, args)),
            "--threads", str(threads), "--reps", str(args.reps)] + args.sk_flags
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
@@ -562,10 +570,10 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
         L.append("- baseline: `%s` (another sknet build, timed in the same rounds back to back "
                  "with sknet, alternating which goes first; paired = median over rounds of the "
                  "round's sknet median / baseline median)" % args.baseline)
-    L.append("- input [B, 3, %d, %d], M=2 (SK networks), 1000 classes; %d round(s) x %d reps per side, "
-             "alternating PyTorch / sknet; medians over all %d reps; PyTorch warm-up %d calls"
-             % (args.size, args.size, args.rounds, args.reps, args.rounds * args.reps,
-                args.warmup))
+    sizes = by_value({r["arch"]: "%d" % input_size(r["arch"], args) for r in rows})
+    L.append("- input [B, 3, S, S] with S = %s; M=2 (SK networks), 1000 classes (CIFAR networks: 100); "
+             "%d round(s) x %d reps per side, alternating PyTorch / sknet; medians over all %d reps; "
+             "PyTorch warm-up %d calls" % (sizes, args.rounds, args.reps, args.rounds * args.reps, args.warmup))
     L.append("- logits check: `sknet run` vs PyTorch float32 eager, max |err| / max |logit| "
              "<= %.0e" % args.logit_tol)
     L.append("- load average at start / end: %s / %s" % args.loadavg)
@@ -622,7 +630,8 @@ def main():
                     % " ".join(TORCH_MODELS))
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 8], help="batch sizes")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts")
-    ap.add_argument("--size", type=int, default=224, help="input height = width (default 224)")
+    ap.add_argument("--size", type=int, default=0,
+                    help="input height = width (default: 224, 32 for the CIFAR networks)")
     ap.add_argument("--reps", type=int, default=10, help="timed calls per round and side")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     ap.add_argument("--warmup", type=int, default=3, help="PyTorch warm-up calls (default 3)")
@@ -646,7 +655,9 @@ def main():
                         help="SK ablation option for every SK arch, as sknet's %s" % flag)
     args = ap.parse_args()
     args.sk, args.sk_flags = sk_options(args)
-    for name in ("size", "reps", "rounds"):
+    if args.size < 0:
+        ap.error("--size must be >= 1 (or 0: each network's own size)")
+    for name in ("reps", "rounds"):
         if getattr(args, name) < 1:
             ap.error("--%s must be >= 1" % name)
     if min(args.batch) < 1 or min(args.threads) < 1 or args.warmup < 0:

@@ -51,7 +51,7 @@ from sk_torch import (BN_EPS, ResidualUnit, SKConv, SKUnit, StagedNet, _ConvBN, 
 from resnext_torch import Bottleneck
 
 __all__ = ["make_divisible", "FamilyConfig", "SKBasicUnit", "FamilyNet", "FULL_SIZE",
-           "family_config", "randomize_family_", "count_params_macs"]
+           "INPUT_SIZE", "family_config", "randomize_family_", "count_params_macs"]
 
 
 def make_divisible(v, divisor, min_value=None, round_limit=Fraction(9, 10)):
@@ -261,6 +261,9 @@ _SKRESNET = dict(family="skresnet", block="basic", split_input=True, attn_rule="
 _SKRESNET50 = dict(family="skresnet", split_input=True, attn_rule="divisible",
                    rd_ratio=Fraction(1, 16), rd_divisor=8)
 
+_CIFAR29 = dict(layers=(3, 3, 3), planes=(64, 128, 256), strides=(1, 2, 2), stem="small",
+                stem_width=64, num_classes=100)
+
 # The full-size networks (1000 classes) as timm builds them (timm's non-deep stem always has 64
 # channels: stem_width 64 here).
 FULL_SIZE = OrderedDict([
@@ -277,7 +280,19 @@ FULL_SIZE = OrderedDict([
     ("sknet101", FamilyConfig(arch_like="sknet101", layers=(3, 4, 23, 3), **_SKNET)),
     ("sknet101_official", FamilyConfig(arch_like="sknet101", layers=(3, 4, 23, 3), **dict(
         _SKNET, attn_rule="explicit", attn_stage_widths=(32, 16, 32, 64)))),
+    # CIFAR (32x32 inputs, 100 classes): ResNeXt-29 16x32d (Xie et al., section 5.3: a 3x3 stem of
+    # 64 without pooling, 3 stages of 3 bottlenecks with outputs 256, 512, 1024), its SE version
+    # and SKNet-29 with each of its two paths 32 groups of 16 channels (widths 512, 1024, 2048 as
+    # ResNeXt-29; the reading of the SKNet paper closest to its 27.7 M parameters).
+    ("resnext29", FamilyConfig(arch_like="resnext29", **_CIFAR29, middle="grouped", groups=16,
+                               base_width=32, family="resnext")),
+    ("senet29", FamilyConfig(arch_like="senet29", **_CIFAR29, middle="grouped", groups=16,
+                             base_width=32, family="seresnext", se=True)),
+    ("sknet29", FamilyConfig(arch_like="sknet29", **dict(_SKNET, **_CIFAR29, base_width=16))),
 ])
+
+# The input side of each full-size network: 32 for the CIFAR ones, else 224.
+INPUT_SIZE = {arch: 32 if cfg.stem == "small" else 224 for arch, cfg in FULL_SIZE.items()}
 
 
 def family_config(arch, **overrides):

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from families_torch import (FULL_SIZE, FamilyConfig, FamilyNet, count_params_macs,  # noqa: E402
-                            make_divisible)
+from families_torch import (FULL_SIZE, INPUT_SIZE, FamilyConfig, FamilyNet,  # noqa: E402
+                            count_params_macs, make_divisible)
 from gen_net_fixtures import (ROOT, attention_stats, bn_fn, bn_keys, builder,  # noqa: E402
                               case_seed, check_cases, downsample_keys, evaluate, expected_keys, expected_resnext_keys,
                               functional_head, functional_shortcut, functional_sk,
@@ -40,13 +40,16 @@ from sk_torch import SEModule, SKNet, sk_ablation_options, sknet_config  # noqa:
 GENERATOR = "tools/gen_family_fixtures.py"
 OUT = os.path.join(ROOT, "tests", "data", "families")
 COUNTS = os.path.join(ROOT, "tools", "family_counts.json")
-SIZE_BUDGET = 1_500_000
+SIZE_BUDGET = 1_750_000
 
 # Parameters (no BN buffers) at 1000 classes: timm's models, and the official SKNet-101.
 FULL_PARAMS = {
     "skresnet18": 11_958_056, "skresnet34": 22_282_376, "skresnet50": 25_803_160,
     "skresnet50d": 25_822_392, "seresnext50": 27_559_896, "resnext50": 25_028_904,
     "sknet50": 27_479_784, "sknet101": 48_736_040, "sknet101_official": 48_686_760,
+    # CIFAR-100 (100 classes), worked out by hand: the paper reports 25.2 M for ResNeXt-29 16x32d
+    # and 27.7 M for SKNet-29 (its SENet-29, 35.0 M, is SE-ResNeXt-29 8x64d's count).
+    "resnext29": 25_229_220, "senet29": 25_751_028, "sknet29": 28_348_644,
 }
 # d of the SK convs per stage (SE widths for seresnext50), worked out by hand from timm's rules:
 # skresnet18/34 make_divisible(planes / 8, 16); skresnet50 make_divisible(planes / 16, 8);
@@ -56,10 +59,12 @@ FULL_STAGE_WIDTHS = {
     "skresnet50": (8, 8, 16, 32), "skresnet50d": (8, 8, 16, 32),
     "sknet50": (32, 32, 32, 64), "sknet101": (32, 32, 32, 64),
     "sknet101_official": (32, 16, 32, 64), "seresnext50": (16, 32, 64, 128),
+    "sknet29": (32, 64, 128), "senet29": (16, 32, 64),
 }
 
-# Reduced copies. Every case: batch 2, an odd input size, 4 stages with strides 1,2,2,2 (so the
-# stride-2 stages see odd extents), 10 classes, M = 2 dilated paths (3x3 dilation 1 and 2).
+# Reduced copies. Every case: batch 2, an odd input size, 4 stages with strides 1,2,2,2 (3 stages
+# with 1,2,2 for the CIFAR layouts; so the stride-2 stages see odd extents), 10 classes, M = 2
+# dilated paths (3x3 dilation 1 and 2).
 _TINY = dict(num_classes=10, planes=(4, 8, 16, 32))
 _SKRESNET = dict(family="skresnet", block="basic", split_input=True, attn_rule="divisible", **_TINY)
 _BOTTLENECK_G1 = dict(split_input=True, attn_rule="divisible", rd_ratio=Fraction(1, 16),
@@ -102,6 +107,19 @@ CASES = OrderedDict([
                                              layers=(1, 1, 2, 1), attn_rule="explicit",
                                              attn_stage_widths=(8, 4, 8, 16), **_RESNEXT_WIDTHS),
                                 2, 37, 45)),
+    # CIFAR layout (small 3x3 stem, no pool, 3 stages with strides 1, 2, 2) as SKNet-29: each SK
+    # path 2 groups, widths 6, 12, 24, d = max(C / 2, 4) = 4, 6, 12; 15x13 inputs so both
+    # stride-2 stages see odd extents (15x13 -> 8x7 -> 4x4).
+    ("sknet29_tiny", (FamilyConfig(family="sknet", arch_like="sknet29", layers=(2, 1, 2),
+                                   planes=(6, 12, 24), strides=(1, 2, 2), stem="small", stem_width=6,
+                                   groups=2, base_width=32, reduction=2, min_width=4,
+                                   num_classes=10), 2, 15, 13)),
+    # SENet-29 layout: grouped bottlenecks (2 groups) with SE, d = make_divisible(C / 16, 4, 0).
+    ("senet29_tiny", (FamilyConfig(family="seresnext", arch_like="senet29", middle="grouped",
+                                   layers=(1, 2, 1), planes=(4, 8, 16), strides=(1, 2, 2),
+                                   stem="small", stem_width=6, groups=2, base_width=32, se=True,
+                                   se_ratio=Fraction(1, 16), se_divisor=4, num_classes=10),
+                      2, 13, 15)),
 ])
 
 
@@ -314,18 +332,22 @@ def gen_case(name, cfg, n, h, w, written, out=OUT, generator=GENERATOR, tag="fam
     write_case(out, name, sd32, meta, x, logits, written, att or None, ameta)
 
 
-def counts(size=224):
-    """Full-size parameters and multiply-adds (FamilyNet, forward hooks) -> family_counts.json."""
+def counts():
+    """Full-size parameters and multiply-adds (FamilyNet, forward hooks) -> family_counts.json:
+    ImageNet networks at 224x224 and 1000 classes, CIFAR ones at 32x32 and 100 classes."""
     table = OrderedDict()
     print("%-18s %12s %16s" % ("network", "params", "macs"))
     for arch, cfg in FULL_SIZE.items():
+        size = INPUT_SIZE[arch]
         params, macs = count_params_macs(FamilyNet(cfg), size, size)
         assert params == FULL_PARAMS[arch], arch
-        table[arch] = OrderedDict([("params", params), ("macs", macs), ("arch_like", cfg.arch_like),
+        table[arch] = OrderedDict([("params", params), ("macs", macs), ("size", [size, size]),
+                                   ("num_classes", cfg.num_classes), ("arch_like", cfg.arch_like),
                                    ("metadata", cfg.metadata())])
-        print("%-18s %12s %16s  (%.3f G)" % (arch, format(params, ","), format(macs, ","), macs / 1e9))
+        print("%-18s %12s %16s  (%.3f G at %dx%d)" % (arch, format(params, ","), format(macs, ","), macs / 1e9,
+                                                       size, size))
     doc = OrderedDict([
-        ("generator", GENERATOR), ("size", [size, size]), ("num_classes", 1000),
+        ("generator", GENERATOR),
         ("macs_rule", "multiply-adds of every convolution (C_out * C_in/groups * kh * kw per "
                       "output pixel, SK attention and SE fcs included) and of the fc (in * out), "
                       "one image; no BN, activations, pooling, softmax, biases or elementwise ops"),

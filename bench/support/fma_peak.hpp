@@ -38,6 +38,19 @@ inline double bf16_dot_peak_gflops() {
   return peak;
 }
 
+/// GOP/s (2 per multiply-add) of one core at full vpdpbusd throughput (64 multiply-adds per
+/// instruction), measured on first use; 0 when the CPU lacks AVX512_VNNI.
+inline double int8_dot_peak_gops() {
+  static const double peak = [] {
+    const auto& list = sknet::kernels::kernel_list();
+    if (!list.int8_dot_peak || !sknet::kernels::cpu_has_avx512_vnni()) return 0.0;
+    const double p = list.int8_dot_peak(0.5);
+    std::fprintf(stderr, "measured vpdpbusd peak of one core: %.1f GOP/s (int8 peak_pct counters are against it)\n", p);
+    return p;
+  }();
+  return peak;
+}
+
 /// The ISA the process runs by default (cpu_isa narrowed by SKNET_ISA).
 inline double fma_peak_gflops() { return fma_peak_gflops(sknet::kernels::active_isa()); }
 

@@ -3,7 +3,7 @@
 //
 //   fashion_demo [--model models/fashion_sknet.safetensors] [--data /usr/share/datasets/fashion-mnist]
 //                [--sample tests/data/fashion] [--out build/demo-output] [--threads T] [--batch 64]
-//                [--limit N] [--logits L.npy]
+//                [--limit N] [--logits L.npy] [--precision f32|bf16]
 //
 // 1. Loads the checkpoint; the network config and the normalisation come from its __metadata__.
 // 2. Reads the 10,000 test images (gzip'd IDX from Debian's dataset-fashion-mnist); without the
@@ -57,14 +57,16 @@ struct UsageError : std::runtime_error {
 
 const char* const kUsage =
     "usage: fashion_demo [--model M.safetensors] [--data DIR] [--sample DIR] [--out DIR]\n"
-    "                    [--threads T] [--batch B] [--limit N] [--logits L.npy]\n"
+    "                    [--threads T] [--batch B] [--limit N] [--logits L.npy] [--precision f32|bf16]\n"
     "  --model    trained checkpoint (default " FASHION_SOURCE_DIR "/models/fashion_sknet.safetensors)\n"
     "  --data     Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
     "  --sample   fallback sample when --data is missing (default " FASHION_SOURCE_DIR "/tests/data/fashion)\n"
     "  --out      folder for attention.csv/.svg/.png (default build/demo-output)\n"
     "  --threads  inference threads (default: all hardware threads)\n"
     "  --batch    images per forward (default 64); --limit N: only the first N test images\n"
-    "  --logits   also write the scale-1.0 logits, float32 [N, classes] .npy (for comparing with PyTorch)\n";
+    "  --logits   also write the scale-1.0 logits, float32 [N, classes] .npy (for comparing with PyTorch)\n"
+    "  --precision f32 (default) or bf16: the arithmetic of the prepared network (bf16 weights and\n"
+    "             activations between blocks, float attention; tools/fashion_precision.py compares them)\n";
 
 struct Options {
   std::string model = FASHION_SOURCE_DIR "/models/fashion_sknet.safetensors";
@@ -75,6 +77,7 @@ struct Options {
   long batch = 64;
   long limit = 0;
   std::string logits;
+  sknet::kernels::Precision precision = sknet::kernels::Precision::f32;
 };
 
 long parse_int(const std::string& key, const std::string& v, long min_value) {
@@ -109,6 +112,10 @@ Options parse_args(int argc, char** argv) {
     else if (key == "--batch") o.batch = parse_int(key, v, 1);
     else if (key == "--limit") o.limit = parse_int(key, v, 1);
     else if (key == "--logits") o.logits = v;
+    else if (key == "--precision") {
+      if (v != "f32" && v != "bf16") throw UsageError("option '--precision': expected f32 or bf16, got '" + v + "'");
+      o.precision = v == "bf16" ? sknet::kernels::Precision::bf16 : sknet::kernels::Precision::f32;
+    }
     else throw UsageError("unknown option '" + key + "'");
   }
   return o;
@@ -401,14 +408,15 @@ int run(const Options& o, sknet::io::SafetensorsFile file, Clock::time_point t_l
   sknet::StateDict<float> dict = sknet::io::to_state_dict<float>(file, o.model);
   file = {};
   sknet::PreparedSKNet<M> net =
-      sknet::prepare_from_state_dict<M>(config, std::move(dict), sknet::PrepareOptions{o.threads});
+      sknet::prepare_from_state_dict<M>(config, std::move(dict), sknet::PrepareOptions(o.threads, false, std::nullopt, o.precision));
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_load).count();
   {
     sknet::SKNet<float, M> shape_only(config);
     const auto summary = shape_only.summary(fashion::kCanvas, fashion::kCanvas);
     std::cout << "model:   " << o.model << " (" << summary.params << " parameters, "
               << fmt(summary.macs / 1e6, 1) << " M multiply-adds per 64x64 image, "
-              << "loaded and prepared in " << fmt(load_ms, 0) << " ms)\n";
+              << "loaded and prepared in " << fmt(load_ms, 0) << " ms; precision "
+              << sknet::kernels::precision_name(o.precision) << ")\n";
   }
   std::cout << "network: SK[M=" << M << ", G=" << config.groups << ", r=" << config.reduction
             << "], L=" << config.min_width << ", stages " << config.layers.size() << " x {";

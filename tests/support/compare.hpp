@@ -1,6 +1,7 @@
 // Element-wise comparison with an absolute + relative tolerance, reporting the worst element.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <sstream>
@@ -31,6 +32,16 @@ inline constexpr PrecisionTolerance kPrecisionTolerance[] = {
     {{1e-2, 1e-2}, 1e-2},  // bf16
     {{5e-2, 5e-2}, 5e-2},  // int8
 };
+
+/// max |actual - expected| / max |expected| over n values (the acceptance measure of logits).
+inline double relative_linf(const float* actual, const float* expected, std::size_t n) {
+  double err = 0, scale = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    err = std::max(err, std::fabs(double(actual[i]) - double(expected[i])));
+    scale = std::max(scale, std::fabs(double(expected[i])));
+  }
+  return err / scale;
+}
 
 template <class Scalar>
 constexpr Tolerance tolerance_for() {

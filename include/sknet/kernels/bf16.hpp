@@ -40,18 +40,22 @@ inline float from_bf16(bf16_t h) noexcept {
 /// The float nearest to x that a bf16 holds (to_bf16 then from_bf16).
 inline float round_to_bf16(float x) noexcept { return from_bf16(to_bf16(x)); }
 
+/// Row conversions between float and bf16 (to_bf16 / from_bf16 on n values), one per ISA: the bf16
+/// engine's boundaries (the stem's output, the V rows conv3 reads, the last activation the head pools).
+using Bf16NarrowFn = void (*)(const float* src, bf16_t* dst, std::int64_t n);
+using Bf16WidenFn = void (*)(const bf16_t* src, float* dst, std::int64_t n);
+inline namespace SKNET_KERNEL_ABI {
+/// The fastest narrowing kernel this CPU runs for `isa` (vcvtneps2bf16 with AVX512_BF16).
+SKNET_KERNEL_ENTRY Bf16NarrowFn bf16_narrow_kernel(Isa isa) noexcept;
+SKNET_KERNEL_ENTRY Bf16WidenFn bf16_widen_kernel(Isa isa) noexcept;
+}  // namespace SKNET_KERNEL_ABI
+
 /// Whether this CPU runs AVX512_BF16 (with the AVX-512 subset sknet's avx512 kernels need).
-inline bool cpu_has_avx512_bf16() noexcept {
-#if SKNET_HAS_SIMD_KERNELS
-  static const bool detected = [] {
-    __builtin_cpu_init();
-    return cpu_isa() == Isa::avx512 && __builtin_cpu_supports("avx512bf16");
-  }();
-  return detected;
-#else
-  return false;
-#endif
-}
+inline bool cpu_has_avx512_bf16() noexcept { return cpu_has(Avx512Extension::bf16); }
 
 }  // namespace kernels
 }  // namespace sknet
+
+#if SKNET_KERNEL_BODIES
+#include "sknet/kernels/kernel_list.hpp"  // every ISA's kernels and the dispatcher
+#endif

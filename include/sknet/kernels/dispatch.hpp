@@ -78,6 +78,10 @@
   SKNET_PRAGMA(clang attribute push(                                                                            \
       __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), \
       apply_to = function))
+#define SKNET_TARGET_AVX512_VNNI_BEGIN                                                                          \
+  SKNET_PRAGMA(clang attribute push(                                                                            \
+      __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))), \
+      apply_to = function))
 #define SKNET_TARGET_END SKNET_PRAGMA(clang attribute pop)
 #define SKNET_HAS_SIMD_KERNELS 1
 #elif defined(SKNET_X86) && defined(__GNUC__)
@@ -91,6 +95,9 @@
 #define SKNET_TARGET_AVX512_BF16_BEGIN \
   SKNET_PRAGMA(GCC push_options)       \
   SKNET_PRAGMA(GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
+#define SKNET_TARGET_AVX512_VNNI_BEGIN \
+  SKNET_PRAGMA(GCC push_options)       \
+  SKNET_PRAGMA(GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,bmi,bmi2,lzcnt,popcnt,f16c"))
 #define SKNET_TARGET_END SKNET_PRAGMA(GCC pop_options)
 #define SKNET_HAS_SIMD_KERNELS 1
 #else
@@ -156,6 +163,26 @@ inline Isa cpu_isa() noexcept {
 
 /// Whether kernels for `isa` can run here.
 inline bool cpu_supports(Isa isa) noexcept { return int(isa) <= int(cpu_isa()); }
+
+/// Instruction-set extensions on top of AVX-512 that low-precision kernels use.
+enum class Avx512Extension { bf16, vnni };
+/// Whether this CPU (and operating system) runs the avx512 kernels and `e` (detected once).
+inline bool cpu_has(Avx512Extension e) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  static const bool bf16 = [] {
+    __builtin_cpu_init();
+    return cpu_isa() == Isa::avx512 && __builtin_cpu_supports("avx512bf16");
+  }();
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return cpu_isa() == Isa::avx512 && __builtin_cpu_supports("avx512vnni");
+  }();
+  return e == Avx512Extension::bf16 ? bf16 : vnni;
+#else
+  (void)e;
+  return false;
+#endif
+}
 
 namespace detail {
 /// The process-wide limit set by set_isa_limit (-1: none).
@@ -240,8 +267,8 @@ inline void require_kernels(Isa isa, Precision p, const char* who) {
   if (!cpu_supports(isa))
     sknet::detail::fail<KernelError>(who, "instruction set", std::string("at most ") + isa_name(cpu_isa()) + " on this CPU",
                                      isa_name(isa));
-  if (p != Precision::f32)
-    sknet::detail::fail<KernelError>(who, "precision", "f32 (the only precision with kernels so far)", precision_name(p));
+  if (p == Precision::int8)
+    sknet::detail::fail<KernelError>(who, "precision", "f32 or bf16 (int8 networks are not built yet)", precision_name(p));
 }
 
 }  // namespace kernels

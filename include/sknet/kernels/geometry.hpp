@@ -42,6 +42,27 @@ struct PoolGeometry {
 };
 
 namespace detail {
+/// The loop every low-precision (bf16, int8) pointwise driver shares: output pixels [pixel_begin,
+/// pixel_end) in blocks of at most mb_max (evened out, a multiple of mr[4]) -> 64-column tiles of
+/// [cout_begin, cout_end) -> row tiles of mr[nv] rows, nv = the tile's 16-column vectors. Calls
+/// tile(r0, rows, c0, cols, nv) for each, so a column panel of weights serves every row tile of a block.
+template <class Tile>
+inline void for_each_pointwise_tile(dim_t pixel_begin, dim_t pixel_end, dim_t cout_begin, dim_t cout_end,
+                                    const int (&mr)[5], dim_t mb_max, Tile&& tile) {
+  if (pixel_begin >= pixel_end || cout_begin >= cout_end) return;
+  const dim_t tile_cols = 64, rows = pixel_end - pixel_begin, mr_main = mr[4];
+  const dim_t np = (rows + mb_max - 1) / mb_max;
+  const dim_t mb = ((rows + np - 1) / np + mr_main - 1) / mr_main * mr_main;
+  for (dim_t p0 = pixel_begin; p0 < pixel_end; p0 += mb) {
+    const dim_t p1 = p0 + mb < pixel_end ? p0 + mb : pixel_end;
+    for (dim_t c0 = cout_begin; c0 < cout_end; c0 += tile_cols) {
+      const dim_t cols = tile_cols < cout_end - c0 ? tile_cols : cout_end - c0;
+      const int nv = int((cols + 15) / 16);
+      for (dim_t r0 = p0; r0 < p1; r0 += mr[nv]) tile(r0, int(mr[nv] < p1 - r0 ? mr[nv] : p1 - r0), c0, cols, nv);
+    }
+  }
+}
+
 /// {nullptr, Tile<1, NV>::run, ..., Tile<MaxMR, NV>::run}: the tile kernels of one width by height, as
 /// function pointers of type Fn.
 template <class Fn, template <int, int> class Tile, int NV, int... R>

@@ -11,6 +11,7 @@
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/kernels/pointwise.hpp"
 #include "sknet/kernels/pointwise_bf16.hpp"
+#include "sknet/kernels/pointwise_int8.hpp"
 
 // X(isa, function in namespace sknet::kernels::<isa>, blocking (or none), name)
 #define SKNET_POINTWISE_KERNEL_LIST(X)                                              \
@@ -28,6 +29,13 @@
   X(avx512_bf16, avx512, true, pointwise_bf16, "pointwise_bf16__avx512_bf16")                 \
   X(avx512, avx512, false, pointwise_bf16, "pointwise_bf16__avx512_widening")                 \
   X(portable, portable, false, pointwise_bf16, "pointwise_bf16__portable")
+
+// X(namespace, isa, needs AVX512_VNNI, function, name): the int8 1x1 convolutions (the dispatcher runs
+// the first that the packed ISA and the CPU allow).
+#define SKNET_POINTWISE_INT8_KERNEL_LIST(X)                                                   \
+  X(avx512_vnni, avx512, true, pointwise_int8, "pointwise_int8__avx512_vnni")                 \
+  X(avx512, avx512, false, pointwise_int8, "pointwise_int8__avx512_widening")                 \
+  X(portable, portable, false, pointwise_int8, "pointwise_int8__portable")
 
 // X(isa, function in namespace sknet::kernels::<isa>, name)
 #define SKNET_SK_BRANCH_KERNEL_LIST(X)                                       \
@@ -69,6 +77,15 @@ struct PointwiseBf16KernelInfo {
   bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_bf16 || cpu_has_avx512_bf16()); }
 };
 
+struct PointwiseInt8KernelInfo {
+  const char* name;
+  Isa isa;
+  bool needs_avx512_vnni;  ///< runs only where cpu_has_avx512_vnni()
+  PointwiseInt8KernelFn fn;
+  /// Whether this CPU runs it.
+  bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_vnni || cpu_has_avx512_vnni()); }
+};
+
 struct SKBranchKernelInfo {
   const char* name;
   Isa isa;
@@ -105,6 +122,11 @@ struct KernelList {
   /// The vdpbf16ps peak (GFLOP/s, 2 per multiply-add; null in builds without x86 SIMD kernels): run it
   /// only where cpu_has_avx512_bf16().
   FmaPeakFn bf16_dot_peak;
+  const PointwiseInt8KernelInfo* pointwise_int8;
+  int pointwise_int8_count;
+  /// The vpdpbusd peak (GOP/s, 2 per multiply-add; null without x86 SIMD kernels): run it only where
+  /// cpu_has_avx512_vnni().
+  FmaPeakFn int8_dot_peak;
 };
 
 inline namespace SKNET_KERNEL_ABI {
@@ -128,6 +150,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
 #include "sknet/kernels/portable/fma_peak.hpp"
 #include "sknet/kernels/avx512/pointwise_bf16.hpp"
 #include "sknet/kernels/portable/pointwise_bf16.hpp"
+#include "sknet/kernels/avx512/pointwise_int8.hpp"
+#include "sknet/kernels/portable/pointwise_int8.hpp"
 
 // Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
 #define SKNET_IF_ISA_portable(...) __VA_ARGS__
@@ -164,13 +188,22 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
   static const PointwiseBf16KernelInfo pointwise_bf16[] = {
 #define SKNET_POINTWISE_BF16_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
       SKNET_POINTWISE_BF16_KERNEL_LIST(SKNET_POINTWISE_BF16_ROW)};
+  static const PointwiseInt8KernelInfo pointwise_int8[] = {
+#define SKNET_POINTWISE_INT8_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
+      SKNET_POINTWISE_INT8_KERNEL_LIST(SKNET_POINTWISE_INT8_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
                                sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
                                fma_peak, int(sizeof(fma_peak) / sizeof(fma_peak[0])),
                                pointwise_bf16, int(sizeof(pointwise_bf16) / sizeof(pointwise_bf16[0])),
 #if SKNET_HAS_SIMD_KERNELS
-                               &avx512_bf16::bf16_dot_peak_gflops
+                               &avx512_bf16::bf16_dot_peak_gflops,
+#else
+                               nullptr,
+#endif
+                               pointwise_int8, int(sizeof(pointwise_int8) / sizeof(pointwise_int8[0])),
+#if SKNET_HAS_SIMD_KERNELS
+                               &avx512_vnni::int8_dot_peak_gops
 #else
                                nullptr
 #endif
@@ -216,6 +249,46 @@ SKNET_KERNEL_ENTRY PointwiseBf16KernelFn pointwise_bf16_kernel(Isa isa) noexcept
 }
 
 SKNET_KERNEL_ENTRY const char* pointwise_bf16_kernel_name(Isa isa) noexcept { return pointwise_bf16_entry(isa).name; }
+
+SKNET_KERNEL_ENTRY Bf16NarrowFn bf16_narrow_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512))
+    return cpu_has_avx512_bf16() ? &avx512_bf16::narrow_bf16 : &avx512::narrow_bf16;
+#else
+  (void)isa;
+#endif
+  return &portable::narrow_bf16;
+}
+
+SKNET_KERNEL_ENTRY Bf16WidenFn bf16_widen_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512)) return &avx512::widen_bf16_rows;
+#else
+  (void)isa;
+#endif
+  return &portable::widen_bf16_rows;
+}
+
+/// The first listed int8 kernel that weights packed for `isa` may run on this CPU.
+inline const PointwiseInt8KernelInfo& pointwise_int8_entry(Isa isa) noexcept {
+  const KernelList& list = kernel_list();
+  for (int i = 0; i < list.pointwise_int8_count; ++i) {
+    const PointwiseInt8KernelInfo& k = list.pointwise_int8[i];
+    if (int(k.isa) <= int(isa) && k.runs_here()) return k;
+  }
+  return list.pointwise_int8[list.pointwise_int8_count - 1];  // portable
+}
+
+SKNET_KERNEL_ENTRY PointwiseInt8KernelFn pointwise_int8_kernel(Isa isa) noexcept {
+  static const auto table = [] {
+    std::array<PointwiseInt8KernelFn, kIsaCount> t{};
+    for (int i = 0; i < kIsaCount; ++i) t[std::size_t(i)] = pointwise_int8_entry(Isa(i)).fn;
+    return t;
+  }();
+  return table[std::size_t(isa)];
+}
+
+SKNET_KERNEL_ENTRY const char* pointwise_int8_kernel_name(Isa isa) noexcept { return pointwise_int8_entry(isa).name; }
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
   static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,

@@ -244,6 +244,9 @@ class PackedPointwiseWeights {
       sknet::detail::fail<KernelError>("PackedPointwiseWeights", "cout and cin", ">= 1",
                                        std::to_string(cout) + " and " + std::to_string(cin));
     require_kernels(isa, precision, "PackedPointwiseWeights");
+    if (precision != Precision::f32)
+      sknet::detail::fail<KernelError>("PackedPointwiseWeights", "precision", "f32 (bf16: PackedPointwiseBf16Weights)",
+                                       precision_name(precision));
     allocate();
     detail::pack_pointwise(weight, cout, cin, block(), data_.get());
   }

@@ -109,40 +109,28 @@ inline void pointwise_bf16_blocked(const PointwiseGeometry& g, const bf16_t* src
                                    TileSelector tile) {
   assert(0 <= pixel_begin && pixel_begin <= pixel_end && pixel_end <= g.pixels);
   assert(0 <= cout_begin && cout_begin <= cout_end && cout_end <= g.cout);
-  if (pixel_begin == pixel_end || cout_begin == cout_end) return;
   assert(g.cin >= 1 && g.src_stride >= g.cin && g.dst_stride >= g.cout);
   assert(cout_begin % kBf16Block == 0 && (cout_end % kBf16Block == 0 || cout_end == g.cout));
-  const dim_t tile_cols = 4 * kBf16Block, pairs = bf16_pairs(g.cin);
-  const dim_t rows = pixel_end - pixel_begin, mr_main = blk.mr[4];
-  const dim_t np = (rows + blk.mb_max - 1) / blk.mb_max;
-  const dim_t mb = ((rows + np - 1) / np + mr_main - 1) / mr_main * mr_main;
   PointwiseBf16Tile t;
   t.pairs = g.cin / 2;
   t.odd = g.cin % 2 != 0;
   t.src_stride = g.src_stride;
-  t.wei_stride = pairs * kBf16Block * 2;
+  t.wei_stride = bf16_pairs(g.cin) * kBf16Block * 2;
   t.dst_stride = g.dst_stride;
   t.residual_stride = ep.residual_stride;
   t.relu = ep.relu;
-  for (dim_t p0 = pixel_begin; p0 < pixel_end; p0 += mb) {
-    const dim_t p1 = std::min(p0 + mb, pixel_end);
-    for (dim_t c0 = cout_begin; c0 < cout_end; c0 += tile_cols) {
-      t.cols = std::min(tile_cols, cout_end - c0);
-      const int nv = int((t.cols + kBf16Block - 1) / kBf16Block);
-      const dim_t mr_max = blk.mr[nv];
-      t.wei = packed + (c0 / kBf16Block) * t.wei_stride;
-      t.bias = ep.bias ? ep.bias + c0 : nullptr;
-      t.channel_sums = ep.channel_sums ? ep.channel_sums + c0 : nullptr;
-      for (dim_t r0 = p0; r0 < p1; r0 += mr_max) {
-        const int mr = int(std::min(mr_max, p1 - r0));
-        t.src = src + r0 * g.src_stride;
-        t.dst = ep.float_dst ? nullptr : dst + r0 * g.dst_stride + c0;
-        t.float_dst = ep.float_dst ? ep.float_dst + r0 * g.dst_stride + c0 : nullptr;
-        t.residual = ep.residual ? ep.residual + r0 * ep.residual_stride + c0 : nullptr;
-        tile(mr, nv)(t);
-      }
-    }
-  }
+  for_each_pointwise_tile(pixel_begin, pixel_end, cout_begin, cout_end, blk.mr, blk.mb_max,
+                          [&](dim_t r0, int mr, dim_t c0, dim_t cols, int nv) {
+                            t.cols = cols;
+                            t.wei = packed + (c0 / kBf16Block) * t.wei_stride;
+                            t.bias = ep.bias ? ep.bias + c0 : nullptr;
+                            t.channel_sums = ep.channel_sums ? ep.channel_sums + c0 : nullptr;
+                            t.src = src + r0 * g.src_stride;
+                            t.dst = ep.float_dst ? nullptr : dst + r0 * g.dst_stride + c0;
+                            t.float_dst = ep.float_dst ? ep.float_dst + r0 * g.dst_stride + c0 : nullptr;
+                            t.residual = ep.residual ? ep.residual + r0 * ep.residual_stride + c0 : nullptr;
+                            tile(mr, nv)(t);
+                          });
 }
 
 }  // namespace detail

@@ -21,6 +21,9 @@ struct Architecture {
   bool public_weights = false;  ///< whether trained weights are published (timm's hub)
 };
 
+/// The side of the images a network of `config` is made for: 32 (CIFAR) with the small stem, else 224.
+inline Index default_input_size(const SKNetConfig& config) { return config.stem == Stem::small ? 32 : 224; }
+
 /// The plan of `family` for `config` with `paths` SK paths; ConfigError for an unknown family.
 inline NetworkPlan family_plan(const std::string& family, const SKNetConfig& config, Index paths) {
   if (family == "sknet") return sknet_plan(config, paths);
@@ -61,6 +64,33 @@ inline void skresnet_d(SKNetConfig& c) {
   c.stem = Stem::deep, c.stem_width = 32, c.avg_down = true;
 }
 inline void se_resnext(SKNetConfig& c) { c.se = se_rule(); }
+
+/// The CIFAR networks of the ResNeXt paper's section 5.3 layout (ResNeXt-29): a 3x3 stem of 64
+/// channels without pooling, three stages of three bottlenecks (planes 64, 128, 256; strides 1, 2, 2;
+/// outputs 256, 512, 1024), 100 classes (CIFAR-100; the paper also reports CIFAR-10: --classes 10).
+inline void cifar29(SKNetConfig& c) {
+  c.planes = {64, 128, 256}, c.strides = {1, 2, 2};
+  c.stem = Stem::small, c.stem_width = 64, c.num_classes = 100;
+}
+/// ResNeXt-29 16x32d: 16 groups of 32 channels in stage 1 (widths 512, 1024, 2048).
+inline void resnext29(SKNetConfig& c) {
+  cifar29(c);
+  c.groups = 16, c.base_width = 32;
+}
+/// SENet-29: ResNeXt-29 16x32d with timm's SE gate after the last conv of every unit.
+inline void senet29(SKNetConfig& c) {
+  resnext29(c);
+  c.se = se_rule();
+}
+/// SKNet-29 on ResNeXt-29 16x32d, the reading closest to the paper's 27.7 M parameters: the same
+/// widths (512, 1024, 2048), each of the M = 2 paths with 32 groups of half the width (16 channels),
+/// so the two paths together cost what ResNeXt-29's one 3x3 does (as the paper's ablations balance
+/// a second path with G = 64); d = max(C / 16, 32). 28.3 M parameters; the naive reading (both
+/// paths 16 groups of 32) has 37.6 M (--groups 16 --base-width 32).
+inline void sknet29(SKNetConfig& c) {
+  cifar29(c);
+  c.groups = 32, c.base_width = 16;
+}
 }  // namespace detail
 
 /// Every named architecture, in the order `sknet --help` lists them.
@@ -88,6 +118,12 @@ inline const std::vector<Architecture>& architectures() {
     t.push_back(make_architecture("seresnext50", "seresnext", {3, 4, 6, 3}, 0,
                                   "SENet (Hu et al.), the paper's SENet-50 baseline; timm seresnext50_32x4d names", true,
                                   detail::se_resnext));
+    const std::string cifar = "the SKNet paper's CIFAR networks (section 3.5) on ResNeXt-29 16x32d; timm-style names";
+    t.push_back(make_architecture("sknet29", "sknet", {3, 3, 3}, 2, cifar, false, detail::sknet29));
+    t.push_back(make_architecture("resnext29", "resnext", {3, 3, 3}, 0, cifar + " (the ResNeXt baseline)", false,
+                                  detail::resnext29));
+    t.push_back(make_architecture("senet29", "seresnext", {3, 3, 3}, 0, cifar + " (the SENet baseline)", false,
+                                  detail::senet29));
     return t;
   }();
   return table;

@@ -4,14 +4,15 @@
 // when a checkpoint does not fit a plan, the differences grouped by unit so that they read well in a
 // terminal.
 //
-// What shapes cannot tell apart, by convention (timm's): strides are 1, 2, 2, 2 (unless the file's
-// metadata says otherwise: a "strides" entry, as sknet's own fixtures and demo models write); an SK path whose
-// input is exactly Cin / M channels per output (weight [C, Cin / M, 3, 3]) splits the input
-// (timm's skresnet, G = 1) rather than grouping it into M groups. The paper's ablations: each path's
-// kernel size and groups come from its weight's shape, and a checkpoint without attn.* keys has sum
-// aggregation; dilations do not show in a shape, so they come from the metadata's "path_dilations"
-// ("1,1") when present, and otherwise follow the paper's and timm's convention: a 3x3 path m has
-// dilation m + 1 (1, 2, ...), a larger kernel dilation 1 (true 5x5, 7x7 kernels).
+// What shapes cannot tell apart, by convention (timm's) unless the file's metadata says otherwise (as
+// sknet's own fixtures and demo models write it): strides are 1, 2, 2, 2 (metadata "strides":
+// "1,2,2"); an SK path whose input is exactly Cin / M channels per output (weight [C, Cin / M, 3, 3])
+// splits the input (timm's skresnet, G = 1) rather than grouping it into M groups (metadata
+// "split_input": "0" for the latter). The paper's ablations: each path's kernel size and groups come
+// from its weight's shape, and a checkpoint without attn.* keys has sum aggregation; dilations do not
+// show in a shape, so they come from the metadata's "path_dilations" ("1,1") when present, and
+// otherwise follow the paper's and timm's convention: the n-th path, if 3x3, has dilation n (1, 2, ...),
+// a larger kernel dilation 1 (true 5x5, 7x7 kernels).
 #pragma once
 
 #include <algorithm>
@@ -151,8 +152,9 @@ inline bool has(const ShapeMap& m, const std::string& key) { return m.count(key)
 }  // namespace detail
 
 /// Infers the network of a checkpoint from its names and shapes (see the file comment for what is
-/// taken by convention; `metadata` may give the stage strides as "strides": "1,2,2,1" and the SK path
-/// dilations as "path_dilations": "1,3"). Throws
+/// taken by convention; `metadata` may give the stage strides as "strides": "1,2,2,1", whether SK
+/// paths split their input as "split_input": "0" or "1" and the SK path dilations as
+/// "path_dilations": "1,3"). Throws
 /// FormatError naming `source` when the keys fit no family, with the differences to the closest plan
 /// when a family was recognised but the file does not fit it.
 inline InferredNetwork infer_network(const ShapeMap& file, const std::string& source,
@@ -267,7 +269,12 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
     const auto& w = shape_at(file, u0 + sk_at + ".paths.0.conv.weight", 4, source);
     const Index width = w[0];
     const Index sk_in = c.block == BlockKind::basic ? c.stem_channels() : shape_at(file, u0 + "conv1.conv.weight", 4, source)[0];
-    c.split_input = w[1] * m == sk_in;
+    c.split_input = w[1] * m == sk_in;  // by convention; the metadata settles a G = M file
+    if (const auto it = metadata.find("split_input"); it != metadata.end()) {
+      if (it->second != "0" && it->second != "1")
+        detail::fail<FormatError>(source, "metadata 'split_input'", "0 or 1", "'" + it->second + "'");
+      c.split_input = it->second == "1";
+    }
     const Index path_in = c.split_input ? sk_in / m : sk_in;
     // Each path's kernel size and groups from its weight [C, path_in / G_m, k_m, k_m].
     std::vector<Index> kernels, groups;

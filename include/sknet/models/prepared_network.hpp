@@ -36,8 +36,10 @@
 namespace sknet {
 
 /// Options of prepare(): threads of each context's pool, whether forwards accumulate time per phase,
-/// the instruction set to pack for (default: kernels::active_isa()) and the precision (f32; bf16 and
-/// int8 are refused with a KernelError until their kernels land).
+/// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32, or bf16
+/// (bottleneck networks without SE gates: bf16 weights and activations between layers, float
+/// accumulation, the SK middle, its attention, the stem and the head in float; other blocks are refused
+/// with a ConfigError); int8 is refused with a KernelError until its kernels land.
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32)
@@ -207,20 +209,29 @@ class PreparedNetwork {
 
   // ---- building ----------------------------------------------------------------------------------
   void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
+  bool bf16() const { return options_.precision == kernels::Precision::bf16; }
+  /// A bottleneck over `middle` in the model's precision.
+  template <class Middle>
+  void add_bottleneck(const std::string& name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
+                      const Shortcut<float>& shortcut, const SqueezeExcite<float>* se) {
+    if (bf16())
+      blocks_.push_back(std::make_unique<PreparedBottleneck<Middle, kernels::bf16_t>>(name, conv1, std::move(middle), conv3,
+                                                                                    shortcut, se, isa_));
+    else
+      blocks_.push_back(std::make_unique<PreparedBottleneck<Middle>>(name, conv1, std::move(middle), conv3, shortcut, se, isa_));
+  }
   template <int M>
   void add(const SKUnit<float, M>& u) {
-    blocks_.push_back(std::make_unique<PreparedBottleneck<SKMiddle<M>>>(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_),
-                                                                        u.conv3(), u.shortcut(), nullptr, isa_));
+    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_), u.conv3(), u.shortcut(), nullptr);
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
+    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + u.name() + " (a basic block)", "f32", "bf16");
     blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>>>(u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(),
                                                                         u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
-    const SqueezeExcite<float>* se = u.se() ? &*u.se() : nullptr;
-    blocks_.push_back(std::make_unique<PreparedBottleneck<GroupedMiddle>>(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_),
-                                                                          u.conv3(), u.shortcut(), se, isa_));
+    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_), u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);
   }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
@@ -238,6 +249,7 @@ class PreparedNetwork {
     FeatureShape shape{n, dims[1], dims[2], dims[3]};
     stem_.add_needs(shape, threads, w);
     shape = stem_.out_shape(shape);
+    if (bf16()) w.need(Slot::activation_b, std::size_t(shape.n * shape.h * shape.w * shape.c));  // the float stem output
     for (const auto& b : blocks_) {
       b->add_needs(shape, threads, w);
       shape = b->out_shape(shape);
@@ -338,7 +350,13 @@ class PreparedNetwork {
     Profiler* prof = profiler ? &*profiler : nullptr;
     float* x = lane.ws.get(Slot::activation_a);
     float* y = lane.ws.get(Slot::activation_b);
-    FeatureShape shape = stem_.run(*lane.pool, lane.ws, input, in, x);
+    FeatureShape shape;
+    if (bf16()) {  // the stem in float, its output rounded to bf16 for the first block
+      shape = stem_.run(*lane.pool, lane.ws, input, in, y);
+      narrow_rows(*lane.pool, y, reinterpret_cast<kernels::bf16_t*>(x), shape.n * shape.h * shape.w * shape.c);
+    } else {
+      shape = stem_.run(*lane.pool, lane.ws, input, in, x);
+    }
     Profiler::mark(prof, 0);
     std::size_t a = 0;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
@@ -358,8 +376,23 @@ class PreparedNetwork {
       shape = b.run(r);
       std::swap(x, y);
     }
+    if (bf16() && in.n > 1) {  // the head pools float rows (one image: the last block's channel sums)
+      const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(isa_);
+      widen(reinterpret_cast<const kernels::bf16_t*>(x), y, shape.n * shape.h * shape.w * shape.c);
+      std::swap(x, y);
+    }
     head_.run(*lane.pool, lane.ws, in.n, shape.h * shape.w, x, logits);
     Profiler::mark(prof, 6);
+  }
+
+  /// n floats -> bf16, split over the pool.
+  void narrow_rows(ThreadPool& pool, const float* src, kernels::bf16_t* dst, dim_t n) const {
+    const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_);
+    const int threads = pool.size();
+    pool.run([&](int t) {
+      const auto r = split_range(n, threads, t, 16);
+      if (r.first < r.second) narrow(src + r.first, dst + r.first, r.second - r.first);
+    });
   }
 
   /// The contexts of the one-line forwards, one per calling thread.

@@ -9,12 +9,18 @@
 //   SKMiddle<M>     the SK convolution (PreparedSKConv<M>): M dilated branches, attention, V = sum a_m U_m
 //   GroupedMiddle   one grouped 3x3 convolution + BN + ReLU (ResNeXt): V = U_1, no attention
 // Every block states its workspace needs for an input shape and runs on the workspace it is given.
+//
+// Activations between blocks are float, or bf16 (Act = kernels::bf16_t: the bottleneck's 1x1
+// convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; conv1 hands the middle
+// float rows, the middle, its attention and V stay float, and V is rounded to bf16 block by block just
+// before conv3, which writes the bf16 output).
 #pragma once
 
 #include <array>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sknet/kernels/grouped_conv.hpp"
@@ -31,7 +37,7 @@ namespace sknet {
 /// What a block's run() is given: the pool that splits its layers, the workspace, its input and
 /// output activations, where its attention goes (null: none), whether to leave the channel sums of
 /// its output in Slot::head_sums (the last block of a single image), and the profiler (or null).
-struct BlockRun {
+struct BlockRun {  // x and y hold bf16 values for bf16 blocks
   ThreadPool* pool = nullptr;
   const Workspace* ws = nullptr;
   const float* x = nullptr;
@@ -112,59 +118,74 @@ class GroupedMiddle {
   PreparedConv3x3 conv_;
 };
 
+/// The float or bf16 form of a 1x1 convolution, by activation type.
+template <class Act>
+using PreparedPointwiseOf = std::conditional_t<std::is_same_v<Act, kernels::bf16_t>, PreparedPointwiseBf16, PreparedPointwise>;
+template <class Act>
+using PointwiseEpilogueOf =
+    std::conditional_t<std::is_same_v<Act, kernels::bf16_t>, kernels::PointwiseBf16Epilogue, kernels::PointwiseEpilogue>;
+
 /// The shortcut of a block, prepared: identity, or the projection (1x1 conv + BN) of the input's
-/// strided pixels or, with avg_down, of its 2x2 average pool (ceil mode, padding not counted).
+/// strided pixels or, with avg_down, of its 2x2 average pool (ceil mode, padding not counted), on
+/// float or bf16 activations (Act).
+template <class Act = float>
 class PreparedShortcut {
  public:
   using dim_t = kernels::dim_t;
   PreparedShortcut(const Shortcut<float>& s, kernels::Isa isa) : stride_(s.stride()), pools_(s.pools()) {
-    if (s.projection()) projection_ = PreparedPointwise::from(*s.projection(), isa);
+    if (s.projection()) projection_ = PreparedPointwiseOf<Act>::from(*s.projection(), isa);
   }
   bool identity() const { return !projection_; }
   void add_needs(const FeatureShape& in, dim_t opix, WorkspaceNeeds& needs) const {
     if (projection_ && stride_ != 1) needs.need(Slot::gathered, std::size_t(in.n * opix) * std::size_t(projection_->cin()));
   }
   /// The projection of x ([n, h, w, cin]) at the output pixels ([n, oh, ow]) into dst [n * oh * ow][cout].
-  void project(ThreadPool& pool, const Workspace& ws, const float* x, const FeatureShape& in, dim_t oh, dim_t ow,
-               float* dst) const {
+  void project(ThreadPool& pool, const Workspace& ws, const Act* x, const FeatureShape& in, dim_t oh, dim_t ow,
+               Act* dst) const {
     const dim_t n = in.n, h = in.h, w = in.w, cin = projection_->cin(), opix = oh * ow, stride = stride_;
-    const float* src = x;
+    const Act* src = x;
     if (stride != 1) {
-      float* gathered = ws.get(Slot::gathered);
+      Act* gathered = reinterpret_cast<Act*>(ws.get(Slot::gathered));
       const int threads = pool.size();
       const bool average = pools_;
       pool.run([&](int t) {
         const auto part = split_range(n * opix, threads, t);
         for (dim_t px = part.first; px < part.second; ++px) {
           const dim_t img = px / opix, oy = px / ow % oh, ox = px % ow;
-          float* out = gathered + px * cin;
-          const float* first = x + ((img * h + oy * stride) * w + ox * stride) * cin;
+          Act* out = gathered + px * cin;
+          const Act* first = x + ((img * h + oy * stride) * w + ox * stride) * cin;
           if (!average) {
-            std::memcpy(out, first, sizeof(float) * std::size_t(cin));
+            std::memcpy(out, first, sizeof(Act) * std::size_t(cin));
             continue;
           }
-          // 2x2 window from (oy * stride, ox * stride), clipped to the input; mean of what is inside.
+          // 2x2 window from (oy * stride, ox * stride), clipped to the input; mean of what is inside
+          // (summed in float).
           const dim_t y1 = std::min(h, oy * stride + 2), x1 = std::min(w, ox * stride + 2);
-          std::fill_n(out, cin, 0.0f);
-          dim_t count = 0;
-          for (dim_t iy = oy * stride; iy < y1; ++iy)
-            for (dim_t ix = ox * stride; ix < x1; ++ix, ++count) {
-              const float* p = x + ((img * h + iy) * w + ix) * cin;
-              for (dim_t c = 0; c < cin; ++c) out[c] += p[c];
-            }
+          dim_t count = (y1 - oy * stride) * (x1 - ox * stride);
           const float scale = 1.0f / float(count);
-          for (dim_t c = 0; c < cin; ++c) out[c] *= scale;
+          for (dim_t c = 0; c < cin; ++c) {
+            float sum = 0.0f;
+            for (dim_t iy = oy * stride; iy < y1; ++iy)
+              for (dim_t ix = ox * stride; ix < x1; ++ix) sum += as_float(x[((img * h + iy) * w + ix) * cin + c]);
+            out[c] = from_float(sum * scale);
+          }
         }
       });
       src = gathered;
     }
-    projection_->run(pool, n * opix, src, kernels::PointwiseEpilogue{}, dst);
+    projection_->run(pool, n * opix, src, PointwiseEpilogueOf<Act>{}, dst);
   }
 
  private:
+  static float as_float(float v) { return v; }
+  static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }
+  static Act from_float(float v) {
+    if constexpr (std::is_same_v<Act, kernels::bf16_t>) return kernels::to_bf16(v);
+    else return v;
+  }
   dim_t stride_ = 1;
   bool pools_ = false;
-  std::optional<PreparedPointwise> projection_;
+  std::optional<PreparedPointwiseOf<Act>> projection_;
 };
 
 /// The SE gate, prepared: g = sigmoid(fc2(ReLU(fc1(mean)))) per image, in float.
@@ -202,20 +223,28 @@ class PreparedSqueezeExcite {
   std::vector<float> w1_, b1_, w2_, b2_;
 };
 
-/// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle).
-template <class Middle>
+/// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle), on float or bf16 activations.
+template <class Middle, class Act = float>
 class PreparedBottleneck final : public PreparedBlock {
+  static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
+
  public:
   using dim_t = kernels::dim_t;
-  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null.
+  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null
+  /// (float only: ConfigError for bf16).
   PreparedBottleneck(std::string name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
                      const Shortcut<float>& shortcut, const SqueezeExcite<float>* se, kernels::Isa isa)
       : name_(std::move(name)),
-        conv1_(PreparedPointwise::from(conv1, isa)),
+        conv1_(PreparedPointwiseOf<Act>::from(conv1, isa)),
         middle_(std::move(middle)),
-        conv3_(PreparedPointwise::from(conv3, isa)),
+        conv3_(PreparedPointwiseOf<Act>::from(conv3, isa)),
         shortcut_(shortcut, isa) {
-    if (se) se_.emplace(*se);
+    if (se) {
+      if constexpr (kBf16)
+        detail::fail<ConfigError>("prepare", "precision of " + name_ + " (a block with an SE gate)", "f32", "bf16");
+      else
+        se_.emplace(*se);
+    }
   }
 
   const std::string& name() const override { return name_; }
@@ -231,7 +260,7 @@ class PreparedBottleneck final : public PreparedBlock {
     const std::size_t opix = std::size_t(out.n * out.h * out.w);
     needs.need(Slot::mid, std::size_t(in.n * in.h * in.w) * c);
     needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
-    needs.need(Slot::v, t * std::size_t(kBlockRows) * c);
+    needs.need(Slot::v, t * std::size_t(kBlockRows) * c * (kBf16 ? 2 : 1));  // bf16: + the rounded rows
     needs.need(Slot::sums, t * std::size_t(in.n) * c);
     needs.need(Slot::scratch, std::max(middle_.scratch_floats(), se_ ? std::size_t(2 * se_->channels() + se_->scratch_size()) : 0));
     shortcut_.add_needs(in, out.h * out.w, needs);
@@ -248,13 +277,19 @@ class PreparedBottleneck final : public PreparedBlock {
     const int threads = pool.size();
     const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels(), stride = middle_.stride();
     const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv3_.cout();
-    const float* x = r.x;
-    float* y = r.y;
+    const Act* x = reinterpret_cast<const Act*>(r.x);
+    Act* y = reinterpret_cast<Act*>(r.y);
 
-    // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies.
-    kernels::PointwiseEpilogue relu;
+    // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies. Its
+    // output is float in both precisions (the middle reads float rows).
+    PointwiseEpilogueOf<Act> relu;
     relu.relu = true;
-    conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+    if constexpr (kBf16) {
+      relu.float_dst = ws.get(Slot::mid);
+      conv1_.run(pool, n * h * w, x, relu, nullptr);
+    } else {
+      conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+    }
     Profiler::mark(r.profiler, 1);
 
     // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
@@ -268,28 +303,30 @@ class PreparedBottleneck final : public PreparedBlock {
     // Shortcut: identity, or the projection written into y first (or aside when an SE gate comes
     // between conv3 and the add).
     (void)stride;
-    const float* residual = x;
+    const Act* residual = x;
     if (!shortcut_.identity()) {
-      float* dst = se_ ? ws.get(Slot::shortcut) : y;
+      Act* dst = se_ ? reinterpret_cast<Act*>(ws.get(Slot::shortcut)) : y;
       shortcut_.project(pool, ws, x, r.in, oh, ow, dst);
       residual = dst;
       Profiler::mark(r.profiler, 4);
     }
-    if (se_) return run_gated(r, u.data(), residual, {n, oh, ow, cout});
+    if constexpr (!kBf16)
+      if (se_) return run_gated(r, u.data(), residual, {n, oh, ow, cout});
 
     // conv3 (+BN) + shortcut, ReLU, on V block by block (V never goes to memory as a whole); the last
     // block of a single image also sums its output per channel for the head.
     const dim_t pixels = n * opix;
-    kernels::PointwiseEpilogue ep;
+    PointwiseEpilogueOf<Act> ep;
     ep.bias = conv3_.bias();
     ep.residual_stride = cout;
     ep.relu = true;
     float* head_sums = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
     if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
-    const bool by_pixels = conv3_.split_by_pixels(pixels, threads);
+    const bool by_pixels = split_gemm_by_pixels(pixels, cout, threads);
+    const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
     pool.run([&](int t) {
-      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c);
-      kernels::PointwiseEpilogue mine = ep;
+      float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
+      PointwiseEpilogueOf<Act> mine = ep;
       if (head_sums) mine.channel_sums = head_sums + std::size_t(t) * std::size_t(cout);
       const auto rows = by_pixels ? split_range(pixels, threads, t) : std::pair<long, long>{0, pixels};
       const auto cols = by_pixels ? std::pair<long, long>{0, cout} : split_range(cout, threads, t, 16);
@@ -299,7 +336,15 @@ class PreparedBottleneck final : public PreparedBlock {
         const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         mine.residual = residual + p0 * cout;
-        kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+        if constexpr (kBf16) {
+          // V's rows rounded to bf16 (behind this thread's float rows), then the bf16 conv3.
+          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
+          narrow(vrows, vb, (p1 - p0) * c);
+          kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+        } else {
+          (void)narrow;
+          kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+        }
       }
     });
     Profiler::mark(r.profiler, 5);
@@ -363,12 +408,14 @@ class PreparedBottleneck final : public PreparedBlock {
     return out;
   }
 
+  static kernels::Isa isa_of(const PreparedPointwiseOf<Act>& p) { return p.weights().isa(); }
+
   static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
   std::string name_;
-  PreparedPointwise conv1_;
+  PreparedPointwiseOf<Act> conv1_;
   Middle middle_;
-  PreparedPointwise conv3_;
-  PreparedShortcut shortcut_;
+  PreparedPointwiseOf<Act> conv3_;
+  PreparedShortcut<Act> shortcut_;
   std::optional<PreparedSqueezeExcite> se_;
 };
 
@@ -449,7 +496,7 @@ class PreparedBasicBlock final : public PreparedBlock {
   std::string name_;
   Middle middle_;
   PreparedConv3x3 conv2_;
-  PreparedShortcut shortcut_;
+  PreparedShortcut<> shortcut_;
 };
 
 }  // namespace sknet

@@ -7,10 +7,33 @@
 #include <vector>
 
 #include "sknet/kernels/pointwise.hpp"
+#include "sknet/kernels/pointwise_bf16.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 
 namespace sknet {
+
+/// Whether a [pixels x cout] GEMM splits over `threads` by rows (many rows) or else by output channels.
+inline bool split_gemm_by_pixels(kernels::dim_t pixels, kernels::dim_t cout, int threads) {
+  return pixels >= 96 * threads || cout < 32 * threads;
+}
+
+/// Runs a [pixels x cout] GEMM over the pool: fn(thread, p0, p1, c0, c1) for each thread's share, rows
+/// when there are many, else output channels (multiples of 16). Empty shares are skipped.
+template <class Fn>
+void split_gemm(ThreadPool& pool, kernels::dim_t pixels, kernels::dim_t cout, Fn&& fn) {
+  const int threads = pool.size();
+  const bool by_pixels = split_gemm_by_pixels(pixels, cout, threads);
+  pool.run([&](int t) {
+    if (by_pixels) {
+      const auto r = split_range(pixels, threads, t);
+      if (r.first < r.second) fn(t, r.first, r.second, kernels::dim_t(0), cout);
+    } else {
+      const auto r = split_range(cout, threads, t, 16);
+      if (r.first < r.second) fn(t, kernels::dim_t(0), pixels, r.first, r.second);
+    }
+  });
+}
 
 class PreparedPointwise {
  public:
@@ -33,32 +56,62 @@ class PreparedPointwise {
   const float* bias() const { return bias_.data(); }
 
   /// Whether `pixels` rows split over `threads` by rows (many rows) or else by output channels.
-  bool split_by_pixels(dim_t pixels, int threads) const { return pixels >= 96 * threads || cout() < 32 * threads; }
+  bool split_by_pixels(dim_t pixels, int threads) const { return split_gemm_by_pixels(pixels, cout(), threads); }
 
   /// dst[pixels x cout] = epilogue(src[pixels x cin] * W^T + bias) over the pool (rows when there
   /// are many, else output channels). `ep.bias` is set here; when ep.channel_sums is set,
   /// per_thread_sums [threads][cout] receives each thread's sums (the caller adds them up).
   void run(ThreadPool& pool, dim_t pixels, const float* src, kernels::PointwiseEpilogue ep, float* dst,
            float* per_thread_sums = nullptr) const {
-    const int threads = pool.size();
     const kernels::PointwiseGeometry g{pixels, cin(), cout(), cin(), cout()};
     ep.bias = bias_.data();
-    const bool by_pixels = split_by_pixels(pixels, threads);
-    pool.run([&](int t) {
+    split_gemm(pool, pixels, g.cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
       kernels::PointwiseEpilogue mine = ep;
       if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
-      if (by_pixels) {
-        const auto r = split_range(g.pixels, threads, t);
-        if (r.first < r.second) kernels::pointwise_conv(g, src, weights_, mine, dst, r.first, r.second, 0, g.cout);
-      } else {
-        const auto r = split_range(g.cout, threads, t, 16);
-        if (r.first < r.second) kernels::pointwise_conv(g, src, weights_, mine, dst, 0, g.pixels, r.first, r.second);
-      }
+      kernels::pointwise_conv(g, src, weights_, mine, dst, p0, p1, c0, c1);
     });
   }
 
  private:
   kernels::PackedPointwiseWeights weights_;
+  std::vector<float> bias_;
+};
+
+/// The bf16 form of a 1x1 convolution: weights folded with BN in float32, then rounded to bf16 and
+/// packed for vdpbf16ps; bias in float32; bf16 activations in, bf16 (or float) out.
+class PreparedPointwiseBf16 {
+ public:
+  using dim_t = kernels::dim_t;
+  PreparedPointwiseBf16() = default;
+  PreparedPointwiseBf16(const float* weight, const float* bias, dim_t cout, dim_t cin, kernels::Isa isa)
+      : weights_(weight, cout, cin, isa), bias_(bias, bias + cout) {}
+  static PreparedPointwiseBf16 from(const ConvBnAct<float>& layer, kernels::Isa isa) {
+    std::vector<float> w, b;
+    fold_conv_bn(layer.conv(), layer.bn(), w, b);
+    const auto& o = layer.conv().options();
+    return PreparedPointwiseBf16(w.data(), b.data(), o.out_channels(), o.in_channels(), isa);
+  }
+
+  dim_t cin() const { return weights_.cin(); }
+  dim_t cout() const { return weights_.cout(); }
+  const kernels::PackedPointwiseBf16Weights& weights() const { return weights_; }
+  const float* bias() const { return bias_.data(); }
+
+  /// dst[pixels x cout] = epilogue(src[pixels x cin] * W^T + bias) over the pool, as
+  /// PreparedPointwise::run (float outputs when ep.float_dst is set).
+  void run(ThreadPool& pool, dim_t pixels, const kernels::bf16_t* src, kernels::PointwiseBf16Epilogue ep,
+           kernels::bf16_t* dst, float* per_thread_sums = nullptr) const {
+    const kernels::PointwiseGeometry g{pixels, cin(), cout(), cin(), cout()};
+    ep.bias = bias_.data();
+    split_gemm(pool, pixels, g.cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
+      kernels::PointwiseBf16Epilogue mine = ep;
+      if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
+      kernels::pointwise_conv_bf16(g, src, weights_, mine, dst, p0, p1, c0, c1);
+    });
+  }
+
+ private:
+  kernels::PackedPointwiseBf16Weights weights_;
   std::vector<float> bias_;
 };
 

@@ -54,13 +54,18 @@ struct SKBranchOps {
 
 /// The tile plan of one call: 1-row tiles of 14 pixels, 2-row tiles of 7 for what remains of a row pair,
 /// narrower 1-row tiles for the rest (see detail::sk_branches_run); 1-row tiles of 2 blocks x 7 pixels
-/// when the packed blocks share their input span in pairs or more.
+/// when the packed blocks share their input span in pairs or more. Rows a multiple of 8 but not of 7
+/// wide (CIFAR's 32, 16, 8) take tiles of 16 and 8 instead (2-row tiles of 8, 2 blocks x 8), so that no
+/// narrow tail tile finishes each row (32 = 14 + 14 + 4 ran the last 4 pixels at half speed).
 inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
+  if (g.ow() % 8 == 0 && g.ow() % 7 != 0)
+    return sk_plan<SKBranchOps>(detail::SKWidths<8>{}, detail::SKWidths<16, 8, 4, 2, 1>{}, detail::SKBlocks<2, 8>{}, w,
+                                g);
   return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, detail::SKBlocks<2, 7>{}, w,
                               g);
 }
 
-/// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels, and 2 blocks x 7). See sknet::kernels::sk_branches_conv3x3.
+/// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels, and 2 blocks x 7; or of 16, 8, ...). See sknet::kernels::sk_branches_conv3x3.
 inline void grouped_conv3x3_sk__avx512(const SKBranchGeometry& g, const float* src_padded,
                                        const PackedBranchWeights& w, float* const* dst, float* channel_sums,
                                        dim_t c_begin, dim_t c_end, dim_t oy_begin, dim_t oy_end,

@@ -41,6 +41,17 @@ struct Bf16Ops {
 
 #include "sknet/kernels/pointwise_bf16_body.inc"
 
+/// bf16 -> float rows (exact).
+inline void widen_bf16_rows(const bf16_t* src, float* dst, std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dst + i, widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+  if (i < n) {
+    const __mmask16 m = __mmask16((1u << unsigned(n - i)) - 1u);
+    _mm512_mask_storeu_ps(dst + i, m, widen_bf16(_mm256_maskz_loadu_epi16(m, src + i)));
+  }
+}
+
 /// The widening bf16 kernel (no AVX512_BF16 needed).
 inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const bf16_t* packed,
                            const PointwiseBf16Epilogue& ep, bf16_t* dst, dim_t pixel_begin, dim_t pixel_end,

@@ -12,6 +12,13 @@ namespace kernels {
 namespace portable {
 inline namespace SKNET_BASELINE_TAG {
 
+inline void narrow_bf16(const float* src, bf16_t* dst, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = to_bf16(src[i]);
+}
+inline void widen_bf16_rows(const bf16_t* src, float* dst, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = from_bf16(src[i]);
+}
+
 inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const bf16_t* packed,
                            const PointwiseBf16Epilogue& ep, bf16_t* dst, dim_t pixel_begin, dim_t pixel_end,
                            dim_t cout_begin, dim_t cout_end) {
