@@ -60,7 +60,7 @@ const char* const kUsage =
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [--precision f32|bf16]\n"
     "                   [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [--precision f32|bf16]\n"
-    "                   [network flags]\n"
+    "                   [--kernels fast|reference] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
     "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
     "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR)\n"
@@ -68,7 +68,13 @@ const char* const kUsage =
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"
-    "               (resnext: no --paths, --reduction, --min-width, --branch-kernel or --attention-dir)\n"
+    "               the paper's SK ablations, one value per path: --path-kernels 3,5 (odd sizes; default 3,3 or\n"
+    "               with --branch-kernel full 3,5,...) --path-dilations 1,1 (default: the n-th path, if 3x3,\n"
+    "               has dilation n; larger kernels 1) --path-groups 32,64 (default: --groups),\n"
+    "               --aggregation attention|sum\n"
+    "               (sum: V = sum of the paths, no attention parameters)\n"
+    "               (resnext: none of the SK flags: --paths, --reduction, --min-width, --branch-kernel, --path-*,\n"
+    "               --aggregation, --attention-dir)\n"
     "input X.npy: float32 [N, C, H, W] (PyTorch order), N >= 1, 1 <= H, W <= 8192; output Y.npy: float32\n"
     "             [N, classes]; attention: DIR/<unit>.npy, float32 [N, M, C], one per SK unit (layer1.0.npy, ...)\n"
     "bounds: --threads 1..256, bench --size 1..8192, --batch 1..65536 (batch * size^2 * C <= 2^30), --reps 1..100000;\n"
@@ -133,7 +139,8 @@ class Args {
 const std::set<std::string> kNetworkFlags{"--arch",        "--classes",    "--paths",  "--groups",
                                           "--reduction",   "--min-width",  "--base-width",
                                           "--in-channels", "--stem-width", "--stem",   "--branch-kernel",
-                                          "--layers",      "--planes",     "--strides"};
+                                          "--layers",      "--planes",     "--strides",
+                                          "--path-kernels", "--path-dilations", "--path-groups", "--aggregation"};
 
 std::set<std::string> with_network_flags(std::set<std::string> extra) {
   extra.insert(kNetworkFlags.begin(), kNetworkFlags.end());
@@ -144,7 +151,9 @@ std::set<std::string> with_network_flags(std::set<std::string> extra) {
 bool is_resnext(const Args& args) { return architecture(args.text("--arch")).paths == 0; }
 
 /// The SK-only options, a usage error for a ResNeXt.
-const char* const kSkOnlyFlags[] = {"--paths", "--reduction", "--min-width", "--branch-kernel", "--attention-dir"};
+const char* const kSkOnlyFlags[] = {"--paths",        "--reduction",      "--min-width",   "--branch-kernel",
+                                    "--attention-dir", "--path-kernels", "--path-dilations", "--path-groups",
+                                    "--aggregation"};
 
 /// Usage error for an SK-only option given with a ResNeXt --arch.
 void check_applicable_flags(const Args& args) {
@@ -185,6 +194,23 @@ SKNetConfig network_config(const Args& args, Index default_classes = 0) {
       throw UsageError("option '--branch-kernel': expected dilated or full, got '" + k + "'");
     c.branch_kernel = k == "full" ? BranchKernel::full : BranchKernel::dilated;
   }
+  // The paper's ablations: one value per path each (the SK spec checks the values per unit).
+  const auto per_path = [&](const std::string& key) {
+    const std::vector<Index> v = args.list(key, {});
+    if (!v.empty() && Index(v.size()) != c.paths)
+      throw UsageError("option '" + key + "': expected one value per path (M = " + std::to_string(c.paths) + "), got " +
+                       std::to_string(v.size()));
+    return v;
+  };
+  c.path_kernels = per_path("--path-kernels");
+  c.path_dilations = per_path("--path-dilations");
+  c.path_groups = per_path("--path-groups");
+  if (args.has("--aggregation")) {
+    const std::string a = args.text("--aggregation");
+    if (a != "attention" && a != "sum")
+      throw UsageError("option '--aggregation': expected attention or sum, got '" + a + "'");
+    c.aggregation = a == "sum" ? Aggregation::sum : Aggregation::attention;
+  }
   c.validate("sknet");
   return c;
 }
@@ -208,14 +234,6 @@ std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
 NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
   const Architecture& a = architecture(args.text("--arch"));
   return family_plan(a.family, config, a.paths > 0 ? config.paths : 0);
-}
-
-/// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths (true
-/// (2m+1)x(2m+1) kernels run on the reference kernels).
-bool fast_path_runs(const NetworkPlan& plan) {
-  for (const BlockPlan& b : plan.blocks)
-    if (b.middle == Middle::sk && b.sk.branch_kernel() != BranchKernel::dilated) return false;
-  return true;
 }
 
 /// Calls f(net) with the reference network of `plan` (M from the plan; parameters unset).
@@ -419,15 +437,21 @@ class RunOutputs {
   bool done_ = false;
 };
 
+/// The --kernels option: "fast" (the prepared engine, the default) or "reference".
+std::string kernels_option(const Args& args) {
+  const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
+  if (kernels != "fast" && kernels != "reference")
+    throw UsageError("option '--kernels': expected fast or reference, got '" + kernels + "'");
+  return kernels;
+}
+
 int cmd_run(const Args& args) {
   const std::string weights_path = args.text("--weights");
   const std::string input_path = args.text("--input");
   const std::string output_path = args.text("--output");
   check_applicable_flags(args);
   const Index threads = args.integer("--threads", 1, 1, kMaxThreads);
-  const std::string kernels = args.has("--kernels") ? args.text("--kernels") : "fast";
-  if (kernels != "fast" && kernels != "reference")
-    throw UsageError("option '--kernels': expected fast or reference, got '" + kernels + "'");
+  const std::string kernels = kernels_option(args);
   const kernels::Precision precision = precision_option(args);
   if (precision != kernels::Precision::f32 && kernels == "reference")
     throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
@@ -470,9 +494,7 @@ int cmd_run(const Args& args) {
     const ConstTensorMap4<float> nchw(input.values.data(), shape[0], shape[1], shape[2], shape[3]);
     return to_nhwc<float>(nchw);
   };
-  if (precision != kernels::Precision::f32 && !fast_path_runs(plan))
-    throw UsageError("option '--precision': this network runs on the reference kernels, in float");
-  if (kernels == "fast" && fast_path_runs(plan)) {
+  if (kernels == "fast") {
     // The fast path consumes the checkpoint layer by layer: the weights are held once.
     const PreparedNetwork fast =
         prepare_from_state_dict(plan, std::move(weights), PrepareOptions(int(threads), false, std::nullopt, precision));
@@ -510,12 +532,12 @@ int cmd_bench(const Args& args) {
   const NetworkPlan plan = network_plan(args, config);
   Tensor4<float> x(batch, size, size, config.in_channels);
   x.setRandom();
-  const bool fast_path = fast_path_runs(plan);
+  const bool fast_path = kernels_option(args) == "fast";
   const kernels::Precision precision = precision_option(args);
   if (precision != kernels::Precision::f32 && !fast_path)
-    throw UsageError("option '--precision': this network runs on the reference kernels, in float");
+    throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
   std::optional<PreparedNetwork> fast;
-  std::function<void()> reference;  // the reference SKNet (true (2m+1)x(2m+1) branch kernels)
+  std::function<void()> reference;  // the reference network (unfused, accumulating in double)
   if (fast_path) {
     fast.emplace(prepare_random(plan, 2019, PrepareOptions(int(threads), args.has("--profile"), std::nullopt, precision)));
   } else {
@@ -583,7 +605,8 @@ int main(int argc, char** argv) {
                                               "--precision"})));
     if (command == "bench")
       return cmd_bench(
-          Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--precision"})));
+          Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--kernels",
+                                               "--precision"})));
     throw UsageError("unknown command '" + command + "' (expected info, run or bench)");
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";

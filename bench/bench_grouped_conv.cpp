@@ -2,7 +2,10 @@
 // ReLU, channel sums) at the SKNet-50 stage shapes (M = 2, G = 32), one thread, batch 1 and a few at
 // batch 8; then ("<kernel>/dense") the dense convolutions of timm's skresnet18/34 at 224x224, batch 1:
 // the split-input SK convs (Cin/2 -> C per branch), the basic block's conv2 with its shortcut, a deep
-// stem's convs. GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
+// stem's convs; then ("<kernel>/ablation") the paper's true-kernel ablations at SKNet-50's stage
+// shapes: a 3x3 (dilation 1) and a dense 5x5 or 7x7 branch in one call (G = 32), and a 5x5 / 7x7
+// branch alone at G = 64 (how PreparedSKConv runs a path whose groups differ).
+// GFLOPS = 2 * MACs of all branches per second; peak_pct is against the FMA peak of
 // one core measured by the same process (bench/support/fma_peak.hpp). oneDNN (PyTorch 1.13) on the same shapes:
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
 // Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
@@ -51,7 +54,8 @@ void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& 
   std::vector<std::vector<float>> weights, bias;
   std::vector<const float*> wp, bp;
   for (dim_t m = 0; m < paths; ++m) {
-    weights.push_back(random_vector(std::size_t(c * g.in_group_width() * 9), 2 + unsigned(m)));
+    const dim_t k = g.path_kernel(m);
+    weights.push_back(random_vector(std::size_t(c * g.in_group_width() * k * k), 2 + unsigned(m)));
     bias.push_back(random_vector(std::size_t(c), 10 + unsigned(m)));
     wp.push_back(weights.back().data());
     bp.push_back(bias.back().data());
@@ -105,6 +109,17 @@ void run_resnext(benchmark::State& state, const sknet::kernels::SKBranchKernelIn
   measure(state, kernel, SKBranchGeometry{n, h, h, c, groups, 1, state.range(4), 0}, e);
 }
 
+/// The true-kernel ablations, batch 1, pad = the largest reach. Args: C, H (= W), S, K, G, M: M = 2 is a
+/// 3x3 branch of dilation 1 and a dense K x K branch, M = 1 the K x K branch alone.
+void run_ablation(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  const dim_t c = state.range(0), h = state.range(1), stride = state.range(2), k = state.range(3);
+  const dim_t groups = state.range(4), paths = state.range(5);
+  SKBranchGeometry g{1, h, h, c, groups, paths, stride, 0};
+  g.kernel = {paths == 2 ? 3 : k, k}, g.dilation = {1, 1};
+  g.pad = g.max_reach();
+  measure(state, kernel, g, {});
+}
+
 // SKNet-50 SK convs {N, C, H_in, G, S}: stages 1-4 (gw 4 / 8 / 16 / 32), then the strided first units.
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "C", "H", "G", "S"});
@@ -155,6 +170,21 @@ void dense_shapes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMicrosecond);
 }
 
+// The ablations {C, H_in, S, K, G, M} at SKNet-50's stage shapes: 3x3 + 5x5 and 3x3 + 7x7 (G = 32)
+// at stages 1-4 and a strided first unit; the 5x5 / 7x7 branch alone at G = 64 (stage 1).
+void ablation_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "H", "S", "K", "G", "M"});
+  for (const int k : {5, 7}) {
+    b->Args({128, 56, 1, k, 32, 2});
+    b->Args({256, 28, 1, k, 32, 2});
+    b->Args({512, 14, 1, k, 32, 2});
+    b->Args({1024, 7, 1, k, 32, 2});
+    b->Args({512, 28, 2, k, 32, 2});
+    b->Args({128, 56, 1, k, 64, 1});
+  }
+  b->Unit(benchmark::kMicrosecond);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +204,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext29").c_str(),
                                  [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
         ->Apply(cifar_shapes<16>);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/ablation").c_str(),
+                                 [&kernel](benchmark::State& s) { run_ablation(s, kernel); })
+        ->Apply(ablation_shapes);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -11,12 +11,14 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/compare.hpp"
+#include "support/network_fixture.hpp"
 #include "support/run_program.hpp"
 #include "support/safetensors_fixture.hpp"
 #include "support/sanitizers.hpp"
@@ -73,12 +75,7 @@ TEST_CASE("sknet run reproduces PyTorch's logits and attention from a timm-named
   const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
   const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
   REQUIRE(logits.shape == expected.shape);
-  double err = 0, scale = 0;
-  for (std::size_t i = 0; i < expected.values.size(); ++i) {
-    err = std::max(err, std::fabs(double(logits.values[i]) - expected.values[i]));
-    scale = std::max(scale, std::fabs(double(expected.values[i])));
-  }
-  CHECK(err / scale <= 1e-4);
+  CHECK(sknet_test::relative_linf(logits.values.data(), expected) <= 1e-4);
   const auto attention = sknet::io::load_safetensors<float>(base + ".attention.safetensors");
   for (const auto& [unit, want] : attention) {
     const auto got = sknet::io::read_npy<float>((work / "attention" / (unit + ".npy")).string());
@@ -339,7 +336,7 @@ TEST_CASE("sknet reports a thread that cannot be started in one line", "[cli][er
   for (const std::string kernels : {"fast", "reference"}) {
     INFO("kernels " << kernels);
     const std::string extra = kernels == "fast" ? " --size 32 --reps 1" : " --size 32 --batch 200 --reps 1";
-    const std::string flags = kernels == "fast" ? "" : " --branch-kernel full";
+    const std::string flags = " --kernels " + kernels;
     // 8 MiB thread stacks (the stack limit sets glibc's default), 700 MB of address space.
     const std::string limits = "ulimit -s 8192; ulimit -v 700000; ";
     const Result r = sknet_test::run_program(
@@ -466,4 +463,66 @@ TEST_CASE("sknet run without --arch infers every family from its checkpoint", "[
     CHECK_THAT(flags.err, Contains("option '--groups' needs --arch"));
   }
   fs::remove_all(work);
+}
+
+// ---- The SK ablations of the paper's section 4 -----------------------------------------------------
+
+TEST_CASE("sknet info prints the SK ablations' totals (PyTorch's counts)", "[cli][ablations]") {
+  // tools/families_torch.py's FamilyNet with the same options, parameters and multiply-adds counted by
+  // count_params_macs at 224 x 224.
+  const std::vector<std::tuple<std::string, long long, long long>> cases{
+      {"--arch sknet50 --path-kernels 3,5 --path-dilations 1,1 --path-groups 32,64 --aggregation sum", 27008808,
+       4551606272},
+      {"--arch sknet50 --path-kernels 3,5 --path-dilations 1,1", 29994728, 4873752576},
+      {"--arch sknet50 --paths 3 --branch-kernel full", 38051816, 6132908032},
+      {"--arch sknet50 --aggregation sum", 26458664, 4461690880},
+      {"--arch skresnet18 --path-kernels 3,5", 16152360, 2482280448},
+  };
+  for (const auto& [flags, params, macs] : cases) {
+    const Result r = run_cli("info " + flags);
+    INFO(flags << "\n" << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("\nparams: " + std::to_string(params) + "\nmacs: " + std::to_string(macs) + "\n") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("sknet bench runs the SK ablations on the prepared engine", "[cli][ablations]") {
+  for (const std::string flags : {" --path-kernels 3,7 --path-dilations 1,1 --path-groups 4,8", " --aggregation sum",
+                                  " --paths 3 --branch-kernel full"}) {
+    const Result r = run_cli("bench " + kTinyFlags + flags + " --size 33 --reps 1");
+    INFO(flags << "\n" << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("prepared (SIMD kernels)") != std::string::npos);
+  }
+}
+
+TEST_CASE("sknet refuses SK ablation flags that do not fit, in one line", "[cli][ablations][errors]") {
+  check_one_line(run_cli("info --arch sknet50 --path-kernels 3,5,7"), 2, "expected one value per path (M = 2), got 3");
+  check_one_line(run_cli("info --arch sknet50 --path-kernels 3,4"), 1, "path 1 kernel size");
+  check_one_line(run_cli("info --arch sknet50 --path-groups 32,48"), 1, "groups");
+  check_one_line(run_cli("info --arch sknet50 --aggregation max"), 2, "expected attention or sum, got 'max'");
+  check_one_line(run_cli("info --arch resnext50 --path-kernels 3,5"), 2, "does not apply to resnext50");
+  check_one_line(run_cli("info --arch sknet50 --path-dilations 1,x"), 2, "expected an integer");
+}
+
+TEST_CASE("sknet run infers an SK ablation from its checkpoint and reproduces PyTorch", "[cli][ablations][fixture]") {
+  for (const std::string name : {"sknet_d3_tiny", "sknet_7x7_g2_tiny", "skresnet_5x5_sum_tiny"}) {
+    const std::string base = sknet_test::test_data_path("ablations/" + name);
+    const fs::path work = fs::temp_directory_path() / ("sknet_cli_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(work);
+    fs::create_directories(work);
+    const Result r = run_cli("run --weights " + base + ".safetensors --input " + base + ".input.npy --output " +
+                             (work / "y.npy").string() + " --threads 2");
+    INFO(name << "\n" << r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.err.find(name == "sknet_d3_tiny" ? "path kernels 3,3 dilations 1,3 groups 4,4"
+                     : name == "sknet_7x7_g2_tiny" ? "path kernels 3,7 dilations 1,1 groups 4,8"
+                                                   : "path kernels 3,5 dilations 1,1 groups 1,1") != std::string::npos);
+    const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
+    const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
+    REQUIRE(logits.shape == expected.shape);
+    CHECK(sknet_test::relative_linf(logits.values.data(), expected) <= 1e-4);
+    fs::remove_all(work);
+  }
 }

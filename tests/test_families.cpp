@@ -1,6 +1,8 @@
 // timm's SK-ResNets (skresnet18/34/50/50d), the paper's SE-ResNeXt baseline and the official
 // SKNet-101's per-stage attention widths against the PyTorch fixtures of tools/gen_family_fixtures.py
-// (tests/data/families): the plan read off the fixture's metadata loads the state_dict strictly, and
+// (tests/data/families), and the SK ablations of the paper's section 4 (per-path kernels, dilations
+// and groups, M = 3, sum aggregation) against those of tools/gen_ablation_fixtures.py
+// (tests/data/ablations): the plan read off the fixture's metadata loads the state_dict strictly, and
 // the logits and every SK attention map match, on the reference path and on the prepared engine.
 #include <catch2/catch.hpp>
 
@@ -53,6 +55,12 @@ std::pair<std::string, SKNetConfig> family_config(const sknet_test::Fixture& f) 
     } else {
       c.attention_widths = sknet_test::int_list(f.meta("attn_widths"));
     }
+    if (f.metadata.count("path_kernels")) {  // the ablations: resolved per-path lists
+      c.path_kernels = sknet_test::int_list(f.meta("path_kernels"));
+      c.path_dilations = sknet_test::int_list(f.meta("path_dilations"));
+      c.path_groups = sknet_test::int_list(f.meta("path_groups"));
+      c.aggregation = f.meta("aggregation") == "sum" ? Aggregation::sum : Aggregation::attention;
+    }
   }
   return {family, c};
 }
@@ -67,8 +75,9 @@ struct FamilyFixture {
   Tensor4<float> nhwc;
 };
 
-FamilyFixture load(const std::string& name) {
-  const std::string base = sknet_test::test_data_path("families/" + name);
+/// The fixture `name` of tests/data/`dir`.
+FamilyFixture load(const std::string& name, const std::string& dir = "families") {
+  const std::string base = sknet_test::test_data_path(dir + "/" + name);
   const sknet_test::Fixture meta = sknet_test::load_fixture(base + ".safetensors");
   FamilyFixture f;
   f.name = name;
@@ -111,13 +120,9 @@ void check_outputs(const FamilyFixture& f, const Tensor2<float>& logits, const A
   }
 }
 
-}  // namespace
-
-TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
-  const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
-                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny", "sknet29_tiny",
-                                    "senet29_tiny");
-  const FamilyFixture f = load(name);
+/// The reference network of the fixture's plan, and (with `prepared`) the prepared engine for every ISA
+/// the CPU runs and 1 and 2 threads (from the network and from the state_dict), against the fixture.
+void check_fixture(const FamilyFixture& f, bool prepared = true) {
   CHECK(expected_parameters(f.plan).size() + 0 > 0);
 
   with_paths(f.plan.paths > 0 ? f.plan.paths : 1, [&](auto m) {
@@ -126,6 +131,7 @@ TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") 
     AttentionMaps<float> attention;
     const Tensor2<float> logits = net.forward(f.nhwc, &attention);
     check_outputs(f, logits, attention, "reference");
+    if (!prepared) return;
 
     for (int isa = 0; isa <= int(kernels::cpu_isa()); ++isa)
       for (int threads : {1, 2}) {
@@ -140,6 +146,40 @@ TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") 
         check_outputs(f, y2, from_dict.attention_maps(), what + ", prepare_from_state_dict");
       }
   });
+}
+
+}  // namespace
+
+TEST_CASE("Every family reproduces its PyTorch fixture", "[families][fixture]") {
+  const std::string name = GENERATE(as<std::string>{}, "skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny",
+                                    "skresnet50d_tiny", "seresnext50_tiny", "sknet101_official_tiny", "sknet29_tiny",
+                                    "senet29_tiny");
+  check_fixture(load(name));
+}
+
+TEST_CASE("Every SK ablation reproduces its PyTorch fixture", "[ablations][fixture]") {
+  const std::string name =
+      GENERATE(as<std::string>{}, "sknet_d1_tiny", "sknet_d3_tiny", "sknet_5x5_tiny", "sknet_7x7_g2_tiny",
+               "sknet_m3_dilated_tiny", "sknet_m3_full_tiny", "sknet_sum_tiny", "skresnet_5x5_sum_tiny");
+  const FamilyFixture f = load(name, "ablations");
+  // The plan has the fixture's per-path options and no attention parameters without attention.
+  const BlockPlan& b = f.plan.blocks.front();
+  for (Index m = 0; m < f.plan.paths; ++m) {
+    CHECK(b.sk.kernel_of(m) == f.config.path_kernels[std::size_t(m)]);
+    CHECK(b.sk.dilation_of(m) == f.config.path_dilations[std::size_t(m)]);
+  }
+  const ShapeMap shapes = plan_shapes(f.plan);
+  CHECK(shapes.count(b.name + (b.kind == BlockKind::basic ? ".conv1" : ".conv2") + ".attn.fc_select.weight") ==
+        (f.config.aggregation == Aggregation::attention ? 1u : 0u));
+  // The counted parameters are the PyTorch state_dict's learnable values.
+  Index learnable = 0;
+  for (const auto& [key, t] : f.weights) {
+    const bool buffer = key.find("running_") != std::string::npos || key.find("num_batches") != std::string::npos;
+    if (!buffer) learnable += Index(t.values.size());
+  }
+  CHECK(f.plan.parameters() == learnable);
+  CHECK(f.plan.summary(35, 37, 2).params == learnable);
+  check_fixture(f);
 }
 
 TEST_CASE("The named families have timm's parameter counts and multiply-adds", "[families]") {
@@ -232,6 +272,41 @@ TEST_CASE("The network of a checkpoint is inferred from its names and shapes", "
   bad["split_input"] = "yes";
   CHECK_THROWS_WITH(infer_network(io::tensor_shapes(g2), "sknet29_tiny", bad),
                     Catch::Matchers::Contains("metadata 'split_input'"));
+}
+
+TEST_CASE("The inferring loader recognises every SK ablation", "[ablations][infer]") {
+  // Kernel sizes and groups from the weights' shapes, sum aggregation from the missing attn.* keys,
+  // dilations from the file's metadata ("path_dilations"), else by convention (3x3 path m: m + 1).
+  for (const char* name : {"sknet_d1_tiny", "sknet_d3_tiny", "sknet_5x5_tiny", "sknet_7x7_g2_tiny",
+                           "sknet_m3_dilated_tiny", "sknet_m3_full_tiny", "sknet_sum_tiny", "skresnet_5x5_sum_tiny"}) {
+    INFO(name);
+    const FamilyFixture f = load(name, "ablations");
+    const std::string path = sknet_test::test_data_path(std::string("ablations/") + name + ".safetensors");
+    const io::SafetensorsLayout header = io::read_safetensors_header(path);
+    const InferredNetwork inferred = infer_network(io::tensor_shapes(header), name, header.metadata);
+    CHECK(inferred.family == f.family);
+    CHECK(inferred.paths == f.plan.paths);
+    CHECK(inferred.architecture.empty());
+    const NetworkPlan plan = inferred.plan();
+    CHECK(plan_shapes(plan) == plan_shapes(f.plan));
+    CHECK(plan.summary(35, 37, 2).macs == f.plan.summary(35, 37, 2).macs);
+    for (std::size_t i = 0; i < plan.blocks.size(); ++i)
+      for (Index m = 0; m < plan.paths; ++m) {
+        CHECK(plan.blocks[i].sk.branch_conv(m, plan.paths).kernel_size() == f.plan.blocks[i].sk.branch_conv(m, plan.paths).kernel_size());
+        CHECK(plan.blocks[i].sk.dilation_of(m) == f.plan.blocks[i].sk.dilation_of(m));
+        CHECK(plan.blocks[i].sk.groups_of(m) == f.plan.blocks[i].sk.groups_of(m));
+        CHECK(plan.blocks[i].sk.has_attention() == f.plan.blocks[i].sk.has_attention());
+      }
+    CHECK_THAT(inferred.description(), Catch::Matchers::Contains(f.config.aggregation == Aggregation::sum ? "sum aggregation" : ", d "));
+    // Without the metadata the dilations follow the convention (a 3x3 path m: m + 1; larger: 1).
+    const NetworkPlan bare = infer_network(io::tensor_shapes(header), name).plan();
+    const SKConvOptions& sk = bare.blocks.front().sk;
+    for (Index m = 0; m < plan.paths; ++m) CHECK(sk.dilation_of(m) == (sk.kernel_of(m) == 3 ? m + 1 : 1));
+  }
+  // A dilation list of the wrong length is named.
+  const std::string path = sknet_test::test_data_path("ablations/sknet_d3_tiny.safetensors");
+  CHECK_THROWS_WITH(infer_network(io::read_safetensors_shapes(path), "x.safetensors", {{"path_dilations", "1,2,3"}}),
+                    Catch::Matchers::Contains("x.safetensors") && Catch::Matchers::Contains("path_dilations"));
 }
 
 TEST_CASE("Checkpoint differences are grouped by unit", "[families][infer]") {

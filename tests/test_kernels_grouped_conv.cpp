@@ -330,17 +330,21 @@ TEST_CASE("sk_branches_conv3x3 propagates NaN through the ReLU", "[kernels][grou
 
 namespace {
 
-/// A general problem (any cin, split input, epilogue) with its expected outputs from the naive double
-/// oracle: per branch, conv2d of the branch's input channels (NCHW) + bias, + residual, ReLU.
+/// A general problem (any cin, split input, per-branch kernel sizes and dilations, epilogue) with its
+/// expected outputs from the naive double oracle: per branch, conv2d of the branch's input channels
+/// (NCHW) + bias, + residual, ReLU. With in_offset > 0 the branches read channels from in_offset on
+/// (the kernel gets input() = the buffer + in_offset; for geometries with path_cin).
 struct GeneralProblem {
   SKBranchGeometry g;
+  dim_t in_offset = 0;
   SKBranchEpilogue epilogue;
   std::vector<float> padded, residual;
   std::vector<std::vector<float>> weights, bias;
   std::vector<std::vector<double>> expected;  // NHWC per branch
   std::vector<double> expected_sums;
 
-  GeneralProblem(const SKBranchGeometry& geom, bool relu, bool with_residual, unsigned seed) : g(geom) {
+  GeneralProblem(const SKBranchGeometry& geom, bool relu, bool with_residual, unsigned seed, dim_t offset = 0)
+      : g(geom), in_offset(offset) {
     namespace naive = sknet_test::naive;
     const dim_t C = g.c, Cin = g.in_channels(), M = g.paths, OH = g.oh(), OW = g.ow();
     const dim_t cin = g.path_in_channels(), gwi = g.in_group_width();
@@ -359,18 +363,21 @@ struct GeneralProblem {
       // Weights shrink with the reduction length, so outputs stay about 1 whatever gwi (the float
       // rounding of a K-term sum grows with its terms).
       const float range = 0.5f * std::min(1.0f, float(std::sqrt(8.0 / double(gwi))));
-      weights.push_back(uniform(std::size_t(C * gwi * 9), seed + 100 + unsigned(m), -range, range));
+      const dim_t kk = g.path_kernel(m);
+      weights.push_back(uniform(std::size_t(C * gwi * kk * kk), seed + 100 + unsigned(m), -range * 3.0f / float(kk),
+                                range * 3.0f / float(kk)));
       bias.push_back(uniform(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
-      naive::Array in({g.n, cin, g.h, g.w}), wt({C, gwi, 3, 3}), b({C});
+      naive::Array in({g.n, cin, g.h, g.w}), wt({C, gwi, kk, kk}), b({C});
       for (dim_t n = 0; n < g.n; ++n)
         for (dim_t k = 0; k < cin; ++k)
           for (dim_t y = 0; y < g.h; ++y)
             for (dim_t xx = 0; xx < g.w; ++xx)
-              in.at(n, k, y, xx) = x[std::size_t(((n * g.h + y) * g.w + xx) * Cin + g.path_in_begin(m) + k)];
+              in.at(n, k, y, xx) =
+                  x[std::size_t(((n * g.h + y) * g.w + xx) * Cin + in_offset + g.path_in_begin(m) + k)];
       for (std::size_t i = 0; i < wt.data.size(); ++i) wt.data[i] = weights.back()[i];
       for (dim_t k = 0; k < C; ++k) b.data[std::size_t(k)] = bias.back()[std::size_t(k)];
-      const int d = int(m + 1), s = int(g.stride);
-      const naive::Array u = naive::conv2d(in, wt, &b, s, s, d, d, d, d, int(g.groups));
+      const int d = int(g.path_dilation(m)), r = int(g.path_reach(m)), s = int(g.stride);
+      const naive::Array u = naive::conv2d(in, wt, &b, s, s, r, r, d, d, int(g.groups));
       std::vector<double> e(out);
       for (dim_t n = 0; n < g.n; ++n)
         for (dim_t y = 0; y < OH; ++y)
@@ -391,10 +398,17 @@ struct GeneralProblem {
     for (const auto& v : bias) b.push_back(v.data());
     return PackedBranchWeights(g, w.data(), b.data(), isa);
   }
+  /// What the kernel reads: the padded input from the branches' first channel.
+  const float* input() const { return padded.data() + in_offset; }
 };
 
 std::string describe(const GeneralProblem& p) {
-  return describe(p.g) + (p.epilogue.relu ? " relu" : " no-relu") + (p.epilogue.residual ? " residual" : "");
+  std::string paths;
+  for (dim_t m = 0; m < p.g.paths; ++m)
+    paths += " " + std::to_string(p.g.path_kernel(m)) + "x" + std::to_string(p.g.path_kernel(m)) + "/D" +
+             std::to_string(p.g.path_dilation(m));
+  if (p.g.path_cin) paths += " path_cin=" + std::to_string(p.g.path_cin) + "@" + std::to_string(p.in_offset);
+  return describe(p.g) + paths + (p.epilogue.relu ? " relu" : " no-relu") + (p.epilogue.residual ? " residual" : "");
 }
 
 /// Channel sums add up to 2 x 13 x 14 outputs of either sign without the ReLU: the float rounding of
@@ -407,7 +421,7 @@ void check_general(const GeneralProblem& p, const Variant& v) {
   const PackedBranchWeights w = p.pack(v.isa);
   Outputs o(p.g);
   const auto dst = o.ptrs();
-  v.fn(p.g, p.padded.data(), w, dst.data(), o.sums.data(), 0, p.g.c, 0, p.g.oh(), p.epilogue);
+  v.fn(p.g, p.input(), w, dst.data(), o.sums.data(), 0, p.g.c, 0, p.g.oh(), p.epilogue);
   for (std::size_t m = 0; m < p.expected.size(); ++m)
     SKNET_CHECK_CLOSE(o.branch(m), p.expected[m], kFloatTolerance, "U_" + std::to_string(m + 1));
   SKNET_CHECK_CLOSE(o.sums, p.expected_sums, kSumTolerance, "channel sums");
@@ -455,6 +469,79 @@ TEST_CASE("sk_branches_conv3x3 general geometries match the naive double oracle"
           const GeneralProblem p(g, seed % 2 == 0, seed % 4 < 2, seed);
           for (const auto& v : vs) check_general(p, v);
         }
+    }
+}
+
+TEST_CASE("sk_branches_conv3x3 per-branch kernel sizes and dilations match the naive double oracle",
+          "[kernels][grouped_conv][ablations]") {
+  // The paper's ablations: true 5x5 and 7x7 branches (specialised tiles at stride 1 and 2), other
+  // dilations, M = 3 with {3, 5, 7}, 1x1 and dilated 5x5 branches (generic tiles), over every
+  // input-vector kind (in-lane, cross, vertical, broadcast with shared and straddling spans), split
+  // input, dense and padded inputs, odd maps, ReLU on and off, a residual, and channel / row ranges.
+  const auto vs = variants();
+  struct Paths {
+    std::vector<dim_t> kernel, dilation;
+  };
+  const Paths path_sets[] = {{{3, 5}, {1, 1}},       {{3, 7}, {1, 1}}, {{3, 5, 7}, {1, 1, 1}}, {{3, 3}, {1, 3}},
+                             {{3, 3, 3}, {1, 2, 3}}, {{1, 5}, {1, 2}}, {{7}, {1}},             {{5, 3}, {1, 4}}};
+  struct Channels {
+    dim_t cin, c, groups;
+    bool split;
+  };
+  const Channels channel_cases[] = {
+      {32, 32, 8, false},   // gw = 4: in-lane
+      {32, 32, 4, false},   // gw = 8: cross on avx512, broadcast on avx2
+      {48, 48, 48, false},  // depthwise: vertical
+      {64, 64, 4, false},   // gw = 16: broadcast
+      {24, 36, 6, false},   // gwi = 4 -> gwo = 6: broadcast over straddling spans
+      {32, 64, 1, false},   // dense: multi-block tiles
+      {48, 32, 4, true},    // split input
+  };
+  const dim_t sizes[][2] = {{1, 9}, {5, 7}, {7, 14}, {13, 11}, {16, 15}};
+  unsigned seed = 31000;
+  for (const Paths& ps : path_sets)
+    for (const Channels& cc : channel_cases) {
+      const dim_t paths = dim_t(ps.kernel.size());
+      if (cc.split && (cc.cin % paths != 0 || (cc.cin / paths) % cc.groups != 0)) continue;
+      for (dim_t stride = 1; stride <= 2; ++stride)
+        for (const auto& hw : sizes) {
+          ++seed;
+          SKBranchGeometry g{1 + dim_t(seed % 3 == 0), hw[0], hw[1], cc.c, cc.groups, paths, stride, 0};
+          g.cin = cc.cin, g.split_input = cc.split;
+          for (dim_t m = 0; m < paths; ++m)
+            g.kernel[std::size_t(m)] = ps.kernel[std::size_t(m)], g.dilation[std::size_t(m)] = ps.dilation[std::size_t(m)];
+          g.pad = seed % 3 == 0 ? 0 : g.max_reach() + dim_t(seed % 3) - 1;
+          const GeneralProblem p(g, seed % 2 == 0, seed % 4 < 2, seed);
+          for (const auto& v : vs) {
+            check_general(p, v);
+            if (hw[0] != 13) continue;
+            // Channel blocks of 16 and uneven row ranges give the very same floats as the whole call.
+            INFO(v.name << ": " << describe(p) << ", ranges");
+            const PackedBranchWeights w = p.pack(v.isa);
+            Outputs whole(g), parts(g);
+            auto d0 = whole.ptrs(), d1 = parts.ptrs();
+            v.fn(g, p.input(), w, d0.data(), nullptr, 0, g.c, 0, g.oh(), p.epilogue);
+            const dim_t cut[] = {0, 1, g.oh() / 2 + 1, g.oh()};
+            for (dim_t c0 = (g.c - 1) / 16 * 16; c0 >= 0; c0 -= 16)
+              for (int r = 0; r < 3; ++r)
+                v.fn(g, p.input(), w, d1.data(), nullptr, c0, std::min(c0 + 16, g.c), cut[r], cut[r + 1], p.epilogue);
+            for (std::size_t m = 0; m < std::size_t(paths); ++m) CHECK(parts.u[m] == whole.u[m]);
+          }
+        }
+    }
+}
+
+TEST_CASE("sk_branches_conv3x3 runs one branch of a wider input (path_cin)", "[kernels][grouped_conv][ablations]") {
+  // One branch at a time, as an SK convolution whose branches have different groups runs them: the
+  // branch reads path_cin channels from the caller's offset into pixels of cin channels.
+  const auto vs = variants();
+  unsigned seed = 32000;
+  for (const dim_t offset : {0, 16, 32})
+    for (const dim_t kernel : {3, 5, 7}) {
+      SKBranchGeometry g{2, 9, 11, 32, 8, 1, 1 + dim_t(kernel == 5), 0};
+      g.cin = 48, g.path_cin = 16, g.kernel[0] = kernel, g.dilation[0] = kernel == 3 ? 2 : 1;
+      const GeneralProblem p(g, true, false, ++seed, offset);
+      for (const auto& v : vs) check_general(p, v);
     }
 }
 
@@ -579,6 +666,17 @@ TEST_CASE("PackedBranchWeights rejects invalid general geometries", "[kernels][g
   CHECK_NOTHROW(PackedBranchWeights(geometry(3, 32, 1, 1, false), wp, bp));
   CHECK_NOTHROW(PackedBranchWeights(geometry(64, 32, 2, 2, true), wp, bp));
   CHECK_NOTHROW(PackedBranchWeights(geometry(0, 32, 4, 2, false), wp, bp));  // cin = 0: c
+  SKBranchGeometry k = geometry(32, 32, 4, 2, false);
+  k.kernel = {3, 4};  // even kernel
+  CHECK_THROWS_AS(PackedBranchWeights(k, wp, bp), KernelError);
+  k.kernel = {3, 17};  // beyond kSKMaxKernel
+  CHECK_THROWS_AS(PackedBranchWeights(k, wp, bp), KernelError);
+  k.kernel = {3, 5}, k.dilation = {1, 1}, k.pad = 1;  // the 5x5 branch reaches 2
+  CHECK_THROWS_AS(PackedBranchWeights(k, wp, bp), KernelError);
+  k.pad = 2;
+  CHECK_NOTHROW(PackedBranchWeights(k, wp, bp));
+  k.path_cin = 40;  // more than cin
+  CHECK_THROWS_AS(PackedBranchWeights(k, wp, bp), KernelError);
   const PackedBranchWeights w(geometry(0, 32, 4, 2, false), wp, bp);
   CHECK(w.in_channels() == 32);
   CHECK_FALSE(w.split_input());

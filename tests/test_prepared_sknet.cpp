@@ -88,7 +88,7 @@ TEST_CASE("PreparedSKNet matches the reference network", "[prepared]") {
 
 TEST_CASE("PreparedSKNet rejects what it cannot run", "[prepared][errors]") {
   SKNetConfig c = small_config(Stem::imagenet, 2);
-  c.branch_kernel = BranchKernel::full;
+  c.path_kernels = {3, 17};  // beyond the SK branch kernel's 15
   SKNet<float, 2> net(c);
   CHECK_THROWS_AS(prepare(net), ConfigError);
   SKNet<float, 2> ok(small_config(Stem::imagenet, 2));
@@ -169,9 +169,48 @@ TEST_CASE("PreparedSKConv runs Cin != C and split inputs (timm's skresnet)", "[p
     }
 }
 
+TEST_CASE("PreparedSKConv runs the paper's ablations: per-path kernels, dilations, groups, sum",
+          "[prepared][sk_conv][ablations]") {
+  struct Case {
+    std::vector<Index> kernels, dilations, groups;
+    bool split, sum;
+  };
+  const Case cases[] = {
+      {{3, 5}, {1, 1}, {}, false, false},          // one call, a true 5x5 path
+      {{3, 7}, {1, 1}, {4, 8}, false, false},      // one call per path (groups G and 2G)
+      {{3, 5}, {1, 1}, {2, 4}, true, false},       // per path, split input (each call reads its slice)
+      {{3, 3}, {1, 3}, {}, false, true},           // dilation 3, sum aggregation
+      {{1, 5}, {1, 2}, {4, 2}, true, true},        // a 1x1 path, a dilated 5x5, split, sum
+  };
+  for (const Case& k : cases)
+    for (Index stride : {1, 2}) {
+      SKConvOptions o = SKConvOptions(24, 32).groups(4).split_input(k.split).stride(stride).reduction(4).min_width(8);
+      o.path_kernels(k.kernels).path_dilations(k.dilations).path_groups(k.groups);
+      o.aggregation(k.sum ? Aggregation::sum : Aggregation::attention);
+      INFO(o << ", stride " << stride);
+      SKConv<float, 2> sk(o, "layer1.0.conv2");
+      randomize<float>(sk, 12);
+      PreparedSKConv<2> fast(sk);
+      CHECK(fast.calls() == (k.groups.empty() ? 1 : 2));
+      Tensor4<float> x(2, 11, 9, 24);
+      x.setRandom();
+      Tensor3<float> want_a, got_a;
+      const Tensor4<float> want = sk.forward(view(x), want_a);
+      Tensor4<float> v(want.dimensions());
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        v.setConstant(1234.5f);
+        fast.forward(pool, view(x), TensorMap4<float>(v.data(), v.dimensions()), got_a);
+        SKNET_CHECK_CLOSE(v, want, sknet_test::kFloatTolerance, "V");
+        SKNET_CHECK_CLOSE(got_a, want_a, (sknet_test::Tolerance{2e-6, 1e-5}), "attention");
+      }
+    }
+}
+
 TEST_CASE("PreparedSKConv rejects what it cannot run", "[prepared][sk_conv][errors]") {
-  SKConv<float, 2> full(SKConvOptions(32).groups(8).branch_kernel(BranchKernel::full), "layer1.0.conv2");
-  CHECK_THROWS_AS(PreparedSKConv<2>(full), ConfigError);
+  SKConv<float, 2> huge(SKConvOptions(32).groups(8).path_kernels({3, 17}), "layer1.0.conv2");
+  CHECK_THROWS_WITH(PreparedSKConv<2>(huge), Catch::Matchers::Contains("layer1.0.conv2") &&
+                                                 Catch::Matchers::Contains("kernel size of path 1"));
   SKConv<float, 2> sk(SKConvOptions(32).groups(8), "layer1.0.conv2");
   PreparedSKConv<2> fast(sk);
   ThreadPool pool(1);

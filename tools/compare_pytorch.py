@@ -43,6 +43,12 @@ second sknet binary (e.g. the previous commit's) in the same rounds, back to bac
 the two medians and the median over rounds of the paired per-round ratios sknet / baseline
 (robust on a noisy host: both sides of a pair see the same load) to the table.
 
+The paper's SK ablations: --path-kernels, --path-dilations, --path-groups and --aggregation (as
+`sknet`'s flags) apply to every SK architecture, on both sides, e.g.
+
+    /usr/bin/python3 tools/compare_pytorch.py --arch sknet50 --batch 1 --threads 1 2 \
+        --path-kernels 3,5 --path-dilations 1,1                             # 3x3 + a true 5x5
+
 The report names the host's CPU (model name and cpu family from /proc/cpuinfo).
 """
 
@@ -78,21 +84,25 @@ def log(msg):
 
 # ----------------------------------------------------------------------------- PyTorch models
 
-def _sknet(arch):
+def _sknet(arch, sk):
     from sk_torch import SKNet, sknet_config
-    cfg = sknet_config(arch, paths=2, num_classes=1000)
+    cfg = sknet_config(arch, paths=2, num_classes=1000, **sk)
     return SKNet(cfg), cfg.metadata()
 
 
-def _resnext(arch):
+def _resnext(arch, sk):
     from resnext_torch import ResNeXt, resnext_config, resnext_metadata
+    if sk:
+        raise ValueError("%s has no SK convolutions: no SK options apply" % arch)
     cfg = resnext_config(arch, num_classes=1000)
     return ResNeXt(cfg), resnext_metadata(cfg)
 
 
-def _family(arch):
+def _family(arch, sk):
     from families_torch import FamilyNet, family_config
-    cfg = family_config(arch, paths=2)  # its own classes: 1000, or 100 for the CIFAR networks
+    if sk and arch in ("seresnext50", "resnext29", "senet29"):
+        raise ValueError("%s has no SK convolutions: no SK options apply" % arch)
+    cfg = family_config(arch, paths=2, **sk)  # its own classes: 1000, or 100 for the CIFAR networks
     return FamilyNet(cfg), cfg.metadata()
 
 
@@ -113,9 +123,30 @@ def input_size(arch, args):
     return INPUT_SIZE.get(arch, 224)
 
 
-def build_torch_model(arch):
-    """(PyTorch net of `arch`, 1000 classes, M=2; safetensors metadata of its architecture)."""
-    return TORCH_MODELS[arch](arch)
+# The SK ablation options: flag -> (config field, parse).
+SK_FLAGS = {
+    "--path-kernels": ("path_kernels", lambda v: tuple(int(x) for x in v.split(","))),
+    "--path-dilations": ("path_dilations", lambda v: tuple(int(x) for x in v.split(","))),
+    "--path-groups": ("path_groups", lambda v: tuple(int(x) for x in v.split(","))),
+    "--aggregation": ("aggregation", str),
+}
+
+
+def sk_options(args):
+    """(config overrides, `sknet` flags) of the SK ablation options given."""
+    sk, flags = {}, []
+    for flag, (field, parse) in SK_FLAGS.items():
+        value = getattr(args, field)
+        if value is not None:
+            sk[field] = parse(value)
+            flags += [flag, value]
+    return sk, flags
+
+
+def build_torch_model(arch, sk=None):
+    """(PyTorch net of `arch` (1000 classes, or 100 for the CIFAR networks), M=2, with the SK
+    options `sk` (config overrides); safetensors metadata of its architecture)."""
+    return TORCH_MODELS[arch](arch, dict(sk or {}))
 
 
 # ----------------------------------------------------------------------------- PyTorch worker
@@ -192,7 +223,8 @@ def worker(spec):
     out = sys.stdout
     sys.stdout = sys.stderr  # keep the JSON channel clean
     with torch.no_grad():
-        net = build_torch_model(spec["arch"])[0]
+        net = build_torch_model(spec["arch"], {k: tuple(v) if isinstance(v, list) else v
+                                               for k, v in spec.get("sk", {}).items()})[0]
         load_weights_(net, spec["weights"])
         net.eval()
         x = torch.from_numpy(np.load(spec["input"]))
@@ -340,14 +372,14 @@ MIN_ATTENTION_SPREAD = 0.1  # as tools/gen_family_fixtures.py demands of its fix
 MAX_DRAWS = 8
 
 
-def draw_arch(arch, seed, batches, size):
+def draw_arch(arch, seed, batches, size, sk):
     """The randomized PyTorch net of `arch` from `seed`, its metadata, the inputs and float64
     reference logits per batch, and the smallest per-unit SK attention spread over the batches
     (max - min over the paths, mean over images and channels; None without SK units)."""
     import torch
     from gen_net_fixtures import attention_stats
     from sk_torch import randomize_net_
-    net, meta = build_torch_model(arch)
+    net, meta = build_torch_model(arch, sk)
     net = randomize_net_(net, torch.Generator().manual_seed(seed), calib_shape=(2, size, size))
     net.eval()
     inputs, refs, spread = {}, {}, None
@@ -357,7 +389,7 @@ def draw_arch(arch, seed, batches, size):
         with torch.no_grad():
             refs[b] = net(inputs[b]).numpy().astype(np.float64)
         assert np.isfinite(refs[b]).all(), "non-finite reference logits"
-        if net.attention:
+        if net.attention and sk.get("aggregation", "attention") == "attention":
             s = attention_stats(net.attention)[0]
             spread = s if spread is None else min(spread, s)
     return net, meta, inputs, refs, spread
@@ -371,7 +403,7 @@ def prepare_arch(arch, batches, args, workdir):
     t0 = time.perf_counter()
     for draw in range(MAX_DRAWS):
         seed = (base + 1000003 * draw) & 0x7FFFFFFF
-        net, meta, inputs, refs, spread = draw_arch(arch, seed, batches, input_size(arch, args))
+        net, meta, inputs, refs, spread = draw_arch(arch, seed, batches, input_size(arch, args), args.sk)
         if spread is None or spread >= MIN_ATTENTION_SPREAD:
             break
         log("%s: seed %d: an SK unit's attention is near uniform (spread %.3f < %.2f)%s"
@@ -403,7 +435,7 @@ def check_logits(case, threads, args, workdir, measure_rss=False):
     """Runs `sknet run`; returns dict(status, rel, note, rss_mb)."""
     ypath = os.path.join(workdir, case.arch, "logits_b%d_t%d.npy" % (case.batch, threads))
     cmd = [args.sknet, "run", "--arch", case.arch, "--weights", case.weights, "--input",
-           case.xpath, "--output", ypath, "--threads", str(threads)]
+           case.xpath, "--output", ypath, "--threads", str(threads)] + args.sk_flags
     res = {"status": "FAIL", "rel": float("nan"), "note": "", "rss_mb": float("nan")}
     log("  $ " + shlex.join(cmd))
     if measure_rss:
@@ -425,7 +457,7 @@ def check_logits(case, threads, args, workdir, measure_rss=False):
 
 def sknet_bench(arch, batch, threads, args, binary=None):
     cmd = [binary or args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(input_size(arch, args)),
-           "--threads", str(threads), "--reps", str(args.reps)]
+           "--threads", str(threads), "--reps", str(args.reps)] + args.sk_flags
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
         raise RuntimeError("%s exited %d: %s" % (shlex.join(cmd), p.returncode, p.stdout.strip()))
@@ -473,7 +505,7 @@ def time_config(case, threads, args, workdir):
     """Alternating rounds; returns dict with torch/sknet(/baseline) rep lists, sknet's medians,
     the per-round paired ratios sknet / baseline, mode."""
     spec = {"arch": case.arch, "weights": case.weights, "input": case.xpath, "threads": threads,
-            "warmup": args.warmup, "mode": args.torch_mode}
+            "warmup": args.warmup, "mode": args.torch_mode, "sk": args.sk}
     errpath = os.path.join(workdir, case.arch, "worker_b%d_t%d.log" % (case.batch, threads))
     w = TorchWorker(spec, errpath)
     res = {"mode": w.ready["mode"], "jit_vs_eager": w.ready.get("jit_vs_eager"),
@@ -504,7 +536,7 @@ def time_config(case, threads, args, workdir):
 
 def memory_pair(case, args, sknet_rss):
     spec = {"arch": case.arch, "weights": case.weights, "input": case.xpath, "threads": 1,
-            "warmup": args.warmup, "mode": args.torch_mode, "memory": True}
+            "warmup": args.warmup, "mode": args.torch_mode, "memory": True, "sk": args.sk}
     rc, text, torch_rss = run_peak_rss(worker_cmd(spec), env=worker_env(1))
     if rc != 0:
         log("  PyTorch memory worker failed:\n" + text[-2000:])
@@ -546,6 +578,8 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
              "<= %.0e" % args.logit_tol)
     L.append("- load average at start / end: %s / %s" % args.loadavg)
     L.append("- command: `%s`" % args.cmdline)
+    if args.sk_flags:
+        L.append("- SK options (both sides): `%s`" % " ".join(args.sk_flags))
     L.append("")
     extra_head = " baseline ms | sknet / baseline | paired sknet / baseline |" if args.baseline else ""
     L.append("| arch | batch | threads | PyTorch ms | sknet ms | sknet / PyTorch "
@@ -616,7 +650,11 @@ def main():
                     "adds its median, the ratio of the medians and the median paired ratio")
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep weights/inputs/logs in DIR")
+    for flag, (field, _) in SK_FLAGS.items():
+        ap.add_argument(flag, dest=field, metavar="V",
+                        help="SK ablation option for every SK arch, as sknet's %s" % flag)
     args = ap.parse_args()
+    args.sk, args.sk_flags = sk_options(args)
     if args.size < 0:
         ap.error("--size must be >= 1 (or 0: each network's own size)")
     for name in ("reps", "rounds"):

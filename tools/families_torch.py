@@ -47,7 +47,7 @@ import torch
 import torch.nn as nn
 
 from sk_torch import (BN_EPS, ResidualUnit, SKConv, SKUnit, StagedNet, _ConvBN, make_stem,
-                      randomize_net_)
+                      randomize_net_, sk_ablation_metadata, sk_ablation_options)
 from resnext_torch import Bottleneck
 
 __all__ = ["make_divisible", "FamilyConfig", "SKBasicUnit", "FamilyNet", "FULL_SIZE",
@@ -102,6 +102,10 @@ class FamilyConfig:
     rd_divisor: int = 8
     attn_stage_widths: Tuple[int, ...] = field(default=())   # explicit: d of each stage
     branch_kernels: str = "dilated"
+    path_kernels: Tuple[int, ...] = ()   # the paper's ablations (sk_torch.SKConv), one per path
+    path_dilations: Tuple[int, ...] = ()
+    path_groups: Tuple[int, ...] = ()
+    aggregation: str = "attention"       # attention | sum
 
     def __post_init__(self):
         if not (len(self.layers) == len(self.planes) == len(self.strides)) or not self.layers:
@@ -193,6 +197,7 @@ class FamilyConfig:
             else:
                 meta["attn_stage_widths"] = _ints(self.attn_stage_widths)
             meta["attn_widths"] = _ints(self.attn_widths())
+            meta.update(sk_ablation_metadata(self))
         return meta
 
 
@@ -206,7 +211,7 @@ class SKBasicUnit(ResidualUnit):
         super().__init__()
         self.conv1 = SKConv(inplanes, planes, paths=cfg.paths, groups=1, stride=stride,
                             branch_kernels=cfg.branch_kernels, width=attn_width,
-                            split_input=split_input)
+                            split_input=split_input, **sk_ablation_options(cfg))
         self.conv2 = _ConvBN(planes, planes, 3, padding=1, act=False)
         self._add_tail(inplanes, planes, stride, avg_down, se_width)
 

@@ -35,7 +35,7 @@ from gen_net_fixtures import (ROOT, attention_stats, bn_fn, bn_keys, builder,  #
                               functional_stem, run_metadata, setup_torch, sk_keys, write_case,
                               write_cases)
 from resnext_torch import ResNeXt, resnext_config  # noqa: E402
-from sk_torch import SEModule, SKNet, sknet_config  # noqa: E402
+from sk_torch import SEModule, SKNet, sk_ablation_options, sknet_config  # noqa: E402
 
 GENERATOR = "tools/gen_family_fixtures.py"
 OUT = os.path.join(ROOT, "tests", "data", "families")
@@ -145,11 +145,11 @@ def expected_family_keys(cfg):
                 for i in (1, 2, 3):
                     keys += ["%s.conv%d.weight" % (p, i)] + bn_keys("%s.bn%d" % (p, i))
             elif cfg.block == "basic":
-                keys += sk_keys(p + ".conv1", cfg.paths)
+                keys += sk_keys(p + ".conv1", cfg.paths, cfg.aggregation == "attention")
                 keys += ["%s.conv2.conv.weight" % p] + bn_keys("%s.conv2.bn" % p)
             else:
                 keys += ["%s.conv1.conv.weight" % p] + bn_keys("%s.conv1.bn" % p)
-                keys += sk_keys(p + ".conv2", cfg.paths)
+                keys += sk_keys(p + ".conv2", cfg.paths, cfg.aggregation == "attention")
                 keys += ["%s.conv3.conv.weight" % p] + bn_keys("%s.conv3.bn" % p)
             if cfg.se:
                 keys += ["%s.se.fc%d.%s" % (p, i, t) for i in (1, 2) for t in ("weight", "bias")]
@@ -191,12 +191,14 @@ def functional_family(sd, cfg, x):
                 out = bn(F.conv2d(h, sd[p + ".conv3.weight"]), p + ".bn3")
             elif cfg.block == "basic":
                 v, att[p] = functional_sk(sd, p + ".conv1", y, cfg.paths, 1, st,
-                                          cfg.branch_kernels, d_list[i], cfg.split_input)
+                                          cfg.branch_kernels, d_list[i], cfg.split_input,
+                                          sk_ablation_options(cfg))
                 out = bn(F.conv2d(v, sd[p + ".conv2.conv.weight"], padding=1), p + ".conv2.bn")
             else:
                 h = F.relu(bn(F.conv2d(y, sd[p + ".conv1.conv.weight"]), p + ".conv1.bn"))
                 v, att[p] = functional_sk(sd, p + ".conv2", h, cfg.paths, cfg.groups, st,
-                                          cfg.branch_kernels, d_list[i], cfg.split_input)
+                                          cfg.branch_kernels, d_list[i], cfg.split_input,
+                                          sk_ablation_options(cfg))
                 out = bn(F.conv2d(v, sd[p + ".conv3.conv.weight"]), p + ".conv3.bn")
             if cfg.se:
                 out = functional_se(sd, p + ".se", out, se_list[i])
@@ -295,8 +297,9 @@ def se_gate_stats(net, x):
     return min(g.min().item() for g in gates), max(g.max().item() for g in gates), spread
 
 
-def gen_case(name, cfg, n, h, w, written):
-    seed = case_seed(name, "families")
+def gen_case(name, cfg, n, h, w, written, out=OUT, generator=GENERATOR, tag="families"):
+    """Writes case `name` to `out` (seeded from tag/name), recording `generator` in the metadata."""
+    seed = case_seed(name, tag)
     net, x = build(cfg, seed, n, h, w)
     y32, a32, sd32, logits, att = evaluate(net, x, lambda sd, t: functional_family(sd, cfg, t))
     scale = logits.abs().max().item()
@@ -306,7 +309,10 @@ def gen_case(name, cfg, n, h, w, written):
             "golden: logits %.1e (rel %.1e)" % (name, scale, logits.std().item(), images, dl,
                                                 dl / scale))
     assert 0.5 < scale < 20 and images > 0.05 * scale, (scale, images)
-    if att:
+    if att and cfg.aggregation == "sum":
+        assert all(bool((a == 1).all()) for a in att.values())
+        line += ", attention: all ones (sum aggregation)"
+    elif att:
         dat = max((a32[k] - att[k]).abs().max().item() for k in att)
         spread, small = attention_stats(att)
         line += ", attention %.1e; min unit attention spread %.2f, share < 0.01: %.3f" % (
@@ -319,11 +325,11 @@ def gen_case(name, cfg, n, h, w, written):
     print(line)
 
     meta = cfg.metadata()
-    meta.update(run_metadata(n, h, w, seed, GENERATOR))
+    meta.update(run_metadata(n, h, w, seed, generator))
     ameta = None
     if att:
-        ameta = {"paths": str(cfg.paths), "batch": str(n), "seed": str(seed), "generator": GENERATOR}
-    write_case(OUT, name, sd32, meta, x, logits, written, att or None, ameta)
+        ameta = {"paths": str(cfg.paths), "batch": str(n), "seed": str(seed), "generator": generator}
+    write_case(out, name, sd32, meta, x, logits, written, att or None, ameta)
 
 
 def counts():

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sk_torch import (BN_EPS, SKNet, SKNetConfig, attn_width, branch_geometry,  # noqa: E402
+from sk_torch import (BN_EPS, SKNet, SKNetConfig, attn_width, path_geometry,  # noqa: E402
                       randomize_net_, read_safetensors, sknet_config, write_safetensors)
 from resnext_torch import ResNeXt, resnext_config, resnext_metadata  # noqa: E402
 
@@ -96,11 +96,13 @@ def bn_keys(p):
     return ["%s.%s" % (p, t) for t in BN_KEYS]
 
 
-def sk_keys(p, paths):
-    """The state_dict keys of an SK convolution at prefix p."""
+def sk_keys(p, paths, attention=True):
+    """The state_dict keys of an SK convolution at prefix p (no attn.* without attention)."""
     keys = []
     for m in range(paths):
         keys += ["%s.paths.%d.conv.weight" % (p, m)] + bn_keys("%s.paths.%d.bn" % (p, m))
+    if not attention:
+        return keys
     return keys + ["%s.attn.fc_reduce.weight" % p] + bn_keys("%s.attn.bn" % p) + [
         "%s.attn.fc_select.weight" % p]
 
@@ -154,22 +156,31 @@ def functional_stem(sd, stem, x):
     return y if stem == "small" else F.max_pool2d(y, 3, stride=2, padding=1)
 
 
-def functional_sk(sd, p, h, paths, groups, stride, branch_kernels, width, split_input=False):
+def functional_sk(sd, p, h, paths, groups, stride, branch_kernels, width, split_input=False,
+                  ablation=None):
     """The SK convolution with keys at prefix p on h: returns (V, attention [N, M, C]).
     `width` is the expected attention width d; with `split_input` path m reads only the input
-    channels [m*Cin/M, (m+1)*Cin/M)."""
+    channels [m*Cin/M, (m+1)*Cin/M). `ablation`: sk_torch.sk_ablation_options of the config
+    (per-path kernels, dilations, groups; aggregation "sum" gives V = sum_m U_m and attention 1)."""
     bn = bn_fn(sd)
+    ab = ablation or {}
+    path_g = tuple(ab.get("path_groups", ())) or (groups,) * paths
     cin = h.shape[1]
     c = sd[p + ".paths.0.conv.weight"].shape[0]
     feats = []
     for m in range(paths):
-        k, dil, pad = branch_geometry(m, branch_kernels)
+        k, dil, pad = path_geometry(m, branch_kernels, ab.get("path_kernels", ()),
+                                    ab.get("path_dilations", ()))
         wgt = sd["%s.paths.%d.conv.weight" % (p, m)]
         assert wgt.shape[2:] == (k, k)
         hm = h[:, m * cin // paths:(m + 1) * cin // paths] if split_input else h
+        assert wgt.shape[1] * path_g[m] == hm.shape[1], (p, m, wgt.shape, path_g[m])
         feats.append(F.relu(bn(F.conv2d(hm, wgt, stride=stride, padding=pad, dilation=dil,
-                                        groups=groups), "%s.paths.%d.bn" % (p, m))))
+                                        groups=path_g[m]), "%s.paths.%d.bn" % (p, m))))
     uu = sum(feats)
+    if ab.get("aggregation", "attention") == "sum":
+        assert p + ".attn.fc_reduce.weight" not in sd, p
+        return uu, torch.ones(h.shape[0], paths, c, dtype=h.dtype)
     sv = uu.sum(dim=(2, 3)) / (uu.shape[2] * uu.shape[3])
     wr = sd[p + ".attn.fc_reduce.weight"]
     assert wr.shape[0] == width, (p, wr.shape, width)

@@ -42,6 +42,7 @@ __all__ = [
     "BN_EPS",
     "SKConv",
     "branch_geometry",
+    "path_geometry",
     "attn_width",
     "randomize_",
     "SEModule",
@@ -72,6 +73,20 @@ def branch_geometry(m, branch_kernels):
     if branch_kernels == "full":
         return 2 * (m + 1) + 1, 1, m + 1
     raise ValueError("branch_kernels must be 'dilated' or 'full', got %r" % (branch_kernels,))
+
+
+def path_geometry(m, branch_kernels="dilated", kernels=(), dilations=()):
+    """(kernel, dilation, padding) of path m (0-based) with optional per-path lists (the paper's
+    section 4 ablations). Without `kernels`, branch_kernels decides (see branch_geometry); without
+    `dilations`, a 3x3 path m has dilation m + 1 and a larger kernel dilation 1. Padding is
+    dilation * (kernel - 1) / 2, so every path keeps the output size."""
+    if not kernels and not dilations:
+        return branch_geometry(m, branch_kernels)
+    k = kernels[m] if kernels else branch_geometry(m, branch_kernels)[0]
+    if k % 2 != 1:
+        raise ValueError("path kernel sizes must be odd, got %d" % k)
+    d = dilations[m] if dilations else (m + 1 if k == 3 else 1)
+    return k, d, d * (k - 1) // 2
 
 
 def attn_width(out_channels, reduction, min_width):
@@ -113,9 +128,13 @@ class SKConv(nn.Module):
     """Selective Kernel convolution. forward(x) returns (V, attention[N, M, C_out])."""
 
     def __init__(self, in_channels, out_channels, paths=2, groups=32, reduction=16, min_width=32,
-                 stride=1, branch_kernels="dilated", width=None, split_input=False):
+                 stride=1, branch_kernels="dilated", width=None, split_input=False,
+                 path_kernels=(), path_dilations=(), path_groups=(), aggregation="attention"):
         """`width`: the attention width d (default max(out_channels // reduction, min_width)).
-        `split_input` (timm): path m convolves only input channels [m*Cin/M, (m+1)*Cin/M)."""
+        `split_input` (timm): path m convolves only input channels [m*Cin/M, (m+1)*Cin/M).
+        The paper's ablations: `path_kernels`, `path_dilations`, `path_groups` (one per path;
+        see path_geometry), `aggregation` "attention" or "sum" (V = sum_m U_m, no ``attn``
+        module; the returned attention is then all ones)."""
         super().__init__()
         if paths < 1:
             raise ValueError("paths must be >= 1")
@@ -124,7 +143,13 @@ class SKConv(nn.Module):
             if in_channels % paths:
                 raise ValueError("split_input needs in_channels divisible by paths")
             path_in = in_channels // paths
-        if path_in % groups or out_channels % groups:
+        for lst in (path_kernels, path_dilations, path_groups):
+            if lst and len(lst) != paths:
+                raise ValueError("per-path lists need one entry per path")
+        if aggregation not in ("attention", "sum"):
+            raise ValueError("aggregation must be attention or sum, got %r" % (aggregation,))
+        path_g = tuple(path_groups) or (groups,) * paths
+        if any(path_in % g or out_channels % g for g in path_g):
             raise ValueError("in_channels (per path) and out_channels must be divisible by groups")
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -135,13 +160,15 @@ class SKConv(nn.Module):
         self.stride = stride
         self.branch_kernels = branch_kernels
         self.split_input = split_input
+        self.aggregation = aggregation
         self.width = attn_width(out_channels, reduction, min_width) if width is None else width
         branches = []
         for m in range(paths):
-            k, dil, pad = branch_geometry(m, branch_kernels)
-            branches.append(_Branch(path_in, out_channels, k, dil, pad, groups, stride))
+            k, dil, pad = path_geometry(m, branch_kernels, path_kernels, path_dilations)
+            branches.append(_Branch(path_in, out_channels, k, dil, pad, path_g[m], stride))
         self.paths = nn.ModuleList(branches)
-        self.attn = _Attn(out_channels, paths, self.width)
+        if aggregation == "attention":
+            self.attn = _Attn(out_channels, paths, self.width)
 
     def forward(self, x):
         if self.split_input:
@@ -151,6 +178,8 @@ class SKConv(nn.Module):
         feats = torch.stack([p(t) for p, t in zip(self.paths, parts)], dim=1)   # [N, M, C, H, W]
         u = feats.sum(dim=1)                                     # [N, C, H, W]
         n = x.shape[0]
+        if self.aggregation == "sum":
+            return u, torch.ones(n, self.num_paths, self.out_channels, dtype=x.dtype)
         logits = self.attn(u).view(n, self.num_paths, self.out_channels)  # [N, M, C]
         a = torch.softmax(logits, dim=1)
         v = (feats * a[:, :, :, None, None]).sum(dim=1)
@@ -233,6 +262,10 @@ class SKNetConfig:
     stem: str = "imagenet"          # "imagenet" (7x7/2 conv + 3x3/2 max pool) or "small" (3x3/1)
     branch_kernels: str = "dilated"
     expansion: int = 4
+    path_kernels: Tuple[int, ...] = ()     # the paper's ablations (SKConv): one per path, or ()
+    path_dilations: Tuple[int, ...] = ()
+    path_groups: Tuple[int, ...] = ()
+    aggregation: str = "attention"         # attention | sum
 
     def __post_init__(self):
         if not (len(self.layers) == len(self.planes) == len(self.strides)) or not self.layers:
@@ -254,7 +287,32 @@ class SKNetConfig:
             "base_width": str(self.base_width), "num_classes": str(self.num_classes),
             "in_chans": str(self.in_chans), "stem_width": str(self.stem_width),
             "stem": self.stem, "branch_kernels": self.branch_kernels,
-        }
+        } | sk_ablation_metadata(self)
+
+
+def sk_ablation_options(cfg):
+    """The SKConv keyword arguments of a config's ablation fields (absent fields: defaults)."""
+    return dict(path_kernels=tuple(getattr(cfg, "path_kernels", ())),
+                path_dilations=tuple(getattr(cfg, "path_dilations", ())),
+                path_groups=tuple(getattr(cfg, "path_groups", ())),
+                aggregation=getattr(cfg, "aggregation", "attention"))
+
+
+def sk_ablation_metadata(cfg):
+    """Fixture / checkpoint metadata of the ablation fields, unless the SK convolution is the
+    default M = 2 with dilated 3x3 paths: path_kernels, path_dilations and path_groups as the
+    resolved per-path lists (so a reader needs no convention), aggregation."""
+    o = sk_ablation_options(cfg)
+    if not (o["path_kernels"] or o["path_dilations"] or o["path_groups"] or cfg.paths != 2
+            or cfg.branch_kernels != "dilated" or o["aggregation"] != "attention"):
+        return {}
+    geo = [path_geometry(m, cfg.branch_kernels, o["path_kernels"], o["path_dilations"])
+           for m in range(cfg.paths)]
+    groups = o["path_groups"] or (cfg.groups,) * cfg.paths
+    return {"path_kernels": ",".join(str(k) for k, _, _ in geo),
+            "path_dilations": ",".join(str(d) for _, d, _ in geo),
+            "path_groups": ",".join(str(g) for g in groups),
+            "aggregation": o["aggregation"]}
 
 
 PRESETS = {
@@ -357,7 +415,7 @@ class SKUnit(ResidualUnit):
         self.conv2 = SKConv(width, width, paths=cfg.paths, groups=cfg.groups,
                             reduction=cfg.reduction, min_width=cfg.min_width, stride=stride,
                             branch_kernels=cfg.branch_kernels, width=attn_width,
-                            split_input=split_input)
+                            split_input=split_input, **sk_ablation_options(cfg))
         self.conv3 = _ConvBN(width, out, 1, act=False)
         self._add_tail(inplanes, out, stride, avg_down, se_width)
 

@@ -1,18 +1,19 @@
 // sknet kernels: the Split step of an SK convolution for float, all M branches in one call.
 //
 //   U_m[n, oy, ox, co] = act( bias_m[co] + residual[n, oy, ox, co]
-//                             + sum_{ky,kx,j} X[n, oy*s + (ky-1)*m, ox*s + (kx-1)*m, in_m + g(co)*gwi + j]
+//                             + sum_{ky,kx,j} X[n, oy*s + ky*D_m - r_m, ox*s + kx*D_m - r_m, in_m + g(co)*gwi + j]
 //                                             * W_m[co, j, ky, kx] ),                    m = 1..M
 //   channel_sums[n, co] += sum_{oy,ox} sum_m U_m[n, oy, ox, co]
 //
-// Branch m is a grouped 3x3 convolution with dilation m and padding m (stride s; every branch has the
-// same output size) from its input channels to C outputs: G groups, each from gwi = Cin_m / G input
+// Branch m is a grouped k_m x k_m convolution with dilation D_m and padding r_m = D_m (k_m - 1) / 2
+// (default 3x3 with D_m = m, the paper's dilated paths; true 5x5 and 7x7 kernels for its ablations;
+// stride s; every branch has the same output size) from its input channels to C outputs: G groups, each from gwi = Cin_m / G input
 // channels to gwo = C / G outputs (g(co) = co / gwo). Every branch reads the same Cin_m = Cin input
 // channels (in_m = 0), or, with split_input, branch m reads its own slice of Cin_m = Cin / M channels
 // (in_m = (m-1) * Cin / M, timm's SelectiveKernel split_input). M = 1 is a plain 3x3 convolution
 // (ResNeXt's grouped middle, a ResNet basic block's convs, a deep stem's convs). act is ReLU or the
 // identity and the residual is optional (SKBranchEpilogue). X is NHWC, either dense (pad = 0) or
-// already zero-padded by pad >= M on each side; the kernels read it only through the compact row
+// already zero-padded by pad >= max_m r_m on each side; the kernels read it only through the compact row
 // copies below, which carry the zero border, so no tile checks bounds. The channel sums feed the
 // global average pool of the Fuse step without re-reading U.
 //
@@ -20,9 +21,9 @@
 // channels (L = 16 for avx512, 8 otherwise); a register tile is T output pixels of one row (or of two
 // rows, for narrow maps) x NB blocks x one branch, T = 14 on avx512. The reduction runs over the
 // kernel rows x `steps` input vectors per tap; inside a kernel row each input pixel is loaded (and
-// shuffled) once and feeds every tap (kx, and the other tile row) that reads it, so stride and dilation
-// are compile-time parameters (s in {1, 2}, m in {1, 2, 3}; other values use a generic tap-by-tap
-// tile). How one input vector is formed depends on the group widths (SKKind):
+// shuffled) once and feeds every tap (kx, and the other tile row) that reads it, so stride, dilation
+// and kernel size are compile-time parameters (s in {1, 2} with 3x3 kernels of dilation 1, 2, 3 and
+// dense 5x5 and 7x7 kernels; other values use a generic tap-by-tap tile). How one input vector is formed depends on the group widths (SKKind):
 //   gwi == gwo == 1                 vertical:  the block's own L input channels (depthwise), 1 step;
 //   gwi == gwo in {2, 4}            in-lane:   the block's channels permuted within 128-bit lanes, gw steps;
 //   gwi == gwo < L, L % gw == 0     cross:     the block's channels permuted across lanes, gw steps;
@@ -31,11 +32,11 @@
 //                                   of input channels the block's groups read (gwi when gwo % L == 0).
 // When consecutive blocks read the same span (dense and wide-group convolutions: gwo >= 2L) a
 // broadcast tile may cover NB of them, so each broadcast input feeds NB x 3 FMAs instead of 3 (the
-// multi-block tile of the ISA's plan). Every tile accumulates an output in the same order (kernel row,
+// multi-block tile of the ISA's plan; NB x k_m for a k_m x k_m branch). Every tile accumulates an output in the same order (kernel row,
 // step, kernel column), so the choice of tile never changes a result.
 // The channel layout stays the caller's natural NHWC order: the permutations live in the packed
 // weights and a small per-step lane table. Weights are packed once per block as
-// [branch][ky][step][kx][L] (zero where a lane has no such input), so one step loads 3 weight vectors.
+// [branch][ky][step][kx][L] (zero where a lane has no such input), so one step loads k_m weight vectors.
 // The input rows in use are copied, for a group of blocks at a time, into a small ring of compact rows
 // ([section][chunk of L channels][pixel][L]; one section, or one per branch with split_input): pixels
 // are then L floats apart (no L1 set conflicts at Cin*4-byte strides, constant offsets in the unrolled
@@ -50,6 +51,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -69,9 +71,17 @@
 namespace sknet {
 namespace kernels {
 
-/// One SK Split step: M = `paths` branches of grouped 3x3 convolutions (branch m: dilation m + 1).
+/// Branches one kernel call computes at most.
+inline constexpr dim_t kSKMaxPaths = 8;
+
+/// Largest kernel size of a branch (odd, 1..kSKMaxKernel).
+inline constexpr dim_t kSKMaxKernel = 15;
+
+/// One SK Split step: M = `paths` branches of grouped k_m x k_m convolutions with dilation D_m and
+/// padding r_m = D_m (k_m - 1) / 2 (default: 3x3 with dilation m + 1 for branch m, the paper's
+/// dilated paths; every branch has the same output size).
 /// h, w are the unpadded input size; the input buffer is [n, h + 2*pad, w + 2*pad, in_channels()] with
-/// a zero border of pad >= paths, or the dense input [n, h, w, in_channels()] with pad = 0; every
+/// a zero border of pad >= max_reach(), or the dense input [n, h, w, in_channels()] with pad = 0; every
 /// output is [n, oh(), ow(), c]. Branch m reads input channels [path_in_begin(m), + path_in_channels())
 /// in `groups` groups of in_group_width() channels, each feeding group_width() outputs.
 /// Requires c % groups == 0, path_in_channels() % groups == 0 (with split_input, in_channels() % paths
@@ -80,6 +90,13 @@ struct SKBranchGeometry {
   dim_t n = 1, h = 0, w = 0, c = 0, groups = 1, paths = 2, stride = 1, pad = 2;
   dim_t cin = 0;             ///< channels of the input buffer; 0 means c (the square SK convolution)
   bool split_input = false;  ///< branch m reads only channels [m * cin / paths, (m + 1) * cin / paths)
+  /// Per branch: kernel size k_m (odd) and dilation D_m; 0 means the default, 3 and m + 1.
+  std::array<dim_t, kSKMaxPaths> kernel{}, dilation{};
+  /// Channels one branch reads from the start of each input pixel; 0 means the default (cin, or
+  /// cin / paths with split_input). Lets one branch of a wider input run on its own (the caller
+  /// offsets the input pointer to the branch's first channel).
+  dim_t path_cin = 0;
+
   dim_t oh() const { return (h - 1) / stride + 1; }
   dim_t ow() const { return (w - 1) / stride + 1; }
   dim_t padded_h() const { return h + 2 * pad; }
@@ -89,15 +106,31 @@ struct SKBranchGeometry {
   /// Channels of the input buffer (floats between its pixels).
   dim_t in_channels() const { return cin > 0 ? cin : c; }
   /// Input channels one branch reads.
-  dim_t path_in_channels() const { return split_input ? in_channels() / paths : in_channels(); }
+  dim_t path_in_channels() const {
+    return path_cin > 0 ? path_cin : split_input ? in_channels() / paths : in_channels();
+  }
   /// The first input channel branch m (0-based) reads.
   dim_t path_in_begin(dim_t m) const { return split_input ? m * path_in_channels() : 0; }
   /// Input channels per group of one branch.
   dim_t in_group_width() const { return path_in_channels() / groups; }
-  /// Multiply-adds of all branches.
-  double macs() const {
-    return double(paths) * double(n * oh() * ow()) * double(c) * double(in_group_width()) * 9.0;
+  /// k_m, D_m and the reach (padding) D_m (k_m - 1) / 2 of branch m (0-based).
+  dim_t path_kernel(dim_t m) const { return kernel[std::size_t(m)] > 0 ? kernel[std::size_t(m)] : 3; }
+  dim_t path_dilation(dim_t m) const { return dilation[std::size_t(m)] > 0 ? dilation[std::size_t(m)] : m + 1; }
+  dim_t path_reach(dim_t m) const { return path_dilation(m) * (path_kernel(m) - 1) / 2; }
+  /// The largest reach of the branches (the zero border the kernels need around the input).
+  dim_t max_reach() const {
+    dim_t r = 0;
+    for (dim_t m = 0; m < paths && m < kSKMaxPaths; ++m) r = std::max(r, path_reach(m));
+    return r;
   }
+  /// Kernel taps of all branches, sum_m k_m^2.
+  dim_t taps() const {
+    dim_t t = 0;
+    for (dim_t m = 0; m < paths && m < kSKMaxPaths; ++m) t += path_kernel(m) * path_kernel(m);
+    return t;
+  }
+  /// Multiply-adds of all branches.
+  double macs() const { return double(n * oh() * ow()) * double(c) * double(in_group_width()) * double(taps()); }
   double flops() const { return 2.0 * macs(); }
 };
 
@@ -113,9 +146,6 @@ struct SKBranchEpilogue {
 /// Channel ranges passed to sk_branches_conv3x3 start at multiples of this (and end at one, or at c).
 inline constexpr dim_t kSKBranchChannelStep = 16;
 
-/// Branches one kernel call computes at most.
-inline constexpr dim_t kSKMaxPaths = 8;
-
 /// Throws KernelError unless g is a valid geometry.
 inline void validate(const SKBranchGeometry& g) {
   const auto fail = [](const char* what) { throw KernelError(std::string("SKBranchGeometry: ") + what); };
@@ -124,9 +154,18 @@ inline void validate(const SKBranchGeometry& g) {
   if (g.groups < 1 || g.c % g.groups != 0) fail("groups must divide c");
   if (g.paths < 1 || g.paths > kSKMaxPaths) fail("paths must be in 1..8");
   if (g.split_input && g.in_channels() % g.paths != 0) fail("with split_input, paths must divide cin");
-  if (g.path_in_channels() % g.groups != 0) fail("groups must divide the input channels of a path");
+  if (g.path_cin < 0 || g.path_cin > g.in_channels()) fail("path_cin must be in 0..cin");
+  if (g.path_cin > 0 && g.split_input) fail("path_cin and split_input exclude each other");
+  if (g.path_in_channels() < 1 || g.path_in_channels() % g.groups != 0)
+    fail("groups must divide the input channels of a path");
   if (g.stride < 1) fail("stride must be >= 1");
-  if (g.pad != 0 && g.pad < g.paths) fail("pad must be 0 (dense input) or >= paths (the largest dilation)");
+  for (dim_t m = 0; m < g.paths; ++m) {
+    const dim_t k = g.path_kernel(m), d = g.path_dilation(m);
+    if (k < 1 || k > kSKMaxKernel || k % 2 == 0) fail("branch kernel sizes must be odd, 1..15");
+    if (d < 1 || d > 64) fail("branch dilations must be in 1..64");
+  }
+  if (g.pad != 0 && g.pad < g.max_reach())
+    fail("pad must be 0 (dense input) or >= the largest reach D (k - 1) / 2 of the branches");
 }
 
 namespace detail {
@@ -155,12 +194,13 @@ struct SKTile {
   dim_t col = 0;                 ///< frame column of the tile's first output pixel (ox0*s + M)
   dim_t chunk_stride = 0;        ///< floats between the channel chunks of a scratch row
   dim_t k0 = 0;                  ///< broadcast: the span's first channel, relative to the first chunk
-  const float* wei = nullptr;    ///< this block and branch: [3 ky][steps][3 kx][L]
+  const float* wei = nullptr;    ///< this block and branch: [k ky][steps][k kx][L]
   dim_t wei_block = 0;           ///< multi-block tiles: floats between consecutive blocks' weights
   const float* bias = nullptr;   ///< [L], zero-padded
   const std::int32_t* ctrl = nullptr;  ///< in-lane / cross: [steps][L] source lane of each lane
   dim_t steps = 0;               ///< reduction steps per tap
-  dim_t dilation = 1, stride = 1;  ///< read by the generic tile only (the others have them built in)
+  dim_t dilation = 1, stride = 1, kernel = 3;  ///< read by the generic tile only (the others have them
+                                               ///< built in)
   float* dst = nullptr;          ///< U_m at (n, oy, ox0, c0)
   const float* res = nullptr;    ///< the residual at (n, oy, ox0, c0), or null
   dim_t dst_pix = 0, dst_row = 0;  ///< floats between output pixels (c) and rows (ow * c), also of res
@@ -214,12 +254,13 @@ SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept;
 
 /// The branch weights and biases of one SK Split step, packed once for one ISA's kernels (lanes: 16
 /// for avx512, 8 otherwise) in 64-byte aligned memory; immutable once built. Per block of L output
-/// channels and branch m: [3 ky][steps][3 kx][L] with steps = gw for gw < L dividing L (1 for depthwise)
-/// and otherwise the width of the input-channel span the block reads; then biases [M][blocks * L].
+/// channels and branch m: [k_m ky][steps][k_m kx][L] with steps = gw for gw < L dividing L (1 for
+/// depthwise) and otherwise the width of the input-channel span the block reads; then biases
+/// [M][blocks * L].
 class PackedBranchWeights {
  public:
   PackedBranchWeights() = default;
-  /// weights[m]: PyTorch [c, path_in_channels / groups, 3, 3] of branch m (dilation m + 1); bias[m]:
+  /// weights[m]: PyTorch [c, path_in_channels / groups, k_m, k_m] of branch m (g.path_kernel(m)); bias[m]:
   /// [c] (BN folded in); packed for `isa` (default: active_isa()). Throws KernelError for an invalid
   /// geometry or an ISA this CPU lacks.
   PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias)
@@ -230,6 +271,7 @@ class PackedBranchWeights {
     if (this == &o) return *this;
     shape_ = o.shape_;
     offset_ = o.offset_, steps_ = o.steps_, span_begin_ = o.span_begin_, ctrl_ = o.ctrl_;
+    kernel_ = o.kernel_, taps_before_ = o.taps_before_;
     data_.reset();
     if (o.data_) {
       allocate(shape_.size);
@@ -256,9 +298,11 @@ class PackedBranchWeights {
   detail::SKKind kind() const noexcept { return shape_.kind; }
   /// Floats of packed weights and biases.
   dim_t size() const noexcept { return shape_.size; }
-  /// Block b, branch m (0-based): [3][steps(b)][3][lanes()].
+  /// Kernel size of branch m.
+  dim_t kernel(dim_t m) const { return kernel_[std::size_t(m)]; }
+  /// Block b, branch m (0-based): [kernel(m)][steps(b)][kernel(m)][lanes()].
   const float* weights(dim_t b, dim_t m) const {
-    return data_.get() + offset_[std::size_t(b)] + m * 9 * steps(b) * shape_.lanes;
+    return data_.get() + offset_[std::size_t(b)] + taps_before_[std::size_t(m)] * steps(b) * shape_.lanes;
   }
   const float* bias(dim_t b, dim_t m) const {
     return data_.get() + shape_.bias_offset + (m * shape_.blocks + b) * shape_.lanes;
@@ -292,6 +336,7 @@ class PackedBranchWeights {
   } shape_;
   std::vector<dim_t> offset_, steps_, span_begin_;
   std::vector<std::int32_t> ctrl_;
+  std::array<dim_t, kSKMaxPaths> kernel_{}, taps_before_{};  // k_m; sum of k^2 over the branches before m
   AlignedArray<float> data_;
 };
 
@@ -310,6 +355,12 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
   sh.groups = g.groups, sh.paths = M, sh.lanes = L;
   sh.blocks = (C + L - 1) / L;
   sh.kind = detail::sk_kind(gwi, gwo, L);
+  const dim_t taps = g.taps();
+  for (dim_t m = 0, before = 0; m < M; ++m) {
+    kernel_[std::size_t(m)] = g.path_kernel(m);
+    taps_before_[std::size_t(m)] = before;
+    before += g.path_kernel(m) * g.path_kernel(m);
+  }
   const bool permuted = sh.kind == detail::SKKind::kInLane || sh.kind == detail::SKKind::kCross;
   if (permuted) {  // step j: lane l reads input j of its own group
     ctrl_.resize(std::size_t(gwo * L));
@@ -330,7 +381,7 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
     offset_[std::size_t(b)] = total;
     steps_[std::size_t(b)] = steps;
     span_begin_[std::size_t(b)] = begin;
-    total += M * 9 * steps * L;
+    total += taps * steps * L;
   }
   sh.bias_offset = total;
   sh.size = total + M * sh.blocks * L;
@@ -340,10 +391,11 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
   for (dim_t b = 0; b < sh.blocks; ++b) {
     const dim_t c0 = b * L, steps = steps_[std::size_t(b)];
     for (dim_t m = 0; m < M; ++m) {
-      float* dst = p + offset_[std::size_t(b)] + m * 9 * steps * L;
-      for (dim_t ky = 0; ky < 3; ++ky)
+      const dim_t k = kernel_[std::size_t(m)];
+      float* dst = p + offset_[std::size_t(b)] + taps_before_[std::size_t(m)] * steps * L;
+      for (dim_t ky = 0; ky < k; ++ky)
         for (dim_t j = 0; j < steps; ++j)
-          for (dim_t kx = 0; kx < 3; ++kx)
+          for (dim_t kx = 0; kx < k; ++kx)
             for (dim_t l = 0; l < L; ++l) {
               const dim_t oc = c0 + l;
               dim_t ic;  // the input channel (of the branch's input) lane l reads at step j
@@ -355,7 +407,7 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
               if (oc >= C) continue;
               const dim_t icg = ic - oc / gwo * gwi;  // index within oc's group
               if (ic >= cin || icg < 0 || icg >= gwi) continue;
-              dst[((ky * steps + j) * 3 + kx) * L + l] = weights[m][((oc * gwi + icg) * 3 + ky) * 3 + kx];
+              dst[((ky * steps + j) * k + kx) * L + l] = weights[m][((oc * gwi + icg) * k + ky) * k + kx];
             }
       for (dim_t l = 0; l < L && c0 + l < C; ++l) p[sh.bias_offset + (m * sh.blocks + b) * L + l] = bias[m][c0 + l];
     }

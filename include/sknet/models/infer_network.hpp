@@ -8,7 +8,11 @@
 // sknet's own fixtures and demo models write it): strides are 1, 2, 2, 2 (metadata "strides":
 // "1,2,2"); an SK path whose input is exactly Cin / M channels per output (weight [C, Cin / M, 3, 3])
 // splits the input (timm's skresnet, G = 1) rather than grouping it into M groups (metadata
-// "split_input": "0" for the latter); paths are dilated 3x3 (a 5x5 or 7x7 weight means true kernels).
+// "split_input": "0" for the latter). The paper's ablations: each path's kernel size and groups come
+// from its weight's shape, and a checkpoint without attn.* keys has sum aggregation; dilations do not
+// show in a shape, so they come from the metadata's "path_dilations" ("1,1") when present, and
+// otherwise follow the paper's and timm's convention: the n-th path, if 3x3, has dilation n (1, 2, ...),
+// a larger kernel dilation 1 (true 5x5, 7x7 kernels).
 #pragma once
 
 #include <algorithm>
@@ -148,8 +152,9 @@ inline bool has(const ShapeMap& m, const std::string& key) { return m.count(key)
 }  // namespace detail
 
 /// Infers the network of a checkpoint from its names and shapes (see the file comment for what is
-/// taken by convention; `metadata` may give the stage strides as "strides": "1,2,2,1" and whether SK
-/// paths split their input as "split_input": "0" or "1"). Throws
+/// taken by convention; `metadata` may give the stage strides as "strides": "1,2,2,1", whether SK
+/// paths split their input as "split_input": "0" or "1" and the SK path dilations as
+/// "path_dilations": "1,3"). Throws
 /// FormatError naming `source` when the keys fit no family, with the differences to the closest plan
 /// when a family was recognised but the file does not fit it.
 inline InferredNetwork infer_network(const ShapeMap& file, const std::string& source,
@@ -196,21 +201,27 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
                                                                          std::to_string(units.rbegin()->first));
   c.layers.clear(), c.planes.clear(), c.strides.clear();
   for (const auto& [s, n] : units) c.layers.push_back(n), c.strides.push_back(s == 1 ? 1 : 2);
-  if (const auto it = metadata.find("strides"); it != metadata.end()) {
-    std::vector<Index> strides;
+  // A metadata entry of comma-separated integers, or nothing when the file has none.
+  const auto metadata_list = [&](const std::string& key) {
+    std::vector<Index> values;
+    const auto it = metadata.find(key);
+    if (it == metadata.end()) return values;
     std::size_t begin = 0;
     try {
       while (begin <= it->second.size()) {
         const std::size_t end = std::min(it->second.find(',', begin), it->second.size());
         std::size_t used = 0;
         const std::string item = it->second.substr(begin, end - begin);
-        strides.push_back(std::stoll(item, &used));
+        values.push_back(std::stoll(item, &used));
         if (used != item.size()) throw std::invalid_argument(item);
         begin = end + 1;
       }
     } catch (const std::exception&) {
-      detail::fail<FormatError>(source, "metadata 'strides'", "comma-separated integers", "'" + it->second + "'");
+      detail::fail<FormatError>(source, "metadata '" + key + "'", "comma-separated integers", "'" + it->second + "'");
     }
+    return values;
+  };
+  if (const std::vector<Index> strides = metadata_list("strides"); !strides.empty()) {
     detail::require<FormatError>(strides.size() == c.layers.size(), source, "metadata 'strides' (one per stage)",
                                  c.layers.size(), strides.size());
     c.strides = strides;
@@ -265,15 +276,33 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
       c.split_input = it->second == "1";
     }
     const Index path_in = c.split_input ? sk_in / m : sk_in;
-    c.groups = w[1] > 0 && path_in % w[1] == 0 ? path_in / w[1] : 1;
+    // Each path's kernel size and groups from its weight [C, path_in / G_m, k_m, k_m].
+    std::vector<Index> kernels, groups;
+    for (Index i = 0; i < m; ++i) {
+      const auto& wi = shape_at(file, u0 + sk_at + ".paths." + std::to_string(i) + ".conv.weight", 4, source);
+      kernels.push_back(wi[2]);
+      groups.push_back(wi[1] > 0 && path_in % wi[1] == 0 ? path_in / wi[1] : 1);
+    }
+    c.groups = groups[0];
     c.base_width = c.block == BlockKind::basic ? 64 : width * 64 / (planes0 * c.groups);
-    if (w[2] != 3) c.branch_kernel = BranchKernel::full;
+    bool all_3x3 = true, all_full = true;
+    for (Index i = 0; i < m; ++i) {
+      all_3x3 = all_3x3 && kernels[std::size_t(i)] == 3;
+      all_full = all_full && kernels[std::size_t(i)] == 2 * i + 3;
+      if (groups[std::size_t(i)] != c.groups) c.path_groups = groups;
+    }
+    if (!all_3x3 && all_full) c.branch_kernel = BranchKernel::full;
+    if (!all_3x3 && !all_full) c.path_kernels = kernels;
+    c.path_dilations = metadata_list("path_dilations");
+    detail::require<FormatError>(c.path_dilations.empty() || Index(c.path_dilations.size()) == m, source,
+                                 "metadata 'path_dilations' (one per SK path)", m, c.path_dilations.size());
+    if (!has(file, u0 + sk_at + ".attn.fc_reduce.weight")) c.aggregation = Aggregation::sum;
     r.family = c.split_input || c.block == BlockKind::basic ? "skresnet" : "sknet";
   }
   const auto& fc = shape_at(file, "fc.weight", 2, source);
   c.num_classes = fc[0];
   // Attention widths of every SK unit: a rule when one explains them all, else the list.
-  if (r.paths > 0) {
+  if (r.paths > 0 && c.aggregation == Aggregation::attention) {
     std::vector<Index> d;
     for (std::size_t s = 0; s < c.layers.size(); ++s)
       for (Index u = 0; u < c.layers[s]; ++u)
@@ -337,9 +366,12 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
     throw FormatError(message);
   }
   // A named architecture with the same plan (classes aside); the parameter count and depth rule out
-  // most candidates before their names and shapes are built.
+  // most candidates before their names and shapes are built. Every named SK network has the default
+  // paths, so paths with other dilations (which the shapes do not show) name none.
   const Index params = plan.parameters();
+  const bool default_paths = r.paths == 0 || plan.blocks.front().sk.default_paths(r.paths);
   for (const Architecture& a : architectures()) {
+    if (!default_paths) break;
     if (a.family != r.family) continue;
     SKNetConfig named = a.config;
     named.num_classes = c.num_classes, named.in_channels = c.in_channels;
@@ -397,7 +429,18 @@ inline std::string InferredNetwork::description() const {
   s += ", G " + std::to_string(config.groups);
   if (paths > 0) {
     s += ", M " + std::to_string(paths) + (config.split_input ? ", split input" : "");
-    s += ", d " + (config.attention ? config.attention->to_string() : "per unit " + list(config.attention_widths));
+    const NetworkPlan p = plan();
+    const SKConvOptions& sk = p.blocks.front().sk;
+    if (!sk.default_paths(paths)) {
+      std::vector<Index> k, d, g;
+      for (Index m = 0; m < paths; ++m) k.push_back(sk.kernel_of(m)), d.push_back(sk.dilation_of(m)), g.push_back(sk.groups_of(m));
+      s += ", path kernels " + list(k) + " dilations " + list(d) + " groups " + list(g);
+      if (config.path_dilations.empty()) s += " (dilations by convention)";
+    }
+    if (config.aggregation == Aggregation::sum)
+      s += ", sum aggregation (no attention)";
+    else
+      s += ", d " + (config.attention ? config.attention->to_string() : "per unit " + list(config.attention_widths));
   }
   if (config.se) s += ", SE " + config.se->to_string();
   s += ", " + std::to_string(config.num_classes) + " classes)";

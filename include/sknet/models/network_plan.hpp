@@ -58,6 +58,10 @@ struct SKNetConfig {
   Index stem_width = 64;
   Stem stem = Stem::imagenet;  ///< (deep: stem_width is its first two convs' width; it outputs 2 * stem_width)
   BranchKernel branch_kernel = BranchKernel::dilated;
+  /// The SK ablations (SKConvOptions): per-path kernel sizes, dilations and groups (empty: from
+  /// branch_kernel, the m + 1 convention and `groups`), and the aggregation of the paths.
+  std::vector<Index> path_kernels, path_dilations, path_groups;
+  Aggregation aggregation = Aggregation::attention;
   BlockKind block = BlockKind::bottleneck;
   bool split_input = false;  ///< SK path m reads only the m-th M-th of the input channels (timm's skresnet)
   /// The SK attention width rule; unset: the paper's max(C / r, L) with `reduction` and `min_width`.
@@ -216,7 +220,11 @@ inline SKUnitOptions sknet_unit_options(const SKNetConfig& config, Index paths, 
                                                               : config.attention_rule())
                                .split_input(config.split_input)
                                .stride(u == 0 ? config.strides[s] : 1)
-                               .branch_kernel(config.branch_kernel);
+                               .branch_kernel(config.branch_kernel)
+                               .path_kernels(config.path_kernels)
+                               .path_dilations(config.path_dilations)
+                               .path_groups(config.path_groups)
+                               .aggregation(config.aggregation);
   return SKUnitOptions(in, config.stage_channels(s), sk);
 }
 
@@ -446,6 +454,7 @@ inline BlockPlan sk_block(const SKNetConfig& config, Index paths, std::size_t s,
                           std::size_t index) {
   const Index d = config.attention_widths.empty() ? 0 : config.attention_widths[index];
   const SKUnitOptions o = sknet_unit_options(config, paths, s, u, d);
+  o.sk().validate(detail::layer_label("SKConv", name + (config.block == BlockKind::basic ? ".conv1" : ".conv2")), paths);
   BlockPlan b;
   b.name = name;
   b.middle = Middle::sk;

@@ -1,19 +1,28 @@
-// sknet: SKConvOptions, the paper's SK[M, G, r] and L plus stride and the branch kernels.
+// sknet: SKConvOptions, the paper's SK[M, G, r] and L plus stride, the per-path kernels, dilations and
+// groups of its ablations, and how the paths are aggregated.
 #pragma once
 
 #include <algorithm>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "sknet/ops/conv2d.hpp"
 #include "sknet/tensor.hpp"
 
 namespace sknet {
 
-/// How branch m (m = 1..M in the paper, index m-1 here) sees its neighbourhood.
+/// How branch m (m = 1..M in the paper, index m-1 here) sees its neighbourhood, when the per-path
+/// kernel sizes are not given one by one (SKConvOptions::path_kernels).
 enum class BranchKernel {
   dilated,  ///< a 3x3 kernel with dilation m and padding m (the paper's and timm's default)
   full,     ///< a true (2m+1)x(2m+1) kernel with padding m (the paper's ablation)
+};
+
+/// How the paths' outputs U_m become V.
+enum class Aggregation {
+  attention,  ///< V = sum_m a_m U_m with the SK attention a (Fuse + Select; the default)
+  sum,        ///< V = sum_m U_m, no attention parameters (the paper's "w/o SK attention" ablation)
 };
 
 /// How an SK convolution's attention width d follows from its channels C (the rule differs between
@@ -109,10 +118,20 @@ struct AttentionWidth {
 };
 
 /// Options of an SK convolution. Defaults are the paper's SK[2, 32, 16] with L = 32, stride 1,
-/// dilated branches, every path reading every input channel. Example:
+/// dilated branches, every path reading every input channel, attention. Example:
 /// SKConvOptions(128, 128).groups(32).reduction(16).min_width(32).
 /// With split_input (timm's skresnet families) path m reads only input channels
 /// [m * Cin / M, (m + 1) * Cin / M), so its convolution is Cin / M -> Cout.
+///
+/// Path m (0-based) is a k_m x k_m convolution with dilation D_m, padding D_m (k_m - 1) / 2 (so every
+/// path keeps the output size) and G_m groups:
+///   k_m = path_kernels()[m] when given, else 3 (dilated) or 2m + 3 (full);
+///   D_m = path_dilations()[m] when given, else m + 1 for a 3x3 path and 1 for a larger kernel (the
+///         paper's and timm's convention: a dilated 3x3 stands in for the (2m+3)x(2m+3) kernel);
+///   G_m = path_groups()[m] when given, else groups().
+/// The paper's ablations (section 4): path_kernels({3, 3}).path_dilations({1, 2}) is the default,
+/// path_kernels({3, 5}) a true 5x5 second path, path_groups({32, 64}) a second path with twice the
+/// groups, path_kernels({3, 5, 7}) M = 3 with true kernels, aggregation(Aggregation::sum) no attention.
 class SKConvOptions {
  public:
   SKConvOptions(Index in_channels, Index out_channels) : in_(in_channels), out_(out_channels) {}
@@ -121,7 +140,7 @@ class SKConvOptions {
 
   /// M, the number of paths; 0 (the default) means "the SKConv template argument".
   SKConvOptions& paths(Index m) { paths_ = m; return *this; }
-  /// G, the groups of every branch convolution (G = C gives depthwise branches).
+  /// G, the groups of every branch convolution without its own (G = C gives depthwise branches).
   SKConvOptions& groups(Index g) { groups_ = g; return *this; }
   /// r, the reduction ratio of the attention: d = max(C / r, L) (selects the paper's rule).
   SKConvOptions& reduction(Index r) {
@@ -139,6 +158,13 @@ class SKConvOptions {
   SKConvOptions& split_input(bool s) { split_input_ = s; return *this; }
   SKConvOptions& stride(Index s) { stride_ = s; return *this; }
   SKConvOptions& branch_kernel(BranchKernel k) { branch_kernel_ = k; return *this; }
+  /// Kernel size of each path (odd, one per path; empty: from branch_kernel()).
+  SKConvOptions& path_kernels(std::vector<Index> k) { path_kernels_ = std::move(k); return *this; }
+  /// Dilation of each path (one per path; empty: the convention in the class comment).
+  SKConvOptions& path_dilations(std::vector<Index> d) { path_dilations_ = std::move(d); return *this; }
+  /// Groups of each path (one per path; empty: groups() for every path).
+  SKConvOptions& path_groups(std::vector<Index> g) { path_groups_ = std::move(g); return *this; }
+  SKConvOptions& aggregation(Aggregation a) { aggregation_ = a; return *this; }
 
   Index in_channels() const { return in_; }
   Index out_channels() const { return out_; }
@@ -150,6 +176,32 @@ class SKConvOptions {
   bool split_input() const { return split_input_; }
   Index stride() const { return stride_; }
   BranchKernel branch_kernel() const { return branch_kernel_; }
+  const std::vector<Index>& path_kernels() const { return path_kernels_; }
+  const std::vector<Index>& path_dilations() const { return path_dilations_; }
+  const std::vector<Index>& path_groups() const { return path_groups_; }
+  Aggregation aggregation() const { return aggregation_; }
+  /// Whether V is the attention-weighted sum (Fuse and Select with their parameters).
+  bool has_attention() const { return aggregation_ == Aggregation::attention; }
+
+  /// k_m, D_m and G_m of path `m` (0-based; see the class comment).
+  Index kernel_of(Index m) const {
+    if (!path_kernels_.empty()) return at(path_kernels_, m);
+    return branch_kernel_ == BranchKernel::full ? 2 * m + 3 : 3;
+  }
+  Index dilation_of(Index m) const {
+    if (!path_dilations_.empty()) return at(path_dilations_, m);
+    return kernel_of(m) == 3 ? m + 1 : 1;
+  }
+  Index groups_of(Index m) const { return path_groups_.empty() ? groups_ : at(path_groups_, m); }
+  /// How far path m reaches from the centre: its padding D_m (k_m - 1) / 2.
+  Index reach_of(Index m) const { return dilation_of(m) * (kernel_of(m) - 1) / 2; }
+  /// Whether every path of `m_paths` is the default: 3x3, dilation m + 1, groups() (the layout the
+  /// checkpoints of timm and the paper's SKNets have).
+  bool default_paths(Index m_paths) const {
+    for (Index m = 0; m < m_paths; ++m)
+      if (kernel_of(m) != 3 || dilation_of(m) != m + 1 || groups_of(m) != groups_) return false;
+    return true;
+  }
 
   /// d of the attention rule for C = out_channels (the paper's max(C / r, L) by default).
   Index attention_width() const { return attention_.of(out_); }
@@ -157,15 +209,14 @@ class SKConvOptions {
   /// Input channels of each path's convolution: Cin, or Cin / M with split_input (M = `m_paths`).
   Index path_in_channels(Index m_paths) const { return split_input_ && m_paths > 0 ? in_ / m_paths : in_; }
 
-  /// The convolution of branch `m` (0-based) of `m_paths`: no bias, G groups, the SK stride.
+  /// The convolution of branch `m` (0-based) of `m_paths`: no bias, G_m groups, k_m x k_m with dilation
+  /// D_m and padding D_m (k_m - 1) / 2, the SK stride.
   Conv2dOptions branch_conv(Index m, Index m_paths) const {
-    const Index reach = m + 1;
-    const bool dilated = branch_kernel_ == BranchKernel::dilated;
-    return Conv2dOptions(path_in_channels(m_paths), out_, dilated ? 3 : 2 * reach + 1)
+    return Conv2dOptions(path_in_channels(m_paths), out_, kernel_of(m))
         .stride(stride_)
-        .padding(reach)
-        .dilation(dilated ? reach : 1)
-        .groups(groups_)
+        .padding(reach_of(m))
+        .dilation(dilation_of(m))
+        .groups(groups_of(m))
         .bias(false);
   }
 
@@ -179,15 +230,38 @@ class SKConvOptions {
     if (split_input_)
       require<ConfigError>(in_ % m_paths == 0, layer, "input channels (split over the M paths: a multiple of M)",
                            "a multiple of " + std::to_string(m_paths), in_);
-    branch_conv(0, m_paths).validate(layer);
+    const auto one_per_path = [&](const std::vector<Index>& list, const char* what) {
+      require<ConfigError>(list.empty() || Index(list.size()) == m_paths, layer,
+                           std::string(what) + " (one per path, M = " + std::to_string(m_paths) + ")", m_paths,
+                           list.size());
+    };
+    one_per_path(path_kernels_, "path kernel sizes");
+    one_per_path(path_dilations_, "path dilations");
+    one_per_path(path_groups_, "path groups");
+    for (Index m = 0; m < m_paths; ++m) {
+      const std::string path = "path " + std::to_string(m);
+      const Index k = kernel_of(m), d = dilation_of(m), g = groups_of(m);
+      require<ConfigError>(k >= 1 && k % 2 == 1 && k <= 31, layer,
+                           path + " kernel size (odd, so that padding D(k-1)/2 keeps the output size)",
+                           "an odd number in 1..31", k);
+      require<ConfigError>(d >= 1 && d <= 64, layer, path + " dilation", "1..64", d);
+      require<ConfigError>(g >= 1, layer, path + " groups", ">= 1", g);
+      branch_conv(m, m_paths).validate(layer + " " + path);
+    }
   }
 
  private:
+  static Index at(const std::vector<Index>& list, Index m) {
+    return m >= 0 && m < Index(list.size()) ? list[std::size_t(m)] : 0;  // 0: refused by validate()
+  }
+
   Index in_, out_;
   Index paths_ = 0, groups_ = 32, stride_ = 1;
   AttentionWidth attention_;
   bool split_input_ = false;
   BranchKernel branch_kernel_ = BranchKernel::dilated;
+  std::vector<Index> path_kernels_, path_dilations_, path_groups_;
+  Aggregation aggregation_ = Aggregation::attention;
 };
 
 inline std::ostream& operator<<(std::ostream& os, const SKConvOptions& o) {
@@ -199,6 +273,15 @@ inline std::ostream& operator<<(std::ostream& os, const SKConvOptions& o) {
   if (o.paths() != 0) os << ", M=" << o.paths();
   if (o.stride() != 1) os << ", stride=" << o.stride();
   if (o.branch_kernel() == BranchKernel::full) os << ", full kernels";
+  const auto list = [&](const char* what, const std::vector<Index>& v) {
+    if (v.empty()) return;
+    os << ", " << what << "=";
+    for (std::size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+  };
+  list("kernels", o.path_kernels());
+  list("dilations", o.path_dilations());
+  list("path groups", o.path_groups());
+  if (!o.has_attention()) os << ", sum (no attention)";
   return os << ')';
 }
 

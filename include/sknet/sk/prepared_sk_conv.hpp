@@ -1,7 +1,9 @@
 // sknet: PreparedSKConv, the fast float inference form of one SK convolution (Split, Fuse, Select).
 //
 // prepare folds every branch BN into its grouped convolution and the attention BN into fc_reduce,
-// and packs the branch weights for the compiled instruction set. The three steps are exposed
+// and packs the branch weights for the compiled instruction set. Every option of the SK spec runs
+// here: per-path kernel sizes and dilations (one call of the SK branch kernel for all paths), per-path
+// groups (one call per path, each with its own packing), and sum aggregation (attention all ones). The three steps are exposed
 // separately so a network can fuse them with its neighbours (PreparedSKNet feeds conv1's output
 // straight to split() and builds V with select() block by block just before conv3); forward() runs them back to back for a standalone SK convolution.
 #pragma once
@@ -21,8 +23,8 @@
 
 namespace sknet {
 
-/// One SK convolution with M dilated 3x3 branches (dilation m + 1 for branch m), from Cin to C
-/// channels (every branch reading the whole input, or with split_input its own M-th of it), ready
+/// One SK convolution with M branches (k_m x k_m, dilation D_m, G_m groups: SKConvOptions), from Cin to
+/// C channels (every branch reading the whole input, or with split_input its own M-th of it), ready
 /// for fast float inference. Immutable once built: split(), attend(), select()
 /// and forward() only read the object (several threads may share it); forward() writes into the
 /// caller's ForwardBuffers.
@@ -34,19 +36,26 @@ class PreparedSKConv {
   PreparedSKConv() = default;
 
   /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`.
-  /// Throws ConfigError for branch kernels other than dilated 3x3.
+  /// Throws ConfigError for a branch kernel larger than kernels::kSKMaxKernel (15).
   explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
-    detail::require<ConfigError>(o.branch_kernel() == BranchKernel::dilated, "prepare",
-                                 "branch kernels of " + label_ + " (the fast path runs dilated 3x3 branches)",
-                                 "dilated", "full");
     width_ = o.out_channels();
     in_channels_ = o.in_channels();
     split_input_ = o.split_input();
-    groups_ = o.groups();
+    groups_ = o.groups_of(0);
     stride_ = o.stride();
-    attn_width_ = o.attention_width();
+    attention_ = o.has_attention();
+    attn_width_ = attention_ ? o.attention_width() : 0;
+    for (int m = 0; m < M; ++m) {
+      detail::require<ConfigError>(o.kernel_of(m) <= kernels::kSKMaxKernel, "prepare",
+                                   "kernel size of path " + std::to_string(m) + " of " + label_ +
+                                       " (the fast path's limit)",
+                                   "<= " + std::to_string(kernels::kSKMaxKernel), o.kernel_of(m));
+      kernel_[std::size_t(m)] = o.kernel_of(m), dilation_[std::size_t(m)] = o.dilation_of(m);
+      path_groups_[std::size_t(m)] = o.groups_of(m);
+      if (o.groups_of(m) != groups_) one_call_per_path_ = true;
+    }
     std::array<std::vector<float>, M> weights, biases;
     std::array<const float*, M> wp{}, bp{};
     for (int m = 0; m < M; ++m) {
@@ -54,7 +63,12 @@ class PreparedSKConv {
       wp[m] = weights[m].data();
       bp[m] = biases[m].data();
     }
-    branches_ = kernels::PackedBranchWeights(geometry(1, 1, 1), wp.data(), bp.data(), isa);
+    for (dim_t call = 0; call < calls(); ++call) {
+      const dim_t first = one_call_per_path_ ? call : 0;
+      branches_[std::size_t(call)] =
+          kernels::PackedBranchWeights(call_geometry(call, 1, 1, 1), wp.data() + first, bp.data() + first, isa);
+    }
+    if (!attention_) return;
     fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
     const auto& sel = sk.select().fc_select().weight();
     select_weight_.assign(sel.data(), sel.data() + sel.size());
@@ -66,24 +80,49 @@ class PreparedSKConv {
   /// Input channels Cin (split over the paths with split_input()).
   dim_t in_channels() const { return in_channels_; }
   bool split_input() const { return split_input_; }
+  /// G of path 0 (path_groups(m): of path m).
   dim_t groups() const { return groups_; }
+  dim_t path_groups(dim_t m) const { return path_groups_[std::size_t(m)]; }
   dim_t stride() const { return stride_; }
+  /// d (0 with sum aggregation).
   dim_t attention_width() const { return attn_width_; }
-  kernels::Isa isa() const { return branches_.isa(); }
+  /// Whether V is attention-weighted (otherwise the plain sum of the paths, attention all ones).
+  bool has_attention() const { return attention_; }
+  kernels::Isa isa() const { return branches_[0].isa(); }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
 
-  /// The branch-kernel geometry for a dense input [n, h, w, channels()] (the kernel pads it itself).
+  /// The branch-kernel geometry of all paths for a dense input [n, h, w, in_channels()] (the kernel pads
+  /// it itself; with per-path groups split() runs each path as a call_geometry() of its own).
   kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
     kernels::SKBranchGeometry g;
     g.n = n, g.h = h, g.w = w, g.c = width_, g.groups = groups_, g.paths = M, g.stride = stride_, g.pad = 0;
     g.cin = in_channels_, g.split_input = split_input_;
+    for (int m = 0; m < M; ++m) g.kernel[std::size_t(m)] = kernel_[std::size_t(m)], g.dilation[std::size_t(m)] = dilation_[std::size_t(m)];
     return g;
+  }
+  /// Calls of the SK branch kernel per split(): 1, or M when the paths' groups differ.
+  dim_t calls() const { return one_call_per_path_ ? M : 1; }
+  /// The geometry of call `call` (see calls()): all paths, or path `call` alone reading its input
+  /// channels from call_input_offset(call) on.
+  kernels::SKBranchGeometry call_geometry(dim_t call, dim_t n, dim_t h, dim_t w) const {
+    kernels::SKBranchGeometry g = geometry(n, h, w);
+    if (!one_call_per_path_) return g;
+    const std::size_t m = std::size_t(call);
+    g.paths = 1, g.groups = path_groups_[m], g.split_input = false;
+    g.kernel = {}, g.dilation = {};
+    g.kernel[0] = kernel_[m], g.dilation[0] = dilation_[m];
+    g.path_cin = split_input_ ? in_channels_ / M : in_channels_;
+    return g;
+  }
+  /// The first input channel of call `call`.
+  dim_t call_input_offset(dim_t call) const {
+    return one_call_per_path_ && split_input_ ? call * (in_channels_ / M) : 0;
   }
 
   /// Split: U_m = ReLU(BN(conv_m(X))) for every branch m, channels split over the pool.
-  /// x: [g.n, g.h, g.w, Cin] (g from geometry()); branches[m]: [g.n, oh, ow, C];
+  /// x: [g.n, g.h, g.w, Cin] (g from geometry(); only its n, h, w are read); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
   void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* x, float* const* branches,
@@ -92,19 +131,25 @@ class PreparedSKConv {
     std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
     pool.run([&](int t) {
       const auto r = split_range(width_, threads, t, kernels::kSKBranchChannelStep);
-      if (r.first < r.second)
-        kernels::sk_branches_conv3x3(g, x, branches_, branches, per_thread_sums + std::size_t(t * g.n * width_),
-                                     r.first, r.second);
+      if (r.first >= r.second) return;
+      for (dim_t call = 0; call < calls(); ++call)
+        kernels::sk_branches_conv3x3(call_geometry(call, g.n, g.h, g.w), x + call_input_offset(call),
+                                     branches_[std::size_t(call)], branches + (one_call_per_path_ ? call : 0),
+                                     per_thread_sums + std::size_t(t * g.n * width_), r.first, r.second);
     });
   }
 
   /// Fuse and the softmax of Select: for each image, s = (sum of the threads' channel sums) /
   /// pixels_per_image, z = ReLU(BN(W_reduce s)), logits = W_select z [M, C], softmax over the M
-  /// paths per channel, written to attention [n][M][C].
+  /// paths per channel, written to attention [n][M][C] (with sum aggregation: all ones).
   /// scratch: at least scratch_size() floats.
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention,
               float* scratch) const {
     const dim_t c = width_, d = attn_width_;
+    if (!attention_) {
+      std::fill(attention, attention + n * M * c, 1.0f);
+      return;
+    }
     float* s = scratch;      // [C] the pooled U
     float* z = scratch + c;  // [d]
     for (dim_t img = 0; img < n; ++img) {
@@ -142,7 +187,7 @@ class PreparedSKConv {
   void select(const float* attention, const float* const* branches, dim_t pixels_per_image, dim_t p0, dim_t p1,
               float* v) const {
     const dim_t c = width_;
-    const kernels::SKSelectKernelFn kernel = kernels::sk_select_kernel(branches_.isa());
+    const kernels::SKSelectKernelFn kernel = kernels::sk_select_kernel(isa());
     for (dim_t px = p0; px < p1;) {  // runs of rows of one image
       const dim_t img = px / pixels_per_image, end = std::min(p1, (img + 1) * pixels_per_image);
       std::array<const float*, M> u{};
@@ -200,8 +245,9 @@ class PreparedSKConv {
  private:
   std::string label_;
   dim_t width_ = 0, in_channels_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
-  bool split_input_ = false;
-  kernels::PackedBranchWeights branches_;
+  bool split_input_ = false, attention_ = true, one_call_per_path_ = false;
+  std::array<dim_t, M> kernel_{}, dilation_{}, path_groups_{};
+  std::array<kernels::PackedBranchWeights, M> branches_;  // [0] for all paths, or [m] for path m alone
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
 };
 

@@ -11,8 +11,8 @@
 namespace sknet {
 
 /// Learnable values of an SK convolution with `options` and `paths` paths, from the options
-/// alone: per path a conv weight and a BN (weight, bias), fc_reduce [d, C] and its BN, fc_select
-/// [M * C, d]. Checked: ConfigError naming `layer` on overflow.
+/// alone: per path a conv weight and a BN (weight, bias), and with attention fc_reduce [d, C] and its
+/// BN, fc_select [M * C, d]. Checked: ConfigError naming `layer` on overflow.
 inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const std::string& layer) {
   using detail::checked_add;
   using detail::checked_mul;
@@ -22,6 +22,7 @@ inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const
     total = checked_add(total, conv_parameters(options.branch_conv(m, paths), layer), layer, "parameters");
     total = checked_add(total, checked_mul(Index(2), c, layer, "parameters"), layer, "parameters");
   }
+  if (!options.has_attention()) return total;
   const Index fc_reduce =
       checked_add(checked_mul(d, c, layer, "parameters"), checked_mul(Index(2), d, layer, "parameters"), layer,
                   "parameters");
@@ -30,7 +31,7 @@ inline Index sk_conv_parameters(const SKConvOptions& options, Index paths, const
 }
 
 /// Multiply-adds of an SK convolution on an NHWC input of `input_dims`: the `paths` branch
-/// convolutions, fc_reduce and fc_select. Throws ShapeError as the branch convolutions would
+/// convolutions, and with attention fc_reduce and fc_select. Throws ShapeError as the branch convolutions would
 /// (naming `layer`.paths.m.conv), ConfigError naming `layer` when a count overflows.
 inline Index sk_conv_macs(const SKConvOptions& options, Index paths, const std::array<Index, 4>& input_dims,
                           const std::string& layer, const std::string& name = "") {
@@ -45,6 +46,7 @@ inline Index sk_conv_macs(const SKConvOptions& options, Index paths, const std::
     total = checked_add(total, conv_macs(conv_geometry(options.branch_conv(m, paths), path_dims, branch), branch), layer,
                         "multiply-adds");
   }
+  if (!options.has_attention()) return total;
   const Index n = input_dims[0], c = options.out_channels(), d = options.attention_width();
   const Index fc = checked_mul(checked_mul(checked_mul(n, c, layer, "multiply-adds"), d, layer, "multiply-adds"),
                                checked_add(Index(1), paths, layer, "multiply-adds"), layer, "multiply-adds");
@@ -54,8 +56,8 @@ inline Index sk_conv_macs(const SKConvOptions& options, Index paths, const std::
 /// A selective kernel convolution with M (compile-time) paths on NHWC tensors.
 ///
 /// Parameter names follow timm's SelectiveKernel, relative to the layer's prefix:
-///   paths.{m}.conv.weight [C, Cin/G, k, k], paths.{m}.bn.*, attn.fc_reduce.weight [d, C, 1, 1],
-///   attn.bn.* [d], attn.fc_select.weight [M*C, d, 1, 1].
+///   paths.{m}.conv.weight [C, Cin/G_m, k_m, k_m], paths.{m}.bn.*, attn.fc_reduce.weight [d, C, 1, 1],
+///   attn.bn.* [d], attn.fc_select.weight [M*C, d, 1, 1] (no attn.* with Aggregation::sum).
 /// Weights start at zero and BN at identity; load or set them before use.
 template <class Scalar, int M = 2>
 class SKConv : public Module {
@@ -94,10 +96,18 @@ class SKConv : public Module {
   }
 
   /// requires: input NHWC [N, H, W, in_channels].
-  /// ensures: returns V NHWC [N, OH, OW, out_channels]; `attention` holds a [N, M, out_channels].
+  /// ensures: returns V NHWC [N, OH, OW, out_channels]; `attention` holds a [N, M, out_channels]
+  /// (with Aggregation::sum all ones: V = sum_m 1 * U_m).
   /// const and re-entrant: safe to call from several threads at once.
   Tensor4<Scalar> forward(const ConstTensorMap4<Scalar>& input, Tensor3<Scalar>& attention) const {
     const Branches branches = split_.forward(input);
+    if (!options_.has_attention()) {
+      attention.resize(branches[0].dimension(0), M, options_.out_channels());
+      attention.setConstant(Scalar(1));
+      Tensor4<Scalar> v = branches[0];
+      for (int m = 1; m < M; ++m) v += branches[m];
+      return v;
+    }
     const Tensor2<Scalar> z = fuse_.forward(branches);
     return select_.forward(z, branches, attention);
   }
@@ -112,6 +122,7 @@ class SKConv : public Module {
   template <class Visitor>
   void visit_parameters(const std::string& prefix, Visitor&& visit) {
     split_.visit_parameters(prefix, visit);
+    if (!options_.has_attention()) return;
     fuse_.visit_parameters(detail::join_name(prefix, "attn"), visit);
     select_.visit_parameters(detail::join_name(prefix, "attn"), visit);
   }

@@ -51,7 +51,7 @@ struct SKBranchOps {
 /// narrower 1-row tiles for the rest (see detail::sk_branches_run).
 inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
   return sk_plan<SKBranchOps>(detail::SKWidths<>{}, detail::SKWidths<8, 7, 4, 2, 1>{}, detail::SKBlocks<>{}, w,
-                              g.stride);
+                              g);
 }
 
 /// The avx2 kernel (tiles of 8, 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.

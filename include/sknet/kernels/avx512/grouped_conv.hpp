@@ -60,9 +60,9 @@ struct SKBranchOps {
 inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
   if (g.ow() % 8 == 0 && g.ow() % 7 != 0)
     return sk_plan<SKBranchOps>(detail::SKWidths<8>{}, detail::SKWidths<16, 8, 4, 2, 1>{}, detail::SKBlocks<2, 8>{}, w,
-                                g.stride);
+                                g);
   return sk_plan<SKBranchOps>(detail::SKWidths<7>{}, detail::SKWidths<14, 7, 4, 2, 1>{}, detail::SKBlocks<2, 7>{}, w,
-                              g.stride);
+                              g);
 }
 
 /// The avx512 kernel (tiles of 14, 7, 4, 2, 1 pixels, and 2 blocks x 7; or of 16, 8, ...). See sknet::kernels::sk_branches_conv3x3.

@@ -78,7 +78,7 @@ struct SKBranchOps {
 /// without AVX2, so it is kept small to compile rather than fast.
 inline detail::SKTilePlan sk_tile_plan(const SKBranchGeometry& g, const PackedBranchWeights& w) {
   return sk_plan<SKBranchOps, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{}, detail::SKBlocks<>{}, w,
-                                             g.stride);
+                                             g);
 }
 
 /// The portable kernel (tiles of 4, 2, 1 pixels). See sknet::kernels::sk_branches_conv3x3.
