@@ -193,8 +193,10 @@ NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
 /// Whether the prepared engine runs `plan`: every SK convolution has dilated 3x3 paths (true
 /// (2m+1)x(2m+1) kernels run on the reference kernels).
 bool fast_path_runs(const NetworkPlan& plan) {
-  for (const BlockPlan& b : plan.blocks)
+  for (const BlockPlan& b : plan.blocks) {
     if (b.middle == Middle::sk && b.sk.branch_kernel() != BranchKernel::dilated) return false;
+    if (b.kind == BlockKind::shuffle || b.kind == BlockKind::pointwise) return false;
+  }
   return true;
 }
 

@@ -14,7 +14,7 @@ namespace sknet {
 /// and where its definition comes from.
 struct Architecture {
   std::string name;    ///< "skresnet18", as in `sknet --arch`
-  std::string family;  ///< "sknet", "skresnet", "resnext" or "seresnext": the plan builder
+  std::string family;  ///< "sknet", "skresnet", "resnext", "seresnext" or "sk_shufflenetv2": the plan builder
   SKNetConfig config;
   Index paths = 0;
   std::string source;         ///< where the structure and the parameter names come from
@@ -25,13 +25,14 @@ struct Architecture {
 inline NetworkPlan family_plan(const std::string& family, const SKNetConfig& config, Index paths) {
   if (family == "sknet") return sknet_plan(config, paths);
   if (family == "skresnet") return skresnet_plan(config, paths);
+  if (family == "sk_shufflenetv2") return sk_shufflenet_plan(config, paths);
   if (family == "resnext" || family == "seresnext") {
     SKNetConfig c = config;
     if (family == "seresnext" && !c.se) c.se = se_rule();
     if (family == "resnext") c.se.reset();
     return resnext_plan(c);
   }
-  detail::fail<ConfigError>("sknet", "network family", "sknet, skresnet, resnext or seresnext", "'" + family + "'");
+  detail::fail<ConfigError>("sknet", "network family", "sknet, skresnet, resnext, seresnext or sk_shufflenetv2", "'" + family + "'");
 }
 
 namespace detail {
@@ -61,6 +62,16 @@ inline void skresnet_d(SKNetConfig& c) {
   c.stem = Stem::deep, c.stem_width = 32, c.avg_down = true;
 }
 inline void se_resnext(SKNetConfig& c) { c.se = se_rule(); }
+/// ShuffleNetV2 1.0x (torchvision shufflenet_v2_x1_0): a 24-wide 3x3 stride-2 stem + max pool, stages
+/// of 116, 232, 464 channels, conv5 1024 wide; its SK convolutions depthwise (G = C) with the paper's
+/// attention width max(C / 16, 32).
+inline void shufflenet_v2_1x(SKNetConfig& c) {
+  c.block = BlockKind::shuffle, c.stem = Stem::shufflenet;
+  c.planes = {116, 232, 464}, c.strides = {2, 2, 2};
+  c.stem_width = 24, c.head_width = 1024;
+  c.groups = 1, c.base_width = 64;
+  c.attention = AttentionWidth::paper(16, 32);
+}
 }  // namespace detail
 
 /// Every named architecture, in the order `sknet --help` lists them.
@@ -88,6 +99,10 @@ inline const std::vector<Architecture>& architectures() {
     t.push_back(make_architecture("seresnext50", "seresnext", {3, 4, 6, 3}, 0,
                                   "SENet (Hu et al.), the paper's SENet-50 baseline; timm seresnext50_32x4d names", true,
                                   detail::se_resnext));
+    t.push_back(make_architecture("sk_shufflenetv2", "sk_shufflenetv2", {4, 8, 4}, 2,
+                                  "the SKNet paper's SK-ShuffleNetV2 1.0x on torchvision's shufflenet_v2_x1_0 (names "
+                                  "and structure); placement of the SK convolutions: sknet's reading",
+                                  false, detail::shufflenet_v2_1x));
     return t;
   }();
   return table;

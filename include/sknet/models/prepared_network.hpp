@@ -222,6 +222,13 @@ class PreparedNetwork {
     blocks_.push_back(std::make_unique<PreparedBottleneck<GroupedMiddle>>(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_),
                                                                           u.conv3(), u.shortcut(), se, isa_));
   }
+  template <int M>
+  void add(const ShuffleUnit<float, M>& u) {
+    detail::fail<ConfigError>("prepare", "block " + u.name(), "a block the prepared engine runs", "a shuffle unit");
+  }
+  void add(const PointwiseBlock<float>& u) {
+    detail::fail<ConfigError>("prepare", "block " + u.name(), "a block the prepared engine runs", "a pointwise block");
+  }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
     static std::atomic<std::uint64_t> next_serial{1};
