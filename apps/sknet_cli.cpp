@@ -195,7 +195,6 @@ NetworkPlan network_plan(const Args& args, const SKNetConfig& config) {
 bool fast_path_runs(const NetworkPlan& plan) {
   for (const BlockPlan& b : plan.blocks) {
     if (b.middle == Middle::sk && b.sk.branch_kernel() != BranchKernel::dilated) return false;
-    if (b.kind == BlockKind::shuffle || b.kind == BlockKind::pointwise) return false;
   }
   return true;
 }

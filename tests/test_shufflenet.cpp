@@ -10,6 +10,8 @@
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/infer_network.hpp>
 
+#include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,26 @@ TEST_CASE("SK-ShuffleNetV2 reproduces its PyTorch fixture", "[shufflenet][fixtur
   AttentionMaps<float> attention;
   const Tensor2<float> logits = net.forward(f.nhwc, &attention);
   check_outputs(f, logits, attention, "reference");
+
+  for (int isa = 0; isa <= int(kernels::cpu_isa()); ++isa)
+    for (int threads : {1, 2}) {
+      const PrepareOptions options(threads, false, kernels::Isa(isa));
+      const std::string what = std::string(kernels::isa_name(kernels::Isa(isa))) + ", threads " + std::to_string(threads);
+      const PreparedNetwork fast = prepare(net, options);
+      check_outputs(f, fast.forward(f.nhwc), fast.attention_maps(), what + ", prepare(net)");
+      // One image at a time: the head reads the channel sums conv5's epilogue leaves.
+      for (Index img = 0; img < 2; ++img) {
+        const Tensor4<float> one = f.nhwc.slice(std::array<Index, 4>{img, 0, 0, 0},
+                                                std::array<Index, 4>{1, f.nhwc.dimension(1), f.nhwc.dimension(2),
+                                                                     f.nhwc.dimension(3)});
+        const Tensor2<float> y = fast.forward(one);
+        const Tensor2<float> want = net.forward(one);
+        for (Index k = 0; k < y.dimension(1); ++k) CHECK(std::abs(y(0, k) - want(0, k)) <= 1e-4f);
+      }
+      StateDict<float> dict = f.weights;
+      const PreparedNetwork from_dict = prepare_from_state_dict(f.plan, std::move(dict), options);
+      check_outputs(f, from_dict.forward(f.nhwc), from_dict.attention_maps(), what + ", prepare_from_state_dict");
+    }
 }
 
 TEST_CASE("SK-ShuffleNetV2 1.0x counts", "[shufflenet]") {
