@@ -1,5 +1,6 @@
 // The `sknet` command: network summaries, inference on PyTorch/timm checkpoints, and timing, for
-// every named architecture of models/architectures.hpp (SKNets, SK-ResNets, ResNeXt and SE-ResNeXt).
+// every named architecture of models/architectures.hpp (SKNets, SK-ResNets, ResNeXt, SE-ResNeXt and
+// SK-ShuffleNetV2).
 //
 //   sknet info  --arch A [--size S] [network flags]
 //   sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy [--attention-dir DIR]
@@ -59,8 +60,9 @@ const char* const kUsage =
     "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [network flags]\n"
     "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
-    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101 and\n"
-    "      seresnext50 (the paper's ResNeXt and SENet baselines)\n"
+    "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
+    "      seresnext50 (the paper's ResNeXt and SENet baselines) and sk_shufflenetv2 (the paper's\n"
+    "      SK-ShuffleNetV2 1.0x, torchvision's shufflenet_v2_x1_0 names; --planes: 3 stages)\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"
     "               --layers a,b,c,d (override the depths) --planes a,b,c,d --strides a,b,c,d\n"

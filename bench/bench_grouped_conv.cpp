@@ -12,7 +12,10 @@
 // fraction of the time it takes just to move their bytes that the kernel reaches: the process times
 // glibc's memchr (a read at the widest vector width) over an input-sized and a weights-sized buffer
 // and memset (a write) over each of the M output buffers, at the same sizes, so at the same cache
-// level (L2 for every SK-ShuffleNetV2 shape), and bound_pct = that time / the kernel's time.
+// level (L2 for every SK-ShuffleNetV2 shape), and bound_pct = that time / the kernel's time;
+// dram_bound_pct is the same fraction for the same bytes moved at main-memory bandwidth (measured once
+// over 64 MB). At these shapes the L2 bound is below the FMA bound (peak_pct = 100): fp32 depthwise SK
+// is memory-bound only when its data comes from DRAM.
 // Run: build/release/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -20,7 +23,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -67,6 +72,34 @@ double traffic_seconds(std::size_t in_bytes, std::size_t out_bytes, dim_t output
   return times[times.size() / 2];
 }
 
+/// Read and write bandwidth of main memory (bytes per second), measured once per process like
+/// traffic_seconds over 64 MB buffers (far beyond L2 and L3 of the 2-core VMs).
+std::pair<double, double> dram_bandwidth() {
+  static const std::pair<double, double> bw = [] {
+    const std::size_t bytes = std::size_t(64) << 20;
+    std::vector<unsigned char> buf(bytes, 0);
+    std::vector<double> reads, writes;
+    for (int rep = 0; rep < 7; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const void* found = std::memchr(buf.data(), 1, bytes);
+      benchmark::DoNotOptimize(found);
+      const auto t1 = std::chrono::steady_clock::now();
+      std::memset(buf.data(), 0, bytes);
+      benchmark::ClobberMemory();
+      const auto t2 = std::chrono::steady_clock::now();
+      reads.push_back(std::chrono::duration<double>(t1 - t0).count());
+      writes.push_back(std::chrono::duration<double>(t2 - t1).count());
+    }
+    std::sort(reads.begin(), reads.end());
+    std::sort(writes.begin(), writes.end());
+    const double r = double(bytes) / reads[reads.size() / 2], w = double(bytes) / writes[writes.size() / 2];
+    std::fprintf(stderr, "measured main memory bandwidth: read %.1f GB/s, write %.1f GB/s (dram_bound_pct is against it)\n",
+                 r * 1e-9, w * 1e-9);
+    return std::make_pair(r, w);
+  }();
+  return bw;
+}
+
 /// Runs `kernel` on geometry g (random input with a zero border of g.pad, random weights), epilogue e.
 void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel, const SKBranchGeometry& g,
              const sknet::kernels::SKBranchEpilogue& e, bool bound = false) {
@@ -111,6 +144,9 @@ void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& 
     state.counters["MB"] = double(in_bytes + paths * out_bytes + weight_bytes) * 1e-6;
     state.counters["bound_us"] = t * 1e6;
     state.counters["bound_pct"] = benchmark::Counter(t * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+    const auto dram = dram_bandwidth();
+    const double td = double(in_bytes + weight_bytes) / dram.first + double(paths * out_bytes) / dram.second;
+    state.counters["dram_bound_pct"] = benchmark::Counter(td * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   }
   state.counters["peak_pct"] =
       benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
@@ -162,6 +198,7 @@ void run_depthwise(benchmark::State& state, const sknet::kernels::SKBranchKernel
 void depthwise_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"C", "H", "S"});
   b->Args({58, 28, 1});
+  b->Args({64, 28, 1});
   b->Args({116, 14, 1});
   b->Args({232, 7, 1});
   b->Args({58, 56, 2});
