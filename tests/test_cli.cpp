@@ -46,6 +46,14 @@ TEST_CASE("sknet info prints the SKNet-50 totals", "[cli]") {
   CHECK(r101.out.find("layer3.22.conv3") != std::string::npos);
 }
 
+TEST_CASE("sknet info prints the SK-ShuffleNetV2 1.0x totals", "[cli][shufflenet]") {
+  const Result r = run_cli("info --arch sk_shufflenetv2");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("\nparams: 2503044\nmacs: 148791672\n") != std::string::npos);
+  CHECK(r.out.find("stage4.3.branch2.3") != std::string::npos);
+  CHECK(r.out.find("conv5") != std::string::npos);
+}
+
 TEST_CASE("sknet run reproduces PyTorch's logits and attention from a timm-named checkpoint", "[cli][fixture]") {
   const std::string name = GENERATE(std::string("tiny_m2"), std::string("tiny_m3"));
   const int paths = name == "tiny_m3" ? 3 : 2;
@@ -395,14 +403,18 @@ TEST_CASE("sknet run without --arch infers every family from its checkpoint", "[
   const fs::path work = fs::temp_directory_path() / ("sknet_cli_infer_" + std::to_string(::getpid()));
   fs::create_directories(work);
   for (const std::string name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny",
-                                 "seresnext50_tiny", "sknet101_official_tiny"}) {
+                                 "seresnext50_tiny", "sknet101_official_tiny", "sk_shufflenetv2_tiny"}) {
     INFO(name);
-    const std::string base = sknet_test::test_data_path("families/" + name);
+    const bool shuffle = name.rfind("sk_shufflenetv2", 0) == 0;
+    const std::string base = sknet_test::test_data_path((shuffle ? "shufflenet/" : "families/") + name);
     const fs::path out = work / (name + ".npy");
     const Result r = run_cli("run --weights " + base + ".safetensors --input " + base + ".input.npy --output " + out.string());
     INFO(r.err);
     REQUIRE(r.status == 0);
-    const std::string family = name.rfind("seresnext", 0) == 0 ? "seresnext" : name.rfind("sknet", 0) == 0 ? "sknet" : "skresnet";
+    const std::string family = shuffle                              ? "sk_shufflenetv2"
+                               : name.rfind("seresnext", 0) == 0 ? "seresnext"
+                               : name.rfind("sknet", 0) == 0     ? "sknet"
+                                                                 : "skresnet";
     CHECK_THAT(r.err, Contains("holds a custom " + family + " (family " + family + ": "));
     const sknet::NamedTensor<float> got = sknet::io::read_npy<float>(out.string());
     const sknet::NamedTensor<float> want = sknet::io::read_npy<float>(base + ".logits.npy");

@@ -452,7 +452,7 @@ inline std::string InferredNetwork::description() const {
                                                                  : "7x7");
   if (config.head_width > 0) s += ", conv5 " + std::to_string(config.head_width);
   if (config.avg_down) s += ", avg-pool shortcuts";
-  s += ", G " + std::to_string(config.groups);
+  s += config.block == BlockKind::shuffle ? ", depthwise SK (G = C)" : ", G " + std::to_string(config.groups);
   if (paths > 0) {
     s += ", M " + std::to_string(paths) + (config.split_input ? ", split input" : "");
     s += ", d " + (config.attention ? config.attention->to_string() : "per unit " + list(config.attention_widths));
