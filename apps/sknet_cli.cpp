@@ -1,5 +1,6 @@
 // The `sknet` command: network summaries, inference on PyTorch/timm checkpoints, and timing, for
-// every named architecture of models/architectures.hpp (SKNets, SK-ResNets, ResNeXt and SE-ResNeXt).
+// every named architecture of models/architectures.hpp (SKNets, SK-ResNets, ResNeXt, SE-ResNeXt and
+// SK-ShuffleNetV2).
 //
 //   sknet info  --arch A [--size S] [network flags]
 //   sknet run   --arch A --weights W.safetensors --input X.npy --output Y.npy [--attention-dir DIR]
@@ -63,7 +64,9 @@ const char* const kUsage =
     "                   [--kernels fast|reference] [network flags]\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
     "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
-    "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR)\n"
+    "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR) and\n"
+    "      sk_shufflenetv2 (the paper's SK-ShuffleNetV2 1.0x, torchvision's shufflenet_v2_x1_0 names;\n"
+    "      --planes: 3 stages)\n"
     "size: --size S is the input's height and width (default 224, 32 for the CIFAR networks)\n"
     "network flags: --classes K --paths M --groups G --reduction R --min-width L --base-width B\n"
     "               --in-channels C --stem-width W --stem imagenet|small --branch-kernel dilated|full\n"

@@ -10,11 +10,25 @@
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
 // Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
 // is reported as skipped.
+// Then ("<kernel>/depthwise") the depthwise SK convolutions of SK-ShuffleNetV2 1.0x at 224x224 (G = C,
+// M = 2, batch 1): memory-bound (9 MACs per output and branch), so they also report bound_pct, the
+// fraction of the time it takes just to move their bytes that the kernel reaches: the process times
+// glibc's memchr (a read at the widest vector width) over an input-sized and a weights-sized buffer
+// and memset (a write) over each of the M output buffers, at the same sizes, so at the same cache
+// level (L2 for every SK-ShuffleNetV2 shape), and bound_pct = that time / the kernel's time;
+// dram_bound_pct is the same fraction for the same bytes moved at main-memory bandwidth (measured once
+// over 64 MB). At these shapes the L2 bound is below the FMA bound (peak_pct = 100): fp32 depthwise SK
+// is memory-bound only when its data comes from DRAM.
 // Run: build/release/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include "support/fma_peak.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,9 +50,62 @@ std::vector<float> random_vector(std::size_t n, unsigned seed) {
   return v;
 }
 
+/// Seconds (median of 31 repetitions after warming up) to read in_bytes, write out_bytes to each of
+/// `outputs` buffers and read weight_bytes once: glibc's memchr over zeroed buffers (it finds nothing,
+/// so it reads all of them) and memset, both vectorised at the CPU's widest width.
+double traffic_seconds(std::size_t in_bytes, std::size_t out_bytes, dim_t outputs, std::size_t weight_bytes) {
+  std::vector<unsigned char> in(in_bytes, 0), weights(weight_bytes, 0);
+  std::vector<std::vector<unsigned char>> out(std::size_t(outputs), std::vector<unsigned char>(out_bytes, 0));
+  std::vector<double> times;
+  for (int rep = 0; rep < 40; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const void* found = std::memchr(in.data(), 1, in.size());
+    benchmark::DoNotOptimize(found);
+    found = std::memchr(weights.data(), 1, weights.size());
+    benchmark::DoNotOptimize(found);
+    for (auto& o : out) {
+      std::memset(o.data(), rep & 0x7F, o.size());
+      benchmark::DoNotOptimize(o.data());
+    }
+    benchmark::ClobberMemory();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (rep >= 9) times.push_back(std::chrono::duration<double>(t1 - t0).count());
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+/// Read and write bandwidth of main memory (bytes per second), measured once per process like
+/// traffic_seconds over 64 MB buffers (far beyond L2 and L3 of the 2-core VMs).
+std::pair<double, double> dram_bandwidth() {
+  static const std::pair<double, double> bw = [] {
+    const std::size_t bytes = std::size_t(64) << 20;
+    std::vector<unsigned char> buf(bytes, 0);
+    std::vector<double> reads, writes;
+    for (int rep = 0; rep < 7; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const void* found = std::memchr(buf.data(), 1, bytes);
+      benchmark::DoNotOptimize(found);
+      const auto t1 = std::chrono::steady_clock::now();
+      std::memset(buf.data(), 0, bytes);
+      benchmark::ClobberMemory();
+      const auto t2 = std::chrono::steady_clock::now();
+      reads.push_back(std::chrono::duration<double>(t1 - t0).count());
+      writes.push_back(std::chrono::duration<double>(t2 - t1).count());
+    }
+    std::sort(reads.begin(), reads.end());
+    std::sort(writes.begin(), writes.end());
+    const double r = double(bytes) / reads[reads.size() / 2], w = double(bytes) / writes[writes.size() / 2];
+    std::fprintf(stderr, "measured main memory bandwidth: read %.1f GB/s, write %.1f GB/s (dram_bound_pct is against it)\n",
+                 r * 1e-9, w * 1e-9);
+    return std::make_pair(r, w);
+  }();
+  return bw;
+}
+
 /// Runs `kernel` on geometry g (random input with a zero border of g.pad, random weights), epilogue e.
 void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel, const SKBranchGeometry& g,
-             const sknet::kernels::SKBranchEpilogue& e) {
+             const sknet::kernels::SKBranchEpilogue& e, bool bound = false) {
   if (!sknet::kernels::cpu_supports(kernel.isa)) {
     state.SkipWithError(sknet_bench::skip_reason(kernel.isa).c_str());
     return;
@@ -74,6 +141,17 @@ void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& 
     benchmark::ClobberMemory();
   }
   state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (bound) {  // the bytes a call must move: its input once, each output once, the packed weights once
+    const std::size_t in_bytes = std::size_t(n * g.h * g.w * cin) * 4, out_bytes = std::size_t(n * g.oh() * g.ow() * c) * 4;
+    const std::size_t weight_bytes = std::size_t(packed.size()) * 4;
+    const double t = traffic_seconds(in_bytes, out_bytes, paths, weight_bytes);
+    state.counters["MB"] = double(in_bytes + paths * out_bytes + weight_bytes) * 1e-6;
+    state.counters["bound_us"] = t * 1e6;
+    state.counters["bound_pct"] = benchmark::Counter(t * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+    const auto dram = dram_bandwidth();
+    const double td = double(in_bytes + weight_bytes) / dram.first + double(paths * out_bytes) / dram.second;
+    state.counters["dram_bound_pct"] = benchmark::Counter(td * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  }
   state.counters["peak_pct"] =
       benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -118,6 +196,31 @@ void run_ablation(benchmark::State& state, const sknet::kernels::SKBranchKernelI
   g.kernel = {paths == 2 ? 3 : k, k}, g.dilation = {1, 1};
   g.pad = g.max_reach();
   measure(state, kernel, g, {});
+}
+
+/// SK-ShuffleNetV2's depthwise SK convs: G = C, M = 2 (dilation 1 and 2), pad = 2, batch 1, ReLU
+/// (the kernel's; the network's branches have none, which costs the same). Args: C, H (= W, input), S.
+void run_depthwise(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+  const dim_t c = state.range(0), h = state.range(1), stride = state.range(2), paths = 2;
+  sknet::kernels::SKBranchEpilogue e;
+  e.relu = false;
+  measure(state, kernel, SKBranchGeometry{1, h, h, c, c, paths, stride, paths}, e, true);
+}
+
+// SK-ShuffleNetV2 1.0x at 224x224 {C, H_in, S}: the units' depthwise convs after the channel split
+// (58, 116, 232 channels at 28, 14, 7), the downsampling units' right branch (58 at 56 -> 28, 116 at 28
+// -> 14, 232 at 14 -> 7) and left branch (24 at 56 -> 28, 116 at 28 -> 14, 232 at 14 -> 7).
+void depthwise_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "H", "S"});
+  b->Args({58, 28, 1});
+  b->Args({64, 28, 1});
+  b->Args({116, 14, 1});
+  b->Args({232, 7, 1});
+  b->Args({58, 56, 2});
+  b->Args({116, 28, 2});
+  b->Args({232, 14, 2});
+  b->Args({24, 56, 2});
+  b->Unit(benchmark::kMicrosecond);
 }
 
 // SKNet-50 SK convs {N, C, H_in, G, S}: stages 1-4 (gw 4 / 8 / 16 / 32), then the strided first units.
@@ -207,6 +310,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/ablation").c_str(),
                                  [&kernel](benchmark::State& s) { run_ablation(s, kernel); })
         ->Apply(ablation_shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/depthwise").c_str(),
+                                 [&kernel](benchmark::State& s) { run_depthwise(s, kernel); })
+        ->Apply(depthwise_shapes);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

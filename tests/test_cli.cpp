@@ -58,6 +58,14 @@ TEST_CASE("sknet info sizes the CIFAR networks for 32x32 images and 100 classes"
   CHECK(r10.out.find("\nparams: 25136970\nmacs: 16113215488\n") != std::string::npos);
 }
 
+TEST_CASE("sknet info prints the SK-ShuffleNetV2 1.0x totals", "[cli][shufflenet]") {
+  const Result r = run_cli("info --arch sk_shufflenetv2");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("\nparams: 2503044\nmacs: 148791672\n") != std::string::npos);
+  CHECK(r.out.find("stage4.3.branch2.3") != std::string::npos);
+  CHECK(r.out.find("conv5") != std::string::npos);
+}
+
 TEST_CASE("sknet run reproduces PyTorch's logits and attention from a timm-named checkpoint", "[cli][fixture]") {
   const std::string name = GENERATE(std::string("tiny_m2"), std::string("tiny_m3"));
   const int paths = name == "tiny_m3" ? 3 : 2;
@@ -138,7 +146,8 @@ TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero
     CHECK(r.out.empty());
   };
   one_line_error(run_cli("info --arch sknet34"), "sknet26, sknet50, sknet101, skresnet18");
-  one_line_error(run_cli("info --arch resnext34"), "resnext29 or senet29, got 'resnext34'");
+  one_line_error(run_cli("info --arch resnext34"), "resnext101, seresnext50");
+  one_line_error(run_cli("info --arch resnext34"), "got 'resnext34'");
   one_line_error(run_cli("info --arch sknet50 --paths 0"), "--paths");
   one_line_error(run_cli("info --arch sknet50 --groups x"), "expected an integer");
   one_line_error(run_cli("info --arch sknet50 --bogus 1"), "unknown option '--bogus'");
@@ -434,14 +443,19 @@ TEST_CASE("sknet run without --arch infers every family from its checkpoint", "[
   const fs::path work = fs::temp_directory_path() / ("sknet_cli_infer_" + std::to_string(::getpid()));
   fs::create_directories(work);
   for (const std::string name : {"skresnet18_tiny", "skresnet34_tiny", "skresnet50_tiny", "skresnet50d_tiny",
-                                 "seresnext50_tiny", "sknet101_official_tiny", "sknet29_tiny", "senet29_tiny"}) {
+                                 "seresnext50_tiny", "sknet101_official_tiny", "sknet29_tiny", "senet29_tiny",
+                                 "sk_shufflenetv2_tiny"}) {
     INFO(name);
-    const std::string base = sknet_test::test_data_path("families/" + name);
+    const bool shuffle = name.rfind("sk_shufflenetv2", 0) == 0;
+    const std::string base = sknet_test::test_data_path((shuffle ? "shufflenet/" : "families/") + name);
     const fs::path out = work / (name + ".npy");
     const Result r = run_cli("run --weights " + base + ".safetensors --input " + base + ".input.npy --output " + out.string());
     INFO(r.err);
     REQUIRE(r.status == 0);
-    const std::string family = name.rfind("se", 0) == 0 ? "seresnext" : name.rfind("sknet", 0) == 0 ? "sknet" : "skresnet";
+    const std::string family = shuffle                              ? "sk_shufflenetv2"
+                               : name.rfind("se", 0) == 0        ? "seresnext"
+                               : name.rfind("sknet", 0) == 0     ? "sknet"
+                                                                 : "skresnet";
     CHECK_THAT(r.err, Contains("holds a custom " + family + " (family " + family + ": "));
     const sknet::NamedTensor<float> got = sknet::io::read_npy<float>(out.string());
     const sknet::NamedTensor<float> want = sknet::io::read_npy<float>(base + ".logits.npy");

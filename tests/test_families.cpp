@@ -107,17 +107,7 @@ FamilyFixture load(const std::string& name, const std::string& dir = "families")
 
 void check_outputs(const FamilyFixture& f, const Tensor2<float>& logits, const AttentionMaps<float>& attention,
                    const std::string& what) {
-  INFO(f.name << ", " << what);
-  REQUIRE(std::vector<Index>{logits.dimension(0), logits.dimension(1)} == f.logits.shape);
-  const double rel = sknet_test::relative_linf(logits, f.logits);
-  INFO("logits L-inf error / max |logit| = " << rel);
-  CHECK(rel <= 1e-4);
-  REQUIRE(attention.size() == f.attention.size());
-  for (const auto& [unit, a] : attention) {
-    const NamedTensor<float>& want = f.attention.at(unit);
-    REQUIRE(std::vector<Index>(a.dimensions().begin(), a.dimensions().end()) == want.shape);
-    SKNET_CHECK_CLOSE(a, want.values, (sknet_test::Tolerance{1e-5, 0.0}), f.name + " attention " + unit);
-  }
+  sknet_test::check_network_outputs(logits, attention, f.logits, f.attention, f.name + ", " + what);
 }
 
 /// The reference network of the fixture's plan, and (with `prepared`) the prepared engine for every ISA

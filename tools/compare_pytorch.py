@@ -5,8 +5,9 @@ For every architecture x batch x threads configuration:
 
 0. Architectures (--arch): every network `sknet --arch` knows (TORCH_MODELS below): sknet26,
    sknet50, sknet101 (tools/sk_torch.py), skresnet18, skresnet34, skresnet50, skresnet50d,
-   seresnext50 (tools/families_torch.py) and resnext26, resnext50, resnext101
-   (tools/resnext_torch.py); all with timm's state_dict names, 1000 classes, M=2 SK paths.
+   seresnext50 (tools/families_torch.py), resnext26, resnext50, resnext101
+   (tools/resnext_torch.py) and sk_shufflenetv2 (tools/shufflenet_torch.py); all with timm's
+   (SK-ShuffleNetV2: torchvision's) state_dict names, 1000 classes, M=2 SK paths.
 1. Correctness: the PyTorch net (eval) gets reproducible random weights (`randomize_net_`:
    Kaiming convs, non-trivial attention, BN statistics calibrated so activations stay O(1);
    redrawn from the next seed while some SK unit's attention is near uniform), saved with timm's names as safetensors, and a random input [B, 3, S, S] saved as .npy.
@@ -106,12 +107,21 @@ def _family(arch, sk):
     return FamilyNet(cfg), cfg.metadata()
 
 
+def _shufflenet(arch, sk):
+    from shufflenet_torch import ShuffleConfig, SKShuffleNetV2
+    if sk:
+        raise ValueError("%s: the SK ablation options apply to the ResNet-layout SK networks only" % arch)
+    cfg = ShuffleConfig(num_classes=1000, paths=2)
+    return SKShuffleNetV2(cfg), cfg.metadata()
+
+
 # `sknet --arch` name -> builder(name) -> (PyTorch net, untrained; its safetensors metadata)
 TORCH_MODELS = {
     "sknet26": _sknet, "sknet50": _sknet, "sknet101": _sknet,
     "skresnet18": _family, "skresnet34": _family, "skresnet50": _family, "skresnet50d": _family,
     "resnext26": _resnext, "resnext50": _resnext, "resnext101": _resnext,
     "seresnext50": _family, "sknet29": _family, "resnext29": _family, "senet29": _family,
+    "sk_shufflenetv2": _shufflenet,
 }
 
 

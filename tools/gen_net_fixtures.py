@@ -469,17 +469,22 @@ def setup_torch():
     torch.set_num_threads(1)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+def generator_main(doc, check, write):
+    """The command line of a fixture generator: check() (the self-check), then write() unless
+    --self-check; torch set up deterministic and single-threaded first."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
     ap.add_argument("--self-check", action="store_true", help="only run the self-check")
     args = ap.parse_args()
     setup_torch()
+    check()
+    if not args.self_check:
+        write()
 
-    self_check()
-    if args.self_check:
-        return
-    write_cases("sknet", OUT, CASES, gen_case, SIZE_BUDGET)
-    write_cases("resnext", RESNEXT_OUT, RESNEXT_CASES, gen_resnext_case, RESNEXT_SIZE_BUDGET)
+
+def main():
+    generator_main(__doc__, self_check, lambda: (
+        write_cases("sknet", OUT, CASES, gen_case, SIZE_BUDGET),
+        write_cases("resnext", RESNEXT_OUT, RESNEXT_CASES, gen_resnext_case, RESNEXT_SIZE_BUDGET)))
 
 
 if __name__ == "__main__":

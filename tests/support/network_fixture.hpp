@@ -2,7 +2,8 @@
 // (tools/gen_net_fixtures.py): the fields every ResNeXt-layout family shares.
 #pragma once
 
-#include <sknet/models/network_plan.hpp>
+#include <catch2/catch.hpp>
+#include <sknet/models/network.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.hpp"
 #include "safetensors_fixture.hpp"
 
 namespace sknet_test {
@@ -52,6 +54,24 @@ inline double relative_linf(const float* actual, const sknet::NamedTensor<float>
 }
 inline double relative_linf(const sknet::Tensor2<float>& actual, const sknet::NamedTensor<float>& expected) {
   return relative_linf(actual.data(), expected);
+}
+
+/// The acceptance checks of a network fixture: logits within 1e-4 of max |logit|, every attention map
+/// (by unit name) within 1e-5 absolute.
+inline void check_network_outputs(const sknet::Tensor2<float>& logits, const sknet::AttentionMaps<float>& attention,
+                                  const sknet::NamedTensor<float>& want_logits,
+                                  const sknet::StateDict<float>& want_attention, const std::string& what) {
+  INFO(what);
+  REQUIRE(std::vector<sknet::Index>{logits.dimension(0), logits.dimension(1)} == want_logits.shape);
+  const double rel = relative_linf(logits, want_logits);
+  INFO("logits L-inf error / max |logit| = " << rel);
+  CHECK(rel <= 1e-4);
+  REQUIRE(attention.size() == want_attention.size());
+  for (const auto& [unit, a] : attention) {
+    const sknet::NamedTensor<float>& want = want_attention.at(unit);
+    REQUIRE(std::vector<sknet::Index>(a.dimensions().begin(), a.dimensions().end()) == want.shape);
+    SKNET_CHECK_CLOSE(a, want.values, (Tolerance{1e-5, 0.0}), what + " attention " + unit);
+  }
 }
 
 }  // namespace sknet_test

@@ -14,7 +14,7 @@ namespace sknet {
 /// and where its definition comes from.
 struct Architecture {
   std::string name;    ///< "skresnet18", as in `sknet --arch`
-  std::string family;  ///< "sknet", "skresnet", "resnext" or "seresnext": the plan builder
+  std::string family;  ///< "sknet", "skresnet", "resnext", "seresnext" or "sk_shufflenetv2": the plan builder
   SKNetConfig config;
   Index paths = 0;
   std::string source;         ///< where the structure and the parameter names come from
@@ -28,13 +28,14 @@ inline Index default_input_size(const SKNetConfig& config) { return config.stem 
 inline NetworkPlan family_plan(const std::string& family, const SKNetConfig& config, Index paths) {
   if (family == "sknet") return sknet_plan(config, paths);
   if (family == "skresnet") return skresnet_plan(config, paths);
+  if (family == "sk_shufflenetv2") return sk_shufflenet_plan(config, paths);
   if (family == "resnext" || family == "seresnext") {
     SKNetConfig c = config;
     if (family == "seresnext" && !c.se) c.se = se_rule();
     if (family == "resnext") c.se.reset();
     return resnext_plan(c);
   }
-  detail::fail<ConfigError>("sknet", "network family", "sknet, skresnet, resnext or seresnext", "'" + family + "'");
+  detail::fail<ConfigError>("sknet", "network family", "sknet, skresnet, resnext, seresnext or sk_shufflenetv2", "'" + family + "'");
 }
 
 namespace detail {
@@ -91,6 +92,16 @@ inline void sknet29(SKNetConfig& c) {
   cifar29(c);
   c.groups = 32, c.base_width = 16;
 }
+/// ShuffleNetV2 1.0x (torchvision shufflenet_v2_x1_0): a 24-wide 3x3 stride-2 stem + max pool, stages
+/// of 116, 232, 464 channels, conv5 1024 wide; its SK convolutions depthwise (G = C) with the paper's
+/// attention width max(C / 16, 32).
+inline void shufflenet_v2_1x(SKNetConfig& c) {
+  c.block = BlockKind::shuffle, c.stem = Stem::shufflenet;
+  c.planes = {116, 232, 464}, c.strides = {2, 2, 2};
+  c.stem_width = 24, c.head_width = 1024;
+  c.groups = 1, c.base_width = 64;
+  c.attention = AttentionWidth::paper(16, 32);
+}
 }  // namespace detail
 
 /// Every named architecture, in the order `sknet --help` lists them.
@@ -124,6 +135,10 @@ inline const std::vector<Architecture>& architectures() {
                                   detail::resnext29));
     t.push_back(make_architecture("senet29", "seresnext", {3, 3, 3}, 0, cifar + " (the SENet baseline)", false,
                                   detail::senet29));
+    t.push_back(make_architecture("sk_shufflenetv2", "sk_shufflenetv2", {4, 8, 4}, 2,
+                                  "the SKNet paper's SK-ShuffleNetV2 1.0x on torchvision's shufflenet_v2_x1_0 (names "
+                                  "and structure); placement of the SK convolutions: sknet's reading",
+                                  false, detail::shufflenet_v2_1x));
     return t;
   }();
   return table;

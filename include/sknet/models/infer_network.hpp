@@ -40,7 +40,7 @@ class CheckpointMismatch : public FormatError {
 
 /// What infer_network found.
 struct InferredNetwork {
-  std::string family;        ///< sknet, skresnet, resnext or seresnext
+  std::string family;        ///< sknet, skresnet, resnext, seresnext or sk_shufflenetv2
   SKNetConfig config;        ///< with config.paths = M for SK families
   Index paths = 0;           ///< M (0: no SK convolutions)
   std::string architecture;  ///< the named architecture it equals, or "" (a custom config)
@@ -57,9 +57,10 @@ inline std::string shape_text(const std::vector<Index>& s) {
   return out + "]";
 }
 
-/// "layer3.12" of "layer3.12.conv1.weight", or "" for keys outside the units.
+/// "layer3.12" of "layer3.12.conv1.weight" (or "stage3.12" of a ShuffleNetV2 key), or "" for keys
+/// outside the units.
 inline std::string unit_of(const std::string& key) {
-  if (key.rfind("layer", 0) != 0) return "";
+  if (key.rfind("layer", 0) != 0 && key.rfind("stage", 0) != 0) return "";
   const auto dot = key.find('.');
   if (dot == std::string::npos) return "";
   const auto dot2 = key.find('.', dot + 1);
@@ -76,11 +77,11 @@ inline std::vector<std::string> grouped_lines(const std::vector<std::string>& ke
     if (u.empty()) loose.push_back(k);
     else ++per_unit[u];
   }
-  // count -> stage -> sorted unit indices
-  std::map<Index, std::map<Index, std::vector<Index>>> by_count;
+  // count -> (prefix "layer" or "stage", stage) -> sorted unit indices
+  std::map<Index, std::map<std::pair<std::string, Index>, std::vector<Index>>> by_count;
   for (const auto& [u, n] : per_unit) {
     const auto dot = u.find('.');
-    by_count[n][std::stoll(u.substr(5, dot - 5))].push_back(std::stoll(u.substr(dot + 1)));
+    by_count[n][{u.substr(0, 5), std::stoll(u.substr(5, dot - 5))}].push_back(std::stoll(u.substr(dot + 1)));
   }
   std::vector<std::string> lines;
   for (auto& [count, stages] : by_count) {
@@ -90,7 +91,7 @@ inline std::vector<std::string> grouped_lines(const std::vector<std::string>& ke
       for (std::size_t i = 0; i < idx.size();) {
         std::size_t j = i;
         while (j + 1 < idx.size() && idx[j + 1] == idx[j] + 1) ++j;
-        units += (units.empty() ? "" : ", ") + std::string("layer") + std::to_string(stage) + "." + std::to_string(idx[i]) +
+        units += (units.empty() ? "" : ", ") + stage.first + std::to_string(stage.second) + "." + std::to_string(idx[i]) +
                  (j > i ? "-" + std::to_string(idx[j]) : "");
         i = j + 1;
       }
@@ -149,6 +150,144 @@ inline const std::vector<Index>& shape_at(const ShapeMap& m, const std::string& 
 
 inline bool has(const ShapeMap& m, const std::string& key) { return m.count(key) > 0; }
 
+/// The stage strides of the file's metadata entry "strides" ("1,2,2,1"), if it has one.
+/// The metadata entry `key` as comma-separated integers, or nothing when the file has none; FormatError
+/// naming `source` when it is not such a list.
+inline std::optional<std::vector<Index>> metadata_ints(const std::map<std::string, std::string>& metadata,
+                                                       const std::string& key, const std::string& source) {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) return std::nullopt;
+  std::vector<Index> values;
+  std::size_t begin = 0;
+  try {
+    while (begin <= it->second.size()) {
+      const std::size_t end = std::min(it->second.find(',', begin), it->second.size());
+      std::size_t used = 0;
+      const std::string item = it->second.substr(begin, end - begin);
+      values.push_back(std::stoll(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+      begin = end + 1;
+    }
+  } catch (const std::exception&) {
+    fail<FormatError>(source, "metadata '" + key + "'", "comma-separated integers", "'" + it->second + "'");
+  }
+  return values;
+}
+
+/// The stage strides from the metadata's "strides" entry (one per stage), or nothing.
+inline std::optional<std::vector<Index>> metadata_strides(const std::map<std::string, std::string>& metadata,
+                                                          std::size_t stages, const std::string& source) {
+  std::optional<std::vector<Index>> strides = metadata_ints(metadata, "strides", source);
+  if (strides)
+    require<FormatError>(strides->size() == stages, source, "metadata 'strides' (one per stage)", stages, strides->size());
+  return strides;
+}
+
+/// Sets r.config's attention rule to the first rule (the paper's and timm's, then the same forms with
+/// other numbers, for reduced networks) that gives every SK unit of r's plan its width in `d`, or
+/// lists the widths unit by unit when none does.
+inline void infer_attention_rule(InferredNetwork& r, const std::vector<Index>& d) {
+  SKNetConfig& c = r.config;
+  std::vector<AttentionWidth> rules{AttentionWidth::paper(16, 32), AttentionWidth::divisible(1, 8, 16),
+                                    AttentionWidth::divisible(1, 16, 8), AttentionWidth::divisible(1, 16, 32)};
+  for (Index den : {16, 8, 4, 2})
+    for (Index k : {32, 16, 8, 4, 2, 1}) rules.push_back(AttentionWidth::paper(den, k)), rules.push_back(AttentionWidth::divisible(1, den, k));
+  for (const AttentionWidth& rule : rules) {
+    SKNetConfig trial = c;
+    trial.attention = rule;
+    std::vector<Index> got;
+    try {
+      for (const BlockPlan& b : family_plan(r.family, trial, r.paths).blocks)
+        if (b.has_attention()) got.push_back(b.sk.attention_width());
+    } catch (const ConfigError&) {
+      continue;
+    }
+    if (got == d) {
+      c.attention = rule;
+      return;
+    }
+  }
+  c.attention_widths = d;
+}
+
+/// Checks that the plan of what was inferred fits `file` exactly (FormatError naming the differences
+/// otherwise) and names the architecture with the same plan (classes aside), if any; the parameter
+/// count and depth rule out most candidates before their names and shapes are built.
+inline void finish_inference(InferredNetwork& r, const ShapeMap& file, const std::string& source) {
+  NetworkPlan plan;
+  try {
+    plan = r.plan();
+  } catch (const ConfigError& e) {
+    throw FormatError(source + ": recognised a " + r.family + " network, but its shapes give no valid config: " + e.what());
+  }
+  const std::vector<std::string> diff = checkpoint_differences(file, plan_shapes(plan));
+  if (!diff.empty()) {
+    std::string message = source + ": looks like a " + r.family + " network, but does not fit one:";
+    for (const auto& l : diff) message += "\n  " + l;
+    throw FormatError(message);
+  }
+  // A named architecture with the same plan (classes aside); the parameter count and depth rule out
+  // most candidates before their names and shapes are built. Every named SK network has the default
+  // paths, so paths with other dilations (which the shapes do not show) name none.
+  const Index params = plan.parameters();
+  const bool default_paths = std::all_of(plan.blocks.begin(), plan.blocks.end(), [](const BlockPlan& b) {
+    return b.middle != Middle::sk || b.kind == BlockKind::pointwise || b.paths == 0 || b.sk.default_paths(b.paths);
+  });
+  for (const Architecture& a : architectures()) {
+    if (!default_paths) break;
+    if (a.family != r.family) continue;
+    SKNetConfig named = a.config;
+    named.num_classes = r.config.num_classes, named.in_channels = r.config.in_channels;
+    try {
+      const NetworkPlan candidate = family_plan(a.family, named, a.paths);
+      if (candidate.blocks.size() != plan.blocks.size() || candidate.parameters() != params) continue;
+      if (checkpoint_differences(file, plan_shapes(candidate)).empty()) {
+        r.architecture = a.name;
+        break;
+      }
+    } catch (const ConfigError&) {
+    }
+  }
+}
+
+/// SK-ShuffleNetV2 (torchvision's names: conv1.0, stage{2..}.{u}.branch1/branch2.*, conv5.0, fc) from
+/// its names and shapes; strides 2 per stage unless the metadata says otherwise.
+inline InferredNetwork infer_shufflenet(const ShapeMap& file, const std::string& source,
+                                        const std::map<std::string, std::string>& metadata) {
+  InferredNetwork r;
+  r.family = "sk_shufflenetv2";
+  SKNetConfig& c = r.config;
+  c = architecture("sk_shufflenetv2").config;
+  c.attention.reset();
+  const auto& stem = shape_at(file, "conv1.0.weight", 4, source);
+  c.stem_width = stem[0], c.in_channels = stem[1];
+  c.layers.clear(), c.planes.clear();
+  for (Index s = 2; has(file, "stage" + std::to_string(s) + ".0.branch2.0.weight"); ++s) {
+    Index n = 0;
+    while (has(file, "stage" + std::to_string(s) + "." + std::to_string(n) + ".branch2.0.weight")) ++n;
+    c.layers.push_back(n);
+    c.planes.push_back(2 * shape_at(file, "stage" + std::to_string(s) + ".0.branch2.5.weight", 4, source)[0]);
+  }
+  c.strides.assign(c.layers.size(), 2);
+  if (const auto strides = metadata_strides(metadata, c.layers.size(), source)) c.strides = *strides;
+  const std::string sk = "stage2.0.branch2.3.paths.";
+  Index m = 0;
+  while (has(file, sk + std::to_string(m) + ".conv.weight")) ++m;
+  if (m == 0) fail<FormatError>(source, "stage2.0.branch2.3", "an SK convolution (paths.*)", "missing");
+  r.paths = c.paths = m;
+  if (shape_at(file, sk + "0.conv.weight", 4, source)[2] != 3) c.branch_kernel = BranchKernel::full;
+  c.head_width = has(file, "conv5.0.weight") ? shape_at(file, "conv5.0.weight", 4, source)[0] : 0;
+  c.num_classes = shape_at(file, "fc.weight", 2, source)[0];
+  std::vector<Index> d;
+  for (std::size_t s = 0; s < c.layers.size(); ++s)
+    for (Index u = 0; u < c.layers[s]; ++u)
+      d.push_back(shape_at(file, "stage" + std::to_string(s + 2) + "." + std::to_string(u) + ".branch2.3.attn.fc_reduce.weight",
+                           4, source)[0]);
+  infer_attention_rule(r, d);
+  finish_inference(r, file, source);
+  return r;
+}
+
 }  // namespace detail
 
 /// Infers the network of a checkpoint from its names and shapes (see the file comment for what is
@@ -161,6 +300,7 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
                                      const std::map<std::string, std::string>& metadata = {}) {
   using detail::has;
   using detail::shape_at;
+  if (has(file, "stage2.0.branch2.0.weight")) return detail::infer_shufflenet(file, source, metadata);
   InferredNetwork r;
   SKNetConfig& c = r.config;
   c.attention.reset();
@@ -201,31 +341,7 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
                                                                          std::to_string(units.rbegin()->first));
   c.layers.clear(), c.planes.clear(), c.strides.clear();
   for (const auto& [s, n] : units) c.layers.push_back(n), c.strides.push_back(s == 1 ? 1 : 2);
-  // A metadata entry of comma-separated integers, or nothing when the file has none.
-  const auto metadata_list = [&](const std::string& key) {
-    std::vector<Index> values;
-    const auto it = metadata.find(key);
-    if (it == metadata.end()) return values;
-    std::size_t begin = 0;
-    try {
-      while (begin <= it->second.size()) {
-        const std::size_t end = std::min(it->second.find(',', begin), it->second.size());
-        std::size_t used = 0;
-        const std::string item = it->second.substr(begin, end - begin);
-        values.push_back(std::stoll(item, &used));
-        if (used != item.size()) throw std::invalid_argument(item);
-        begin = end + 1;
-      }
-    } catch (const std::exception&) {
-      detail::fail<FormatError>(source, "metadata '" + key + "'", "comma-separated integers", "'" + it->second + "'");
-    }
-    return values;
-  };
-  if (const std::vector<Index> strides = metadata_list("strides"); !strides.empty()) {
-    detail::require<FormatError>(strides.size() == c.layers.size(), source, "metadata 'strides' (one per stage)",
-                                 c.layers.size(), strides.size());
-    c.strides = strides;
-  }
+  if (const auto strides = detail::metadata_strides(metadata, c.layers.size(), source)) c.strides = *strides;
   // Block kind and family from the first unit.
   const std::string u0 = "layer1.0.";
   const bool sk_basic = has(file, u0 + "conv1.paths.0.conv.weight");
@@ -293,7 +409,7 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
     }
     if (!all_3x3 && all_full) c.branch_kernel = BranchKernel::full;
     if (!all_3x3 && !all_full) c.path_kernels = kernels;
-    c.path_dilations = metadata_list("path_dilations");
+    c.path_dilations = detail::metadata_ints(metadata, "path_dilations", source).value_or(std::vector<Index>{});
     detail::require<FormatError>(c.path_dilations.empty() || Index(c.path_dilations.size()) == m, source,
                                  "metadata 'path_dilations' (one per SK path)", m, c.path_dilations.size());
     if (!has(file, u0 + sk_at + ".attn.fc_reduce.weight")) c.aggregation = Aggregation::sum;
@@ -309,26 +425,7 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
         d.push_back(shape_at(file, "layer" + std::to_string(s + 1) + "." + std::to_string(u) + "." + sk_at +
                                        ".attn.fc_reduce.weight",
                                    4, source)[0]);
-    // The paper's and timm's rules first, then the same forms with other numbers (reduced networks).
-    std::vector<AttentionWidth> rules{AttentionWidth::paper(16, 32), AttentionWidth::divisible(1, 8, 16),
-                                      AttentionWidth::divisible(1, 16, 8), AttentionWidth::divisible(1, 16, 32)};
-    for (Index den : {16, 8, 4, 2})
-      for (Index k : {32, 16, 8, 4, 2, 1}) rules.push_back(AttentionWidth::paper(den, k)), rules.push_back(AttentionWidth::divisible(1, den, k));
-    for (const AttentionWidth& rule : rules) {
-      SKNetConfig trial = c;
-      trial.attention = rule;
-      std::vector<Index> got;
-      try {
-        for (const BlockPlan& b : family_plan(r.family, trial, r.paths).blocks) got.push_back(b.sk.attention_width());
-      } catch (const ConfigError&) {
-        continue;
-      }
-      if (got == d) {
-        c.attention = rule;
-        break;
-      }
-    }
-    if (!c.attention) c.attention_widths = d;
+    detail::infer_attention_rule(r, d);
   }
   if (r.family == "seresnext") {  // timm's rule, or the same form with another ratio or divisor
     std::vector<Index> widths;
@@ -352,39 +449,7 @@ inline InferredNetwork infer_network(const ShapeMap& file, const std::string& so
     };
     c.se = find_rule();
   }
-  // The plan of what was inferred must fit the file exactly.
-  NetworkPlan plan;
-  try {
-    plan = r.plan();
-  } catch (const ConfigError& e) {
-    throw FormatError(source + ": recognised a " + r.family + " network, but its shapes give no valid config: " + e.what());
-  }
-  const std::vector<std::string> diff = checkpoint_differences(file, plan_shapes(plan));
-  if (!diff.empty()) {
-    std::string message = source + ": looks like a " + r.family + " network, but does not fit one:";
-    for (const auto& l : diff) message += "\n  " + l;
-    throw FormatError(message);
-  }
-  // A named architecture with the same plan (classes aside); the parameter count and depth rule out
-  // most candidates before their names and shapes are built. Every named SK network has the default
-  // paths, so paths with other dilations (which the shapes do not show) name none.
-  const Index params = plan.parameters();
-  const bool default_paths = r.paths == 0 || plan.blocks.front().sk.default_paths(r.paths);
-  for (const Architecture& a : architectures()) {
-    if (!default_paths) break;
-    if (a.family != r.family) continue;
-    SKNetConfig named = a.config;
-    named.num_classes = c.num_classes, named.in_channels = c.in_channels;
-    try {
-      const NetworkPlan candidate = family_plan(a.family, named, a.paths);
-      if (candidate.blocks.size() != plan.blocks.size() || candidate.parameters() != params) continue;
-      if (checkpoint_differences(file, plan_shapes(candidate)).empty()) {
-        r.architecture = a.name;
-        break;
-      }
-    } catch (const ConfigError&) {
-    }
-  }
+  detail::finish_inference(r, file, source);
   return r;
 }
 
@@ -422,11 +487,18 @@ inline std::string InferredNetwork::description() const {
     return s;
   };
   std::string s = (architecture.empty() ? std::string("a custom ") + family : architecture) + " (family " + family + ": ";
-  s += std::string(config.block == BlockKind::basic ? "basic blocks " : "bottlenecks ") + list(config.layers);
+  s += std::string(config.block == BlockKind::basic     ? "basic blocks "
+                   : config.block == BlockKind::shuffle ? "shuffle units "
+                                                        : "bottlenecks ") +
+       list(config.layers);
   s += ", planes " + list(config.planes);
-  s += ", stem " + std::string(config.stem == Stem::deep ? "deep" : config.stem == Stem::small ? "small" : "7x7");
+  s += ", stem " + std::string(config.stem == Stem::deep         ? "deep"
+                               : config.stem == Stem::small      ? "small"
+                               : config.stem == Stem::shufflenet ? "3x3"
+                                                                 : "7x7");
+  if (config.head_width > 0) s += ", conv5 " + std::to_string(config.head_width);
   if (config.avg_down) s += ", avg-pool shortcuts";
-  s += ", G " + std::to_string(config.groups);
+  s += config.block == BlockKind::shuffle ? ", depthwise SK (G = C)" : ", G " + std::to_string(config.groups);
   if (paths > 0) {
     s += ", M " + std::to_string(paths) + (config.split_input ? ", split input" : "");
     const NetworkPlan p = plan();

@@ -46,7 +46,7 @@ class Network : public Module {
     Tensor3<Scalar> a;
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       x = std::visit([&](const auto& block) { return block.forward(view(x), a); }, blocks_[i]);
-      if (attention && plan_.blocks[i].middle == Middle::sk) attention->emplace_back(plan_.blocks[i].name, a);
+      if (attention && plan_.blocks[i].has_attention()) attention->emplace_back(plan_.blocks[i].name, a);
     }
     return fc_.forward(global_avg_pool(x));
   }

@@ -8,11 +8,15 @@
 //                  with config.se its SENet (SE-ResNeXt) baseline (timm's resnext50_32x4d and
 //                  seresnext50_32x4d names);
 //   skresnet_plan  timm's skresnet18/34 (basic blocks whose first 3x3 is the SK convolution) and
-//                  skresnet50/50d (bottlenecks, G = 1), with split-input SK paths.
+//                  skresnet50/50d (bottlenecks, G = 1), with split-input SK paths;
+//   sk_shufflenet_plan  SK-ShuffleNetV2: torchvision's ShuffleNetV2 units (channel split, branches,
+//                  channel shuffle) whose 3x3 depthwise convolution is a depthwise SK convolution,
+//                  then the conv5 1x1 block before the pool (torchvision's shufflenet_v2_x1_0 names).
 // The named architectures (sknet50, skresnet18, ...) live in models/architectures.hpp.
 #pragma once
 
 #include <array>
+#include <initializer_list>
 #include <iomanip>
 #include <optional>
 #include <sstream>
@@ -33,12 +37,16 @@ enum class Stem {
   small,     ///< 3x3 stride-1 conv (no bias) + BN + ReLU, no pooling (for small images)
   deep,      ///< ResNet-D: 3x3 stride-2 conv to stem_width, 3x3 conv to stem_width, 3x3 conv to
              ///< 2 * stem_width (each + BN + ReLU) + the max pool (timm's stem_type "deep")
+  shufflenet,  ///< ShuffleNetV2: 3x3 stride-2 conv (no bias) + BN + ReLU (torchvision's conv1.0/conv1.1)
+               ///< + the max pool
 };
 
 /// The residual block of every unit.
 enum class BlockKind {
   bottleneck,  ///< 1x1 (BN, ReLU) -> 3x3 middle (stride) -> 1x1 (BN), + shortcut, ReLU; output 4 * planes
   basic,       ///< 3x3 (stride; the SK convolution in skresnet) -> 3x3 (BN), + shortcut, ReLU; output planes
+  shuffle,     ///< ShuffleNetV2 unit (see BlockPlan); output planes
+  pointwise,   ///< one 1x1 conv + BN + ReLU (ShuffleNetV2's conv5 before the pool); not a stage unit
 };
 
 /// Everything that shapes a ResNet-layout network (SKNet, ResNeXt, SE-ResNeXt, SK-ResNet). The
@@ -72,8 +80,10 @@ struct SKNetConfig {
   /// (timm: make_divisible(C / 16, 8) without the 0.9 bump); unset: none.
   std::optional<AttentionWidth> se;
   bool avg_down = false;  ///< ResNet-D shortcut: 2x2 average pool (stride) then a stride-1 1x1 conv + BN
+  /// Channels of a 1x1 conv + BN + ReLU block after the last stage (ShuffleNetV2's conv5); 0: none.
+  Index head_width = 0;
 
-  /// Output channels per unit of planes: 4 for bottlenecks, 1 for basic blocks.
+  /// Output channels per unit of planes: 4 for bottlenecks, 1 for basic blocks and shuffle units.
   Index expansion() const { return block == BlockKind::bottleneck ? 4 : 1; }
   /// Channels out of the stem.
   Index stem_channels() const { return stem == Stem::deep ? 2 * stem_width : stem_width; }
@@ -83,6 +93,7 @@ struct SKNetConfig {
   /// the field on overflow.
   Index unit_width(std::size_t stage) const {
     if (block == BlockKind::basic) return planes[stage];
+    if (block == BlockKind::shuffle) return planes[stage] / 2;  // each branch's channels
     const std::string what = "unit width of stage " + std::to_string(stage + 1);
     return detail::checked_mul(detail::checked_mul(planes[stage], base_width, "SKNetConfig", what + " (planes * base_width)") / 64,
                                groups, "SKNetConfig", what + " (* groups)");
@@ -128,6 +139,14 @@ struct SKNetConfig {
     if (block == BlockKind::basic)
       require<ConfigError>(groups == 1 && base_width == 64, who, "groups and base_width of basic blocks", "1 and 64",
                            std::to_string(groups) + " and " + std::to_string(base_width));
+    require<ConfigError>(block != BlockKind::pointwise, who, "block kind of the stages", "bottleneck, basic or shuffle",
+                         "pointwise");
+    require<ConfigError>(head_width >= 0, who, "head_width", ">= 0", head_width);
+    if (block == BlockKind::shuffle)
+      for (std::size_t s = 0; s < layers.size(); ++s)
+        require<ConfigError>(planes[s] % 2 == 0 && planes[s] >= 2, who,
+                             "channels of stage " + std::to_string(s + 1) + " (shuffle units split them in two halves)",
+                             "even", planes[s]);
   }
 
   /// Upper bound on the SK units of a network (SKNet-101 has 33).
@@ -180,7 +199,7 @@ struct NetworkSummary {
 /// The stem convolution of `config` (followed by BN and ReLU): the 7x7 or the small 3x3 one; for
 /// the deep stem, its first convolution (see deep_stem_options).
 inline Conv2dOptions sknet_stem_options(const SKNetConfig& c) {
-  if (c.stem == Stem::deep) return Conv2dOptions(c.in_channels, c.stem_width, 3).stride(2).padding(1).bias(false);
+  if (c.stem == Stem::deep || c.stem == Stem::shufflenet) return Conv2dOptions(c.in_channels, c.stem_width, 3).stride(2).padding(1).bias(false);
   return c.stem == Stem::imagenet ? Conv2dOptions(c.in_channels, c.stem_width, 7).stride(2).padding(3).bias(false)
                                   : Conv2dOptions(c.in_channels, c.stem_width, 3).padding(1).bias(false);
 }
@@ -191,6 +210,7 @@ struct StemConv {
   std::string conv_name, bn_name;
 };
 inline std::vector<StemConv> stem_convs(const SKNetConfig& c) {
+  if (c.stem == Stem::shufflenet) return {{sknet_stem_options(c), "conv1.0", "conv1.1"}};
   if (c.stem != Stem::deep) return {{sknet_stem_options(c), "conv1", "bn1"}};
   return {{sknet_stem_options(c), "conv1.0", "conv1.1"},
           {Conv2dOptions(c.stem_width, c.stem_width, 3).padding(1).bias(false), "conv1.3", "conv1.4"},
@@ -202,7 +222,7 @@ inline MaxPool2dOptions sknet_pool_options() { return MaxPool2dOptions(3).stride
 
 /// The classifier of `config`.
 inline LinearOptions sknet_head_options(const SKNetConfig& c) {
-  return LinearOptions(c.stage_channels(c.layers.size() - 1), c.num_classes);
+  return LinearOptions(c.head_width > 0 ? c.head_width : c.stage_channels(c.layers.size() - 1), c.num_classes);
 }
 
 /// The options of unit `u` of stage `s` of `config` with `paths` SK paths, and its input channels.
@@ -245,11 +265,20 @@ enum class Middle {
   grouped,  ///< one grouped 3x3 convolution + BN + ReLU (ResNeXt, SE-ResNeXt)
 };
 
-/// One residual block.
+/// One block.
 ///   bottleneck: 1x1 conv (BN, ReLU) -> middle (stride here) -> 1x1 conv (BN) [-> SE gate]
 ///   basic:      middle (stride here; in -> width) -> 3x3 conv width -> out (BN) [-> SE gate]
 /// plus the shortcut (identity, or when the shape changes a 1x1 conv with stride + BN, or with
 /// avg_down a 2x2 average pool with stride then a 1x1 conv + BN), then ReLU.
+///   shuffle (ShuffleNetV2, width = out / 2 channels per branch):
+///     stride 1: x = [x1 | x2] (channel split); y = shuffle([x1 | branch2(x2)])
+///     stride 2: y = shuffle([branch1(x) | branch2(x)])
+///     branch1 = 3x3 depthwise conv (stride, BN) -> 1x1 conv in -> width (BN, ReLU);
+///     branch2 = 1x1 conv (BN, ReLU) -> middle: the depthwise SK convolution (stride; G = C = width)
+///               -> 1x1 conv width -> width (BN, ReLU);
+///     shuffle = the channel shuffle with 2 groups: output channel 2k + g is channel g * width + k of
+///     the concatenation (the first half goes to the even channels).
+///   pointwise: 1x1 conv in -> out + BN + ReLU (conv5).
 struct BlockPlan {
   std::string name;  ///< its checkpoint prefix, "layer1.0"
   BlockKind kind = BlockKind::bottleneck;
@@ -261,7 +290,22 @@ struct BlockPlan {
   Index se_width = 0;   ///< the SE gate's hidden width (0: no SE gate)
   bool avg_down = false;
 
-  bool has_downsample() const { return stride != 1 || in != out; }
+  bool has_downsample() const { return (kind == BlockKind::bottleneck || kind == BlockKind::basic) && (stride != 1 || in != out); }
+  /// Whether the block writes an SK attention.
+  bool has_attention() const { return middle == Middle::sk && kind != BlockKind::pointwise; }
+  /// shuffle: whether it has branch1 (the downsampling unit: stride 2, the whole input to both branches).
+  bool has_branch1() const { return kind == BlockKind::shuffle && stride != 1; }
+  /// shuffle: the input channels of branch2 (all of them with branch1, else the second half).
+  Index branch2_in() const { return has_branch1() ? in : in - width; }
+  /// shuffle: branch1's depthwise 3x3 (in -> in, stride, padding 1).
+  Conv2dOptions branch1_depthwise() const { return Conv2dOptions(in, in, 3).stride(stride).padding(1).groups(in).bias(false); }
+  /// shuffle: branch1's 1x1 (in -> width).
+  Conv2dOptions branch1_pointwise() const { return Conv2dOptions(in, width, 1).bias(false); }
+  /// shuffle: branch2's first 1x1 (branch2_in() -> width) and last 1x1 (width -> width).
+  Conv2dOptions branch2_first() const { return Conv2dOptions(branch2_in(), width, 1).bias(false); }
+  Conv2dOptions branch2_last() const { return Conv2dOptions(width, width, 1).bias(false); }
+  /// pointwise: the 1x1 conv.
+  Conv2dOptions pointwise() const { return Conv2dOptions(in, out, 1).bias(false); }
   /// The bottleneck's first 1x1 convolution.
   Conv2dOptions conv1() const { return Conv2dOptions(in, width, 1).bias(false); }
   /// The last convolution: the bottleneck's 1x1, the basic block's second 3x3.
@@ -289,6 +333,10 @@ struct BlockPlan {
     std::string conv1, bn1, conv2, bn2, conv3, bn3, downsample_conv, downsample_bn, se;
   };
   Names names() const {
+    if (kind == BlockKind::pointwise) return {"0", "1", "", "", "", "", "", "", ""};
+    // torchvision's branch2 indices; the SK convolution takes the depthwise conv's place (branch2.3)
+    // and brings its own BN per path, so torchvision's branch2.4 BN has no counterpart.
+    if (kind == BlockKind::shuffle) return {"branch2.0", "branch2.1", "branch2.3", "", "branch2.5", "branch2.6", "", "", ""};
     const std::string ds_conv = avg_down ? "downsample.1" : "downsample.0", ds_bn = avg_down ? "downsample.2" : "downsample.1";
     if (middle == Middle::sk && kind == BlockKind::basic) return {"", "", "conv1", "", "conv2.conv", "conv2.bn", ds_conv, ds_bn, "se"};
     if (middle == Middle::sk) return {"conv1.conv", "conv1.bn", "conv2", "", "conv3.conv", "conv3.bn", ds_conv, ds_bn, "se"};
@@ -304,6 +352,17 @@ struct BlockPlan {
   /// Learnable values of the block.
   Index parameters() const {
     const std::string who = name;
+    const auto sum = [&](std::initializer_list<Index> parts) {
+      Index t = 0;
+      for (Index x : parts) t = detail::checked_add(t, x, who, "parameters");
+      return t;
+    };
+    if (kind == BlockKind::pointwise) return detail::conv_bn_parameters(pointwise(), who);
+    if (kind == BlockKind::shuffle)
+      return sum({has_branch1() ? detail::conv_bn_parameters(branch1_depthwise(), who) : 0,
+                  has_branch1() ? detail::conv_bn_parameters(branch1_pointwise(), who) : 0,
+                  detail::conv_bn_parameters(branch2_first(), who), sk_conv_parameters(sk, paths, who),
+                  detail::conv_bn_parameters(branch2_last(), who)});
     Index total = detail::conv_bn_parameters(conv3(), who);
     if (kind == BlockKind::bottleneck) total = detail::checked_add(total, detail::conv_bn_parameters(conv1(), who), who, "parameters");
     const Index mid = middle == Middle::sk ? sk_conv_parameters(sk, paths, who) : detail::conv_bn_parameters(grouped_conv(), who);
@@ -380,23 +439,46 @@ struct NetworkPlan {
       dims = pool_dims("maxpool", pool->kernel_size(), pool->stride(), pool->padding(), false, dims);
       add("maxpool", "MaxPool2d", dims, 0, 0);
     }
+    const auto sk_row = [&](const BlockPlan& b, const std::string& mid_name, const std::array<Index, 4>& a) {
+      const std::string sk_label = detail::layer_label("SKConv", mid_name);
+      std::array<Index, 4> path_in = a;
+      path_in[3] = b.sk.path_in_channels(b.paths);
+      const kernels::ConvGeometry g =
+          conv_geometry(b.sk.branch_conv(0, b.paths), path_in, detail::layer_label("Conv2d", mid_name + ".paths.0.conv"));
+      const std::array<Index, 4> mid{g.n, g.oh, g.ow, g.oc};
+      add(mid_name, "SKConv", mid, sk_conv_parameters(b.sk, b.paths, sk_label), sk_conv_macs(b.sk, b.paths, a, sk_label, mid_name));
+      return mid;
+    };
     for (const BlockPlan& b : blocks) {
       const BlockPlan::Names n = b.names();
       const std::array<Index, 4> in = dims;
+      if (b.kind == BlockKind::pointwise) {
+        dims = conv_row(b.name, b.name + ".0", b.pointwise(), in);
+        continue;
+      }
+      if (b.kind == BlockKind::shuffle) {
+        std::array<Index, 4> out;
+        if (b.has_branch1()) {
+          const auto d = conv_row(b.name + ".branch1.0", b.name + ".branch1.0", b.branch1_depthwise(), in);
+          out = conv_row(b.name + ".branch1.2", b.name + ".branch1.2", b.branch1_pointwise(), d);
+        }
+        std::array<Index, 4> x2 = in;
+        x2[3] = b.branch2_in();
+        const auto a = conv_row(b.name + ".branch2.0", b.name + ".branch2.0", b.branch2_first(), x2);
+        const auto mid = sk_row(b, b.name + ".branch2.3", a);
+        out = conv_row(b.name + ".branch2.5", b.name + ".branch2.5", b.branch2_last(), mid);
+        out[3] = b.out;
+        add(b.name + ".shuffle", "Shuffle", out, 0, 0);
+        dims = out;
+        continue;
+      }
       const std::array<Index, 4> a = b.kind == BlockKind::bottleneck
                                          ? conv_row(b.name + ".conv1", b.name + "." + n.conv1, b.conv1(), in)
                                          : in;
       std::array<Index, 4> mid;
       const std::string mid_name = b.name + "." + n.conv2;
       if (b.middle == Middle::sk) {
-        const std::string sk_label = detail::layer_label("SKConv", mid_name);
-        std::array<Index, 4> path_in = a;
-        path_in[3] = b.sk.path_in_channels(b.paths);
-        const kernels::ConvGeometry g =
-            conv_geometry(b.sk.branch_conv(0, b.paths), path_in, detail::layer_label("Conv2d", mid_name + ".paths.0.conv"));
-        mid = {g.n, g.oh, g.ow, g.oc};
-        add(mid_name, "SKConv", mid, sk_conv_parameters(b.sk, b.paths, sk_label),
-            sk_conv_macs(b.sk, b.paths, a, sk_label, mid_name));
+        mid = sk_row(b, mid_name, a);
       } else {
         mid = conv_row(mid_name, mid_name, b.grouped_conv(), a);
       }
@@ -427,8 +509,8 @@ struct NetworkPlan {
 namespace detail {
 /// The stem, pool, blocks and head of a ResNet-layout network (blocks from make_block(stage, unit, name,
 /// index of the unit in the network)); sets each block's kind, shortcut and SE gate from the config.
-template <class MakeBlock>
-NetworkPlan residual_plan(const std::string& family, const SKNetConfig& config, Index paths, MakeBlock&& make_block) {
+/// A plan of `family` with the stem (and max pool) of the validated `config`, no blocks yet.
+inline NetworkPlan plan_with_stem(const std::string& family, const SKNetConfig& config, Index paths) {
   config.validate(family);
   NetworkPlan p;
   p.family = family;
@@ -436,6 +518,12 @@ NetworkPlan residual_plan(const std::string& family, const SKNetConfig& config, 
   p.paths = paths;
   p.stem = stem_convs(config);
   if (config.stem != Stem::small) p.pool = sknet_pool_options();
+  return p;
+}
+
+template <class MakeBlock>
+NetworkPlan residual_plan(const std::string& family, const SKNetConfig& config, Index paths, MakeBlock&& make_block) {
+  NetworkPlan p = plan_with_stem(family, config, paths);
   std::size_t index = 0;
   for (std::size_t s = 0; s < config.layers.size(); ++s)
     for (Index u = 0; u < config.layers[s]; ++u) {
@@ -480,6 +568,53 @@ inline NetworkPlan sknet_plan(const SKNetConfig& config, Index paths) {
 inline NetworkPlan skresnet_plan(const SKNetConfig& config, Index paths) {
   NetworkPlan p = sknet_plan(config, paths);
   p.family = "skresnet";
+  return p;
+}
+
+/// SK-ShuffleNetV2 of `config` with `paths` SK paths (config.block == shuffle; planes = each stage's
+/// output channels, stem_width the stem's, head_width conv5's): stage s (named "stage{s+2}", as in
+/// torchvision) starts with a downsampling unit (stride config.strides[s], branch1 on the whole input)
+/// followed by stride-1 units; every unit's branch2 depthwise 3x3 is a depthwise SK convolution
+/// (G = C = planes / 2, dilation m on path m, attention width by config's rule); branch1's depthwise
+/// 3x3 stays a plain one. Then the conv5 block when head_width > 0, the pool and fc.
+inline NetworkPlan sk_shufflenet_plan(const SKNetConfig& config, Index paths) {
+  const std::string family = "sk_shufflenetv2";
+  detail::require<ConfigError>(config.block == BlockKind::shuffle, family, "block kind", "shuffle", "another");
+  detail::require<ConfigError>(!config.se && !config.avg_down, family, "SE gate and avg_down", "none", "set");
+  detail::require<ConfigError>(paths >= 1, family, "SK paths", ">= 1", paths);
+  NetworkPlan p = detail::plan_with_stem(family, config, paths);
+  std::size_t index = 0;
+  Index in = config.stem_channels();
+  for (std::size_t s = 0; s < config.layers.size(); ++s)
+    for (Index u = 0; u < config.layers[s]; ++u, ++index) {
+      BlockPlan b;
+      b.name = "stage" + std::to_string(s + 2) + "." + std::to_string(u);
+      b.kind = BlockKind::shuffle;
+      b.middle = Middle::sk;
+      b.in = in, b.out = config.planes[s], b.width = config.unit_width(s);
+      b.stride = u == 0 ? config.strides[s] : 1;
+      detail::require<ConfigError>(b.stride != 1 || b.in == b.out, b.name,
+                                   "input channels of a stride-1 shuffle unit (= its output channels)", b.out, b.in);
+      const Index d = config.attention_widths.empty() ? 0 : config.attention_widths[index];
+      b.sk = SKConvOptions(b.width, b.width)
+                 .paths(paths)
+                 .groups(b.width)
+                 .attention(d > 0 ? AttentionWidth::fixed(d) : config.attention_rule())
+                 .stride(b.stride)
+                 .branch_kernel(config.branch_kernel);
+      b.paths = paths;
+      p.blocks.push_back(std::move(b));
+      in = config.planes[s];
+    }
+  if (config.head_width > 0) {
+    BlockPlan b;
+    b.name = "conv5";
+    b.kind = BlockKind::pointwise;
+    b.middle = Middle::grouped;
+    b.in = in, b.width = config.head_width, b.out = config.head_width;
+    p.blocks.push_back(std::move(b));
+  }
+  p.head = sknet_head_options(config);
   return p;
 }
 

@@ -13,6 +13,7 @@
 #include "sknet/models/network_plan.hpp"
 #include "sknet/models/resnet_stem.hpp"
 #include "sknet/models/resnext_unit.hpp"
+#include "sknet/models/shuffle_unit.hpp"
 #include "sknet/sk/sk_unit.hpp"
 #include "sknet/parameters.hpp"
 
@@ -31,14 +32,18 @@ decltype(auto) with_paths(Index m, F&& f) {
   }
 }
 
-/// The reference module of one block of a plan: an SK bottleneck, an SK basic block or a grouped
-/// (ResNeXt / SE-ResNeXt) bottleneck.
+/// The reference module of one block of a plan: an SK bottleneck, an SK basic block, a grouped
+/// (ResNeXt / SE-ResNeXt) bottleneck, a ShuffleNetV2 unit with a depthwise SK convolution or a 1x1
+/// conv block (ShuffleNetV2's conv5).
 template <class Scalar, int M>
-using PlanBlock = std::variant<SKUnit<Scalar, M>, SKBasicUnit<Scalar, M>, ResNeXtUnit<Scalar>>;
+using PlanBlock =
+    std::variant<SKUnit<Scalar, M>, SKBasicUnit<Scalar, M>, ResNeXtUnit<Scalar>, ShuffleUnit<Scalar, M>, PointwiseBlock<Scalar>>;
 
 /// Builds block `b` as its reference module (parameters unset). SK blocks require M == b.paths.
 template <class Scalar, int M>
 PlanBlock<Scalar, M> make_plan_block(const BlockPlan& b) {
+  if (b.kind == BlockKind::pointwise) return PlanBlock<Scalar, M>(std::in_place_index<4>, b);
+  if (b.kind == BlockKind::shuffle) return PlanBlock<Scalar, M>(std::in_place_index<3>, b);
   if (b.middle == Middle::grouped) return PlanBlock<Scalar, M>(std::in_place_index<2>, b);
   detail::require<ConfigError>(b.paths == M, b.name, "SK paths (M of the walker)", M, b.paths);
   const SKUnitOptions o = b.sk_unit().avg_down(b.avg_down);
@@ -48,7 +53,7 @@ PlanBlock<Scalar, M> make_plan_block(const BlockPlan& b) {
 
 /// Calls f(layer, prefix) for every layer of `plan` in network order: the stem ResNetStem<Scalar>
 /// (prefix ""), each block as its reference module (make_plan_block: SKUnit<Scalar, M>,
-/// SKBasicUnit<Scalar, M> or ResNeXtUnit<Scalar>) with its name as prefix, and the Linear<Scalar>
+/// SKBasicUnit<Scalar, M>, ResNeXtUnit<Scalar>, ShuffleUnit<Scalar, M> or PointwiseBlock<Scalar>) with its name as prefix, and the Linear<Scalar>
 /// head ("fc"). f takes any of those types (a generic lambda). Layers start with unset parameters.
 template <class Scalar, int M, class F>
 void for_each_plan_layer(const NetworkPlan& plan, F&& f) {

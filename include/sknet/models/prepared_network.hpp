@@ -1,5 +1,6 @@
-// sknet: PreparedNetwork, the fast float inference form of any network plan (SKNet, ResNeXt), as a
-// composition of prepared blocks (prepared/): stem, bottleneck blocks, head.
+// sknet: PreparedNetwork, the fast float inference form of any network plan (SKNet, ResNeXt,
+// SK-ShuffleNetV2, ...), as a composition of prepared blocks (prepared/): stem, blocks (bottleneck,
+// basic, shuffle unit, pointwise), head.
 //
 // The prepared weights are immutable: forward() is const and may run on several threads at once.
 // Everything a forward writes (the workspace, the attention maps, the profile, the thread pool that
@@ -28,6 +29,7 @@
 #include "sknet/models/sknet.hpp"
 #include "sknet/prepared/bottleneck.hpp"
 #include "sknet/prepared/head.hpp"
+#include "sknet/prepared/shuffle_unit.hpp"
 #include "sknet/prepared/stem.hpp"
 #include "sknet/prepared/workspace.hpp"
 #include "sknet/runtime/thread_pool.hpp"
@@ -236,6 +238,11 @@ class PreparedNetwork {
   void add(const ResNeXtUnit<float>& u) {
     add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_), u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);
   }
+  template <int M>
+  void add(const ShuffleUnit<float, M>& u) {
+    blocks_.push_back(std::make_unique<PreparedShuffleUnit<M>>(u, isa_));
+  }
+  void add(const PointwiseBlock<float>& b) { blocks_.push_back(std::make_unique<PreparedPointwiseBlock>(b, isa_)); }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
     static std::atomic<std::uint64_t> next_serial{1};

@@ -61,9 +61,10 @@ class PreparedPointwise {
   /// dst[pixels x cout] = epilogue(src[pixels x cin] * W^T + bias) over the pool (rows when there
   /// are many, else output channels). `ep.bias` is set here; when ep.channel_sums is set,
   /// per_thread_sums [threads][cout] receives each thread's sums (the caller adds them up).
+  /// src_stride: floats between src's rows (0: cin; more when src is a slice of wider rows).
   void run(ThreadPool& pool, dim_t pixels, const float* src, kernels::PointwiseEpilogue ep, float* dst,
-           float* per_thread_sums = nullptr) const {
-    const kernels::PointwiseGeometry g{pixels, cin(), cout(), cin(), cout()};
+           float* per_thread_sums = nullptr, dim_t src_stride = 0) const {
+    const kernels::PointwiseGeometry g{pixels, cin(), cout(), src_stride > 0 ? src_stride : cin(), cout()};
     ep.bias = bias_.data();
     split_gemm(pool, pixels, g.cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
       kernels::PointwiseEpilogue mine = ep;
