@@ -104,7 +104,10 @@ TEST_CASE("bf16 SK-ResNet basic blocks (bf16 storage between blocks, float arith
   check_bf16(skresnet_plan(basic, 2), 3, 25, 23, "skresnet18-like, batch 3");
 }
 
-TEST_CASE("bf16 prepare refuses int8", "[prepared][bf16]") {
+TEST_CASE("bf16 prepare refuses SK-ShuffleNetV2 (no bf16 form yet) and int8", "[prepared][bf16]") {
+  CHECK_THROWS_WITH(prepare_random(architecture_plan("sk_shufflenetv2"), 1,
+                                   PrepareOptions(1, false, std::nullopt, kernels::Precision::bf16)),
+                    Catch::Contains("SK-ShuffleNetV2") && Catch::Contains("bf16"));
   CHECK_THROWS_AS(prepare_random(resnext_plan(small_config(Stem::imagenet)), 1,
                                  PrepareOptions(1, false, std::nullopt, kernels::Precision::int8)),
                   kernels::KernelError);

@@ -41,7 +41,8 @@ namespace sknet {
 /// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32, or bf16
 /// (bf16 weights of the bottlenecks' 1x1 convolutions and bf16 activations between blocks, float
 /// accumulation; the SK middle, its attention, SE gates, the stem, the head and the basic blocks'
-/// arithmetic in float); int8 is refused with a KernelError until its kernels land.
+/// arithmetic in float; SK-ShuffleNetV2's blocks are refused with a ConfigError); int8 is refused with a
+/// KernelError until its kernels land.
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32)
@@ -240,9 +241,13 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {
+    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + u.name() + " (an SK-ShuffleNetV2 unit)", "f32", "bf16");
     blocks_.push_back(std::make_unique<PreparedShuffleUnit<M>>(u, isa_));
   }
-  void add(const PointwiseBlock<float>& b) { blocks_.push_back(std::make_unique<PreparedPointwiseBlock>(b, isa_)); }
+  void add(const PointwiseBlock<float>& b) {
+    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + b.name() + " (a 1x1 block)", "f32", "bf16");
+    blocks_.push_back(std::make_unique<PreparedPointwiseBlock>(b, isa_));
+  }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
     static std::atomic<std::uint64_t> next_serial{1};
