@@ -6,7 +6,8 @@
 // The middle is a small policy (the same calls for every kind): split() writes its `paths()` outputs
 // U_m (and, for SK, the channel sums of U), attend() turns the sums into the attention, and select()
 // hands conv3 the rows of V it reads:
-//   SKMiddle<M>     the SK convolution (PreparedSKConv<M>): M dilated branches, attention, V = sum a_m U_m
+//   SKMiddle<M>     the SK convolution (PreparedSKConv<M>): M branches (any kernel sizes, dilations and
+//                   groups of the SK spec), attention (or all ones for sum aggregation), V = sum a_m U_m
 //   GroupedMiddle   one grouped 3x3 convolution + BN + ReLU (ResNeXt): V = U_1, no attention
 // Every block states its workspace needs for an input shape and runs on the workspace it is given.
 //
