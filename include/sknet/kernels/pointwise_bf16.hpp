@@ -109,6 +109,7 @@ inline void pointwise_bf16_blocked(const PointwiseGeometry& g, const bf16_t* src
                                    TileSelector tile) {
   assert(0 <= pixel_begin && pixel_begin <= pixel_end && pixel_end <= g.pixels);
   assert(0 <= cout_begin && cout_begin <= cout_end && cout_end <= g.cout);
+  if (pixel_begin == pixel_end || cout_begin == cout_end) return;  // an empty share of a split
   assert(g.cin >= 1 && g.src_stride >= g.cin && g.dst_stride >= g.cout);
   assert(cout_begin % kBf16Block == 0 && (cout_end % kBf16Block == 0 || cout_end == g.cout));
   PointwiseBf16Tile t;

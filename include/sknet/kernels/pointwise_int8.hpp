@@ -117,6 +117,7 @@ inline void pointwise_int8_blocked(const PointwiseGeometry& g, const u8_t* src, 
                                    TileSelector tile) {
   assert(0 <= pixel_begin && pixel_begin <= pixel_end && pixel_end <= g.pixels);
   assert(0 <= cout_begin && cout_begin <= cout_end && cout_end <= g.cout);
+  if (pixel_begin == pixel_end || cout_begin == cout_end) return;  // an empty share of a split
   assert(g.cin >= 1 && g.src_stride >= g.cin && g.dst_stride >= g.cout && ep.scale);
   assert(cout_begin % kInt8Block == 0 && (cout_end % kInt8Block == 0 || cout_end == g.cout));
   PointwiseInt8Tile t;
