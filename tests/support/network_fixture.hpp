@@ -45,12 +45,7 @@ inline sknet::SKNetConfig network_config_from(const Fixture& f) {
 /// L-infinity error of the logits relative to max |logit| (the acceptance measure of the fixtures);
 /// `actual` holds as many values as `expected`.
 inline double relative_linf(const float* actual, const sknet::NamedTensor<float>& expected) {
-  double err = 0, scale = 0;
-  for (std::size_t i = 0; i < expected.values.size(); ++i) {
-    err = std::max(err, std::fabs(double(actual[i]) - double(expected.values[i])));
-    scale = std::max(scale, std::fabs(double(expected.values[i])));
-  }
-  return err / scale;
+  return relative_linf(actual, expected.values.data(), expected.values.size());  // compare.hpp
 }
 inline double relative_linf(const sknet::Tensor2<float>& actual, const sknet::NamedTensor<float>& expected) {
   return relative_linf(actual.data(), expected);
