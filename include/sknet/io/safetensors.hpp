@@ -564,7 +564,8 @@ StateDict<Scalar> load_safetensors(const std::string& path) {
 
 /// Loads a model layer by layer straight from a safetensors file: ConsumingLoader over
 /// load_safetensors(path), without holding the converted file. Each parameter's tensor is read and
-/// converted when its layer asks for it, so the loader holds one tensor at a time and a prepared
+/// converted when its layer asks for it (F32 into float: read in place), so the loader holds at most one
+/// tensor at a time and a prepared
 /// engine that packs each layer as it is filled (prepare_from_safetensors) never has the whole
 /// float32 checkpoint in memory. The header is validated on construction (FormatError naming the
 /// path). Call it as fill(layer, prefix) for every piece, then finish().
@@ -593,11 +594,18 @@ class SafetensorsLoader {
         report_.mismatched.push_back(p.name + ": expected " + shape_string(p.shape) + ", found " + shape_string(shape));
         return;
       }
-      bytes_.resize(static_cast<std::size_t>(nbytes));
-      if (!bytes_.empty()) file_.read_at(layout_.data_start + t.begin, bytes_.data(), bytes_.size());
-      values_.resize(static_cast<std::size_t>(p.size()));
-      detail::convert_values(t.dtype, bytes_.data(), values_);
-      std::copy(values_.begin(), values_.end(), p.data);
+      if (nbytes == 0) return;
+      if (std::is_same<Scalar, float>::value && t.dtype == DType::F32 && detail::host_is_little_endian()) {
+        // The file's bytes are the parameter's: read them in place.
+        file_.read_at(layout_.data_start + t.begin, reinterpret_cast<unsigned char*>(p.data),
+                      static_cast<std::size_t>(nbytes));
+        return;
+      }
+      std::vector<unsigned char> bytes(static_cast<std::size_t>(nbytes));  // freed before the next tensor
+      file_.read_at(layout_.data_start + t.begin, bytes.data(), bytes.size());
+      std::vector<Scalar> values(static_cast<std::size_t>(p.size()));
+      detail::convert_values(t.dtype, bytes.data(), values);
+      std::copy(values.begin(), values.end(), p.data);
     });
   }
 
@@ -607,7 +615,6 @@ class SafetensorsLoader {
     for (const auto& entry : pending_)
       if (!ignored_state_key(entry.first)) report_.unexpected.push_back(entry.first);
     pending_.clear();
-    bytes_ = {}, values_ = {};
     if (strict && !report_.ok())
       throw StateDictError("load: " + file_.path() + " does not match the model:" + report_.to_string());
     return report_;
@@ -617,8 +624,6 @@ class SafetensorsLoader {
   InputFile file_;
   SafetensorsLayout layout_;
   std::map<std::string, std::size_t> pending_;  ///< tensors not read yet -> index into layout_.tensors
-  std::vector<unsigned char> bytes_;
-  std::vector<Scalar> values_;
   LoadReport report_;
 };
 
