@@ -61,10 +61,13 @@ const char* const kUsage =
     "usage: sknet info  --arch A [--size S] [network flags]\n"
     "       sknet info  --weights W.safetensors [--size S]   (the network the checkpoint holds)\n"
     "       sknet run   [--arch A] --weights W.safetensors --input X.npy --output Y.npy\n"
-    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference] [--precision f32|bf16]\n"
-    "                   [network flags]\n"
-    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1] [--precision f32|bf16]\n"
-    "                   [--kernels fast|reference] [network flags]\n"
+    "                   [--attention-dir DIR] [--threads T] [--kernels fast|reference]\n"
+    "                   [--precision f32|bf16|int8 [--scales R.json]] [network flags]\n"
+    "       sknet bench --arch A [--batch B] [--size S] [--threads T] [--reps R] [--profile 1]\n"
+    "                   [--precision f32|bf16|int8] [--kernels fast|reference] [network flags]\n"
+    "       sknet calibrate [--arch A] --weights W.safetensors --inputs X.npy|DIR --output R.json [--threads T]\n"
+    "                   [network flags]   (the activation ranges int8 quantizes at, from float32 runs over\n"
+    "                   X.npy or every .npy of DIR, float32 [N, C, H, W]; run --precision int8 --scales R.json)\n"
     "arch: sknet26, sknet50, sknet101 (the paper's SKNets, timm skresnext50_32x4d layout), skresnet18,\n"
     "      skresnet34, skresnet50, skresnet50d (timm's SK-ResNets), resnext26, resnext50, resnext101,\n"
     "      seresnext50 (the paper's ResNeXt and SENet baselines), sknet29, resnext29, senet29 (CIFAR) and\n"
@@ -221,19 +224,45 @@ SKNetConfig network_config(const Args& args, Index default_classes = 0) {
   return c;
 }
 
-/// --precision (default f32): f32 or bf16; int8 (not built yet) and anything else are usage errors.
+/// --precision (default f32): f32, bf16 or int8; anything else is a usage error.
 kernels::Precision precision_option(const Args& args) {
   if (!args.has("--precision")) return kernels::Precision::f32;
   const std::string p = args.text("--precision");
-  if (p != "f32" && p != "bf16")
-    throw UsageError("option '--precision': expected f32 or bf16 (int8 is not built yet), got '" + p + "'");
-  return p == "bf16" ? kernels::Precision::bf16 : kernels::Precision::f32;
+  if (p != "f32" && p != "bf16" && p != "int8")
+    throw UsageError("option '--precision': expected f32, bf16 or int8, got '" + p + "'");
+  return p == "bf16" ? kernels::Precision::bf16 : p == "int8" ? kernels::Precision::int8 : kernels::Precision::f32;
 }
 
-/// What runs at `precision` on the weights packed for `isa`: "f32", or "bf16 (1x1: <kernel>)".
+/// What runs at `precision` on the weights packed for `isa`: "f32", or "bf16 (1x1: <kernel>)", ...
 std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
   if (precision == kernels::Precision::f32) return "f32";
+  if (precision == kernels::Precision::int8)
+    return std::string("int8 (1x1: ") + kernels::pointwise_int8_kernel_name(isa) + ")";
   return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) + ")";
+}
+
+/// NCHW float32 batches of --inputs: X.npy, or every .npy file of a directory (sorted by name), each
+/// [N, channels, H, W] with N >= 1, as NHWC.
+std::vector<Tensor4<float>> read_calibration_inputs(const std::string& where, Index channels) {
+  std::vector<std::string> files;
+  if (std::filesystem::is_directory(where)) {
+    for (const auto& e : std::filesystem::directory_iterator(where))
+      if (e.path().extension() == ".npy") files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    if (files.empty()) throw FormatError(where + ": no .npy file in the --inputs directory");
+  } else {
+    files.push_back(where);
+  }
+  std::vector<Tensor4<float>> batches;
+  for (const std::string& f : files) {
+    const NamedTensor<float> t = io::read_npy<float>(f);
+    if (t.shape.size() != 4 || t.shape[0] < 1 || t.shape[1] != channels || t.shape[2] < 1 || t.shape[3] < 1 ||
+        t.shape[2] > kMaxSide || t.shape[3] > kMaxSide)
+      throw ShapeError(f + ": expected float32 [N >= 1, " + std::to_string(channels) + ", H, W] (H, W in 1.." +
+                       std::to_string(kMaxSide) + "), got " + shape_string(t.shape));
+    batches.push_back(to_nhwc<float>(ConstTensorMap4<float>(t.values.data(), t.shape[0], t.shape[1], t.shape[2], t.shape[3])));
+  }
+  return batches;
 }
 
 /// The network plan of --arch and `config` (whose layers already hold --layers or the depths).
@@ -461,6 +490,12 @@ int cmd_run(const Args& args) {
   const kernels::Precision precision = precision_option(args);
   if (precision != kernels::Precision::f32 && kernels == "reference")
     throw UsageError("option '--precision': the reference kernels run in float (use --kernels fast)");
+  if (precision == kernels::Precision::int8 && !args.has("--scales"))
+    throw UsageError("option '--precision int8': needs --scales R.json, the activation ranges (sknet calibrate)");
+  if (precision != kernels::Precision::int8 && args.has("--scales"))
+    throw UsageError("option '--scales': only with --precision int8");
+  std::shared_ptr<const ActivationRanges> ranges;
+  if (args.has("--scales")) ranges = std::make_shared<const ActivationRanges>(ActivationRanges::load(args.text("--scales")));
   const bool want_attention = args.has("--attention-dir");
   // Every output location is checked before any work; nothing is created yet.
   RunOutputs::check_file("--output", output_path);
@@ -502,7 +537,7 @@ int cmd_run(const Args& args) {
     // The fast path reads the checkpoint layer by layer from the file, packing each layer before
     // the next is read: the float32 weights are never held whole.
     const PreparedNetwork fast =
-        prepare_from_safetensors(plan, weights_path, PrepareOptions(int(threads), false, std::nullopt, precision));
+        prepare_from_safetensors(plan, weights_path, PrepareOptions(int(threads), false, std::nullopt, precision, ranges));
     logits = fast.forward(read_input());
     attention = fast.attention_maps();
   } else {  // reference kernels (accumulating in double)
@@ -545,7 +580,12 @@ int cmd_bench(const Args& args) {
   std::optional<PreparedNetwork> fast;
   std::function<void()> reference;  // the reference network (unfused, accumulating in double)
   if (fast_path) {
-    fast.emplace(prepare_random(plan, 2019, PrepareOptions(int(threads), args.has("--profile"), std::nullopt, precision)));
+    std::shared_ptr<const ActivationRanges> ranges;
+    if (precision == kernels::Precision::int8)  // int8: ranges of the same random weights, calibrated on the input
+      ranges = std::make_shared<const ActivationRanges>(
+          calibrate(prepare_random(plan, 2019, PrepareOptions(int(threads))), std::vector<Tensor4<float>>{x}));
+    fast.emplace(
+        prepare_random(plan, 2019, PrepareOptions(int(threads), args.has("--profile"), std::nullopt, precision, ranges)));
   } else {
     with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
       auto net = std::make_shared<Network<float, decltype(m)::value>>(plan);
@@ -586,6 +626,22 @@ int cmd_bench(const Args& args) {
   return 0;
 }
 
+int cmd_calibrate(const Args& args) {
+  const std::string weights_path = args.text("--weights"), output_path = args.text("--output");
+  check_applicable_flags(args);
+  const Index threads = args.integer("--threads", 1, 1, kMaxThreads);
+  RunOutputs::check_file("--output", output_path);
+  const std::pair<NetworkPlan, SKNetConfig> network =
+      checkpoint_network(args, io::read_safetensors_header(weights_path), weights_path);
+  const std::vector<Tensor4<float>> batches = read_calibration_inputs(args.text("--inputs"), network.second.in_channels);
+  const PreparedNetwork net = prepare_from_safetensors(network.first, weights_path, PrepareOptions(int(threads)));
+  const ActivationRanges ranges = calibrate(net, batches);
+  ranges.save(output_path);
+  std::cerr << "sknet: calibrated " << ranges.by_name.size() << " activation ranges on " << ranges.images
+            << " images; wrote " << output_path << "\n";
+  return 0;
+}
+
 std::string one_line(std::string s) {
   for (std::size_t i = 0; (i = s.find('\n', i)) != std::string::npos;) s.replace(i, 1, "; ");
   return s;
@@ -615,12 +671,14 @@ int main(int argc, char** argv) {
     if (command == "run")
       return cmd_run(Args(argc, argv,
                           with_network_flags({"--weights", "--input", "--output", "--attention-dir", "--threads", "--kernels",
-                                              "--precision"})));
+                                              "--precision", "--scales"})));
+    if (command == "calibrate")
+      return cmd_calibrate(Args(argc, argv, with_network_flags({"--weights", "--inputs", "--output", "--threads"})));
     if (command == "bench")
       return cmd_bench(
           Args(argc, argv, with_network_flags({"--batch", "--size", "--threads", "--reps", "--profile", "--kernels",
                                                "--precision"})));
-    throw UsageError("unknown command '" + command + "' (expected info, run or bench)");
+    throw UsageError("unknown command '" + command + "' (expected info, run, bench or calibrate)");
   } catch (const UsageError& e) {
     std::cerr << "sknet: " << one_line(e.what()) << " (see sknet --help)\n";
     return 2;

@@ -124,14 +124,63 @@ TEST_CASE("sknet --precision bf16 runs the bf16 engine and says which kernels", 
   CHECK(rel <= 2e-2);
   CHECK(rel > 0.0);
   fs::remove(out);
-  // Usage errors: int8 (not built yet), an unknown precision, bf16 on the reference kernels.
-  CHECK(run_cli("bench " + kTinyFlags + " --size 40 --reps 1 --precision int8").status == 2);
+  // Usage errors: an unknown precision, bf16 on the reference kernels.
   CHECK(run_cli("bench " + kTinyFlags + " --size 40 --reps 1 --precision fp16").status == 2);
   const Result ref = run_cli("run " + kTinyFlags + " --paths 2 --weights " + base + ".safetensors --input " + base +
                              ".input.npy --output " + out.string() + " --precision bf16 --kernels reference");
   CHECK(ref.status == 2);
   CHECK(ref.err.find("--precision") != std::string::npos);
   CHECK(!fs::exists(out));
+}
+
+TEST_CASE("sknet calibrate, then run --precision int8 --scales; bench --precision int8", "[cli][int8]") {
+  const Result bench = run_cli("bench " + kTinyFlags + " --classes 10 --size 40 --reps 1 --precision int8");
+  INFO(bench.err);
+  REQUIRE(bench.status == 0);
+  CHECK(bench.out.find("precision int8 (1x1: pointwise_int8__") != std::string::npos);
+
+  // The PyTorch fixture: calibrated on its own input (a directory of one .npy), then run in int8:
+  // within the int8 networks' tolerance of the float32 logits (tests/test_prepared_int8.cpp).
+  const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
+  const fs::path work = fs::temp_directory_path() / ("sknet_cli_int8_" + std::to_string(::getpid()));
+  fs::create_directories(work / "inputs");
+  fs::copy_file(base + ".input.npy", work / "inputs" / "a.npy");
+  const std::string weights = " --weights " + base + ".safetensors";
+  const Result cal = run_cli("calibrate" + weights + " --inputs " + (work / "inputs").string() + " --output " +
+                             (work / "r.json").string());
+  INFO(cal.err);
+  REQUIRE(cal.status == 0);
+  CHECK(cal.err.find("activation ranges on ") != std::string::npos);
+  const Result r = run_cli("run" + weights + " --input " + base + ".input.npy --output " + (work / "y.npy").string() +
+                           " --precision int8 --scales " + (work / "r.json").string());
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto logits = sknet::io::read_npy<float>((work / "y.npy").string());
+  const auto expected = sknet::io::read_npy<float>(base + ".logits.npy");
+  REQUIRE(logits.shape == expected.shape);
+  const double rel = sknet_test::relative_linf(logits.values.data(), expected.values.data(), expected.values.size());
+  INFO("int8 logits error / max |logit| = " << rel);
+  CHECK(rel <= 4e-2);
+  CHECK(rel > 0.0);
+
+  // int8 needs --scales; --scales needs int8; a malformed ranges file and calibration inputs of the
+  // wrong shape are named.
+  const std::string run = "run" + weights + " --input " + base + ".input.npy --output " + (work / "z.npy").string();
+  const Result no_scales = run_cli(run + " --precision int8");
+  CHECK(no_scales.status == 2);
+  CHECK(no_scales.err.find("--scales") != std::string::npos);
+  CHECK(run_cli(run + " --scales " + (work / "r.json").string()).status == 2);
+  std::ofstream(work / "bad.json") << "{\"format\": 1}";
+  const Result bad = run_cli(run + " --precision int8 --scales " + (work / "bad.json").string());
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("bad.json") != std::string::npos);
+  CHECK(!fs::exists(work / "z.npy"));
+  const Result wrong = run_cli("calibrate" + weights + " --inputs " + base + ".logits.npy --output " +
+                               (work / "r2.json").string());
+  CHECK(wrong.status == 1);
+  CHECK(wrong.err.find("logits.npy") != std::string::npos);
+  CHECK(!fs::exists(work / "r2.json"));
+  fs::remove_all(work);
 }
 
 TEST_CASE("sknet reports bad arguments and bad files in one line with a non-zero exit", "[cli][errors]") {

@@ -17,7 +17,7 @@
 #include <limits>
 #include <string>
 
-#include "support/compare.hpp"
+#include "support/precision_check.hpp"
 #include "support/tiny_sknet.hpp"
 
 using namespace sknet;
@@ -41,26 +41,7 @@ void check_bf16(const NetworkPlan& plan, Index batch, Index height, Index width,
     x = x * 2.0f - 1.0f;
     AttentionMaps<float> want_attention;
     const Tensor2<float> want = net.forward(view(x), &want_attention);
-    for (int isa = 0; isa <= int(kernels::cpu_isa()); ++isa)
-      for (int threads : {1, 2}) {
-        const PreparedNetwork fast = prepare(net, PrepareOptions(threads, false, kernels::Isa(isa), kernels::Precision::bf16));
-        REQUIRE(fast.precision() == kernels::Precision::bf16);
-        const Tensor2<float> got = fast.forward(x);
-        const double rel = sknet_test::relative_linf(got.data(), want.data(), std::size_t(want.size()));
-        INFO(what << ", " << kernels::isa_name(kernels::Isa(isa)) << ", threads " << threads << ", batch " << batch
-                  << ": logits error / max |logit| = " << rel);
-        CHECK(rel <= 2e-2);
-        CHECK(rel > 0.0);  // it really ran in bf16
-        REQUIRE(fast.attention_maps().size() == want_attention.size());
-        for (std::size_t u = 0; u < want_attention.size(); ++u) {
-          const auto& a = fast.attention_maps()[u].second;
-          const auto& b = want_attention[u].second;
-          double worst = 0;
-          for (Index i = 0; i < b.size(); ++i) worst = std::max(worst, std::fabs(double(a.data()[i]) - double(b.data()[i])));
-          INFO(want_attention[u].first << ": attention error " << worst);
-          CHECK(worst <= 3e-3);
-        }
-      }
+    sknet_test::check_precision(net, x, want, want_attention, kernels::Precision::bf16, nullptr, {2e-2, 3e-3}, what);
   });
 }
 
@@ -104,25 +85,15 @@ TEST_CASE("bf16 SK-ResNet basic blocks (bf16 storage between blocks, float arith
   check_bf16(skresnet_plan(basic, 2), 3, 25, 23, "skresnet18-like, batch 3");
 }
 
-TEST_CASE("bf16 prepare refuses SK-ShuffleNetV2 (no bf16 form yet) and int8", "[prepared][bf16]") {
+TEST_CASE("bf16 prepare refuses SK-ShuffleNetV2 (no bf16 form yet)", "[prepared][bf16]") {
   CHECK_THROWS_WITH(prepare_random(architecture_plan("sk_shufflenetv2"), 1,
                                    PrepareOptions(1, false, std::nullopt, kernels::Precision::bf16)),
                     Catch::Contains("SK-ShuffleNetV2") && Catch::Contains("bf16"));
-  CHECK_THROWS_AS(prepare_random(resnext_plan(small_config(Stem::imagenet)), 1,
-                                 PrepareOptions(1, false, std::nullopt, kernels::Precision::int8)),
-                  kernels::KernelError);
 }
 
 TEST_CASE("bf16 networks propagate NaN from input to logits", "[prepared][bf16]") {
   SKNetConfig c = small_config(Stem::imagenet);
   c.paths = 2;
-  const PreparedNetwork fast = prepare_random(sknet_plan(c, 2), 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::bf16));
-  Tensor4<float> x(2, 33, 33, 3);
-  x.setConstant(0.25f);
-  x(1, 16, 16, 1) = std::numeric_limits<float>::quiet_NaN();
-  const Tensor2<float> y = fast.forward(x);
-  for (Index k = 0; k < y.dimension(1); ++k) {
-    CHECK(std::isfinite(y(0, k)));
-    CHECK(std::isnan(y(1, k)));
-  }
+  sknet_test::check_nan_propagation(
+      prepare_random(sknet_plan(c, 2), 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::bf16)), 3);
 }

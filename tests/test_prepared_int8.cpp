@@ -7,15 +7,31 @@
 //  - against the float convolution within the quantization error it must stay inside: half a step of
 //    the input (scale / 2 x sum |w|) plus half a step of each weight (s_w / 2 x sum |x|);
 //  - NaN and infinity in an input row give that row NaN outputs and NaN channel sums; nothing else moves.
+// Then whole int8 networks (prepare with Precision::int8 and calibrated ActivationRanges) against their
+// float network: SK, ResNeXt and SE-ResNeXt bottlenecks, batch 1 and 3, 1 and 2 threads, every ISA; the
+// calibration's ranges and their JSON form; what int8 refuses; NaN propagation.
+//
+// Tolerance of the networks: every 1x1 input is rounded to one of 256 levels of its calibrated range
+// (relative step 1/255 of the range, i.e. up to 2e-3 of it per value) and every weight to one of 255
+// levels of its channel's largest (up to 4e-3 of it); the errors of the 2 x blocks + shortcuts
+// quantizations add up like a random walk over the reduced test networks' 4-8 blocks. Checked: 4e-2 of
+// max |logit| (measured 1.1e-2 to 1.5e-2) and 1e-2 absolute on the attention (measured at most 3.8e-3);
+// a wrong scale or compensation gives errors of the order of the logits themselves.
 #include <catch2/catch.hpp>
 
 #include <sknet/fast.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "support/precision_check.hpp"
+#include "support/tiny_sknet.hpp"
 
 using namespace sknet;
 using kernels::dim_t;
@@ -155,4 +171,131 @@ TEST_CASE("PreparedPointwiseInt8: a non-finite input row gives NaN outputs and s
         }
       }
     }
+}
+
+namespace {
+
+Tensor4<float> random_input(Index n, Index h, Index w, Index c, unsigned seed) {
+  Tensor4<float> x(n, h, w, c);
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = d(gen);
+  return x;
+}
+
+/// int8 forwards of `plan` (random weights, seed 41; calibrated on 4 other random images) against its
+/// float network; returns the calibrated ranges.
+ActivationRanges check_int8(const NetworkPlan& plan, Index batch, Index height, Index width, const std::string& what) {
+  ActivationRanges out;
+  with_paths(plan.paths > 0 ? plan.paths : 1, [&](auto m) {
+    Network<float, decltype(m)::value> net(plan);
+    randomize<float>(net, 41);
+    const Index c = plan.config.in_channels;
+    const Tensor4<float> x = random_input(batch, height, width, c, 7);
+    AttentionMaps<float> want_attention;
+    const Tensor2<float> want = net.forward(view(x), &want_attention);
+    const PreparedNetwork f32 = prepare(net);
+    const auto ranges = std::make_shared<const ActivationRanges>(
+        calibrate(f32, {random_input(3, height, width, c, 100), random_input(1, height + 2, width - 2, c, 101)}));
+    CHECK(ranges->images == 4);
+    out = *ranges;
+    sknet_test::check_precision(net, x, want, want_attention, kernels::Precision::int8, ranges, {4e-2, 1e-2}, what);
+  });
+  return out;
+}
+
+SKNetConfig small_config(Stem stem) {
+  SKNetConfig c = sknet_test::tiny_sknet26_config();
+  c.stem = stem;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("int8 SK networks stay within the quantization error of the float network", "[prepared][int8]") {
+  SKNetConfig c = small_config(Stem::imagenet);
+  c.paths = 2;
+  const ActivationRanges r = check_int8(sknet_plan(c, 2), 1, 37, 45, "sknet M=2");
+  // Every bottleneck block has both ranges; a block's input range holds 0 (it follows a ReLU) and is
+  // not empty.
+  for (const char* block : {"layer1.0", "layer2.1", "layer4.1"}) {
+    INFO(block);
+    const auto& in = r.at(std::string(block) + ".input", "test");
+    const auto& v = r.at(std::string(block) + ".v", "test");
+    CHECK(in.lo >= 0.0f);
+    CHECK(in.hi > in.lo);
+    CHECK(v.hi > v.lo);
+  }
+  c.paths = 3;
+  check_int8(sknet_plan(c, 3), 3, 29, 27, "sknet M=3, batch 3");
+}
+
+TEST_CASE("int8 ResNeXt and SE-ResNeXt bottlenecks", "[prepared][int8]") {
+  check_int8(resnext_plan(small_config(Stem::imagenet)), 3, 33, 29, "resnext");
+  SKNetConfig se = small_config(Stem::imagenet);
+  se.se = se_rule();
+  check_int8(resnext_plan(se), 1, 35, 31, "seresnext");
+}
+
+TEST_CASE("int8 networks: ranges are required, saved and loaded; what int8 refuses", "[prepared][int8]") {
+  SKNetConfig c = small_config(Stem::imagenet);
+  c.paths = 2;
+  const NetworkPlan plan = sknet_plan(c, 2);
+  const PreparedNetwork f32 = prepare_random(plan, 3);
+  ActivationRanges ranges = calibrate(f32, {random_input(2, 33, 33, 3, 9)});
+  CHECK_THROWS_WITH(prepare_random(plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8)),
+                    Catch::Contains("activation ranges") && Catch::Contains("sknet calibrate"));
+  ActivationRanges partial = ranges;
+  partial.by_name.erase("layer3.0.v");
+  CHECK_THROWS_WITH(prepare_random(plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8,
+                                                           std::make_shared<const ActivationRanges>(partial))),
+                    Catch::Contains("layer3.0.v"));
+  const PreparedNetwork int8 = prepare_random(
+      plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8, std::make_shared<const ActivationRanges>(ranges)));
+  CHECK_THROWS_WITH(calibrate(int8, {random_input(1, 33, 33, 3, 9)}), Catch::Contains("f32"));
+
+  // JSON: save, load, the same ranges; malformed files are named.
+  const std::string dir = (std::filesystem::temp_directory_path() / "sknet_test_int8_ranges").string();
+  std::filesystem::create_directories(dir);
+  ranges.save(dir + "/ranges.json");
+  const ActivationRanges loaded = ActivationRanges::load(dir + "/ranges.json");
+  CHECK(loaded.images == 2);
+  REQUIRE(loaded.by_name.size() == ranges.by_name.size());
+  for (const auto& e : ranges.by_name) {
+    CHECK(loaded.at(e.first, "test").lo == e.second.lo);
+    CHECK(loaded.at(e.first, "test").hi == e.second.hi);
+  }
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  CHECK_THROWS_WITH(ActivationRanges::load(write("a.json", "{")), Catch::Contains("a.json") && Catch::Contains("JSON"));
+  CHECK_THROWS_WITH(ActivationRanges::load(write("b.json", "{\"format\": \"x\"}")), Catch::Contains("b.json"));
+  CHECK_THROWS_WITH(ActivationRanges::load(write("c.json", "{\"format\": \"sknet-activation-ranges\", \"version\": 1, "
+                                                           "\"ranges\": {\"l.input\": [2, 1]}}")),
+                    Catch::Contains("l.input") && Catch::Contains("lo <= hi"));
+  CHECK_THROWS_AS(ActivationRanges::load(dir + "/absent.json"), FormatError);
+  std::filesystem::remove_all(dir);
+
+  // What has no int8 form yet is refused by name.
+  const auto some = std::make_shared<const ActivationRanges>(ranges);
+  CHECK_THROWS_WITH(prepare_random(architecture_plan("sk_shufflenetv2"), 1,
+                                   PrepareOptions(1, false, std::nullopt, kernels::Precision::int8, some)),
+                    Catch::Contains("SK-ShuffleNetV2") && Catch::Contains("int8"));
+  SKNetConfig basic = architecture("skresnet18").config;
+  basic.layers = {1, 1, 1, 1};
+  basic.planes = {8, 16, 32, 64};
+  basic.stem_width = 8;
+  basic.paths = 2;
+  CHECK_THROWS_WITH(prepare_random(skresnet_plan(basic, 2), 1, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8, some)),
+                    Catch::Contains("basic block") && Catch::Contains("int8"));
+}
+
+TEST_CASE("int8 networks propagate NaN from input to logits", "[prepared][int8]") {
+  SKNetConfig c = small_config(Stem::imagenet);
+  c.paths = 2;
+  const NetworkPlan plan = sknet_plan(c, 2);
+  const auto ranges = std::make_shared<const ActivationRanges>(calibrate(prepare_random(plan, 3), {random_input(1, 33, 33, 3, 4)}));
+  sknet_test::check_nan_propagation(
+      prepare_random(plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8, ranges)), 3);
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace sknet_test {
 
@@ -32,6 +33,19 @@ inline constexpr PrecisionTolerance kPrecisionTolerance[] = {
     {{1e-2, 1e-2}, 1e-2},  // bf16
     {{5e-2, 5e-2}, 5e-2},  // int8
 };
+
+/// The largest |a - b| over every element of two lists of (name, tensor) pairs of the same shapes (e.g.
+/// attention maps), and the name of the tensor it is in; sizes must match (the caller checks).
+template <class Maps>
+std::pair<double, std::string> worst_difference(const Maps& a, const Maps& b) {
+  std::pair<double, std::string> worst{0.0, ""};
+  for (std::size_t u = 0; u < a.size() && u < b.size(); ++u)
+    for (long i = 0; i < long(b[u].second.size()); ++i) {
+      const double d = std::fabs(double(a[u].second.data()[i]) - double(b[u].second.data()[i]));
+      if (!(d <= worst.first)) worst = {d, b[u].first};
+    }
+  return worst;
+}
 
 /// max |actual - expected| / max |expected| over n values (the acceptance measure of logits).
 inline double relative_linf(const float* actual, const float* expected, std::size_t n) {

@@ -28,6 +28,7 @@
 #include "sknet/models/plan_layers.hpp"
 #include "sknet/models/resnext.hpp"
 #include "sknet/models/sknet.hpp"
+#include "sknet/prepared/activation_ranges.hpp"
 #include "sknet/prepared/bottleneck.hpp"
 #include "sknet/prepared/head.hpp"
 #include "sknet/prepared/shuffle_unit.hpp"
@@ -46,12 +47,15 @@ namespace sknet {
 /// KernelError until its kernels land.
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
-                 kernels::Precision precision_ = kernels::Precision::f32)
-      : threads(threads_), profile(profile_), isa(isa_), precision(precision_) {}
+                 kernels::Precision precision_ = kernels::Precision::f32,
+                 std::shared_ptr<const ActivationRanges> ranges_ = nullptr)
+      : threads(threads_), profile(profile_), isa(isa_), precision(precision_), ranges(std::move(ranges_)) {}
   int threads;
   bool profile;
   std::optional<kernels::Isa> isa;
   kernels::Precision precision;
+  /// int8: the calibrated activation ranges (calibrate(), ActivationRanges::load); required.
+  std::shared_ptr<const ActivationRanges> ranges;
 };
 
 class PreparedNetwork;
@@ -73,6 +77,9 @@ class ExecutionContext {
   const AttentionMaps<float>& attention_maps() const { return attention_; }
   const ForwardProfile& profile() const { return profile_; }
   void reset_profile() { profile_ = ForwardProfile{}; }
+  /// Calibration: while set, the float bottleneck blocks of this context's forwards record the ranges an
+  /// int8 network quantizes at (see calibrate()); null to stop.
+  void set_range_recorder(RangeRecorder* recorder) { recorder_ = recorder; }
   /// Bytes of workspace currently held.
   std::size_t workspace_bytes() const {
     std::size_t b = 0;
@@ -93,6 +100,7 @@ class ExecutionContext {
   bool profiling_ = false;
   ForwardProfile profile_;
   std::atomic<bool> busy_{false};
+  RangeRecorder* recorder_ = nullptr;
   // What the lanes are planned for.
   const void* planned_for_ = nullptr;
   std::uint64_t planned_serial_ = 0;
@@ -208,12 +216,21 @@ class PreparedNetwork {
   static const PrepareOptions& checked(const PrepareOptions& o) {
     detail::require<ConfigError>(o.threads >= 1, "prepare", "threads", ">= 1", o.threads);
     kernels::require_kernels(o.isa ? *o.isa : kernels::active_isa(), o.precision, "prepare");
+    if (o.precision == kernels::Precision::int8 && !o.ranges)
+      detail::fail<ConfigError>("prepare", "activation ranges of an int8 network",
+                                "calibrated ranges (PrepareOptions::ranges: sknet::calibrate or `sknet calibrate`)",
+                                "none");
     return o;
   }
 
   // ---- building ----------------------------------------------------------------------------------
   void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
   bool bf16() const { return options_.precision == kernels::Precision::bf16; }
+  bool int8() const { return options_.precision == kernels::Precision::int8; }
+  /// ConfigError: `what` has no form in the model's precision.
+  void refuse_precision(const std::string& what) const {
+    detail::fail<ConfigError>("prepare", "precision of " + what, "f32", kernels::precision_name(options_.precision));
+  }
   /// A bottleneck over `middle` in the model's precision.
   template <class Middle>
   void add_bottleneck(const std::string& name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
@@ -221,6 +238,9 @@ class PreparedNetwork {
     if (bf16())
       blocks_.push_back(std::make_unique<PreparedBottleneck<Middle, kernels::bf16_t>>(name, conv1, std::move(middle), conv3,
                                                                                     shortcut, se, isa_));
+    else if (int8())
+      blocks_.push_back(std::make_unique<PreparedBottleneck<Middle, float, PreparedPointwiseInt8>>(
+          name, conv1, std::move(middle), conv3, shortcut, se, isa_, options_.ranges.get()));
     else
       blocks_.push_back(std::make_unique<PreparedBottleneck<Middle>>(name, conv1, std::move(middle), conv3, shortcut, se, isa_));
   }
@@ -230,6 +250,7 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
+    if (int8()) refuse_precision(u.name() + " (a basic block: no 1x1 convolution to run in int8 yet)");
     if (bf16())
       blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>, kernels::bf16_t>>(
           u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(), u.shortcut(), isa_));
@@ -242,11 +263,11 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {
-    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + u.name() + " (an SK-ShuffleNetV2 unit)", "f32", "bf16");
+    if (bf16() || int8()) refuse_precision(u.name() + " (an SK-ShuffleNetV2 unit)");
     blocks_.push_back(std::make_unique<PreparedShuffleUnit<M>>(u, isa_));
   }
   void add(const PointwiseBlock<float>& b) {
-    if (bf16()) detail::fail<ConfigError>("prepare", "precision of " + b.name() + " (a 1x1 block)", "f32", "bf16");
+    if (bf16() || int8()) refuse_precision(b.name() + " (a 1x1 block)");
     blocks_.push_back(std::make_unique<PreparedPointwiseBlock>(b, isa_));
   }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
@@ -389,6 +410,7 @@ class PreparedNetwork {
       }
       r.head_sums = i + 1 == blocks_.size() && in.n == 1;
       r.profiler = prof;
+      r.recorder = ctx.recorder_;
       shape = b.run(r);
       std::swap(x, y);
     }
@@ -442,6 +464,25 @@ inline PreparedNetwork prepare_from_state_dict(const NetworkPlan& plan, StateDic
   PreparedNetwork net(plan, loader, options);
   loader.finish(strict);
   return net;
+}
+
+/// The activation ranges an int8 form of `net`'s weights quantizes at: runs the float32 network `net`
+/// over `batches` (NHWC, any sizes) and records, per bottleneck block, the smallest and largest finite
+/// value of its input ("<block>.input") and of V ("<block>.v"). ConfigError unless `net` runs in f32.
+inline ActivationRanges calibrate(const PreparedNetwork& net, const std::vector<Tensor4<float>>& batches) {
+  if (net.precision() != kernels::Precision::f32)
+    detail::fail<ConfigError>("calibrate", "precision of the network it runs", "f32",
+                              kernels::precision_name(net.precision()));
+  ActivationRanges ranges;
+  RangeRecorder recorder(ranges);
+  const std::unique_ptr<ExecutionContext> ctx = net.make_context();
+  ctx->set_range_recorder(&recorder);
+  for (const Tensor4<float>& batch : batches) {
+    net.forward(*ctx, ConstTensorMap4<float>(batch.data(), batch.dimensions()));
+    ranges.images += batch.dimension(0);
+  }
+  ctx->set_range_recorder(nullptr);
+  return ranges;
 }
 
 /// The fast form of `plan` loaded straight from a safetensors checkpoint, layer by layer

@@ -15,6 +15,11 @@
 // convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; conv1 hands the middle
 // float rows, the middle, its attention and V stay float, and V is rounded to bf16 block by block just
 // before conv3, which writes the bf16 output).
+//
+// int8 blocks (Pointwise = PreparedPointwiseInt8) keep float activations and run their 1x1
+// convolutions in int8: conv1 and the projection quantize the block input, conv3 each block of V rows,
+// per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float block
+// records them when BlockRun::recorder is set).
 #pragma once
 
 #include <array>
@@ -28,6 +33,7 @@
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/shortcut.hpp"
 #include "sknet/ops/squeeze_excite.hpp"
+#include "sknet/prepared/activation_ranges.hpp"
 #include "sknet/prepared/conv3x3.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
@@ -47,7 +53,46 @@ struct BlockRun {  // x and y hold bf16 values for bf16 blocks
   float* attention = nullptr;
   bool head_sums = false;
   Profiler* profiler = nullptr;
+  RangeRecorder* recorder = nullptr;  ///< calibration: float blocks record the ranges int8 blocks quantize at
 };
+
+namespace detail {
+/// Floats of workspace that hold `bytes` bytes.
+inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
+
+/// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
+inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {
+  const int threads = pool.size();
+  std::vector<std::pair<float, float>> part(std::size_t(threads), {std::numeric_limits<float>::infinity(),
+                                                                  -std::numeric_limits<float>::infinity()});
+  pool.run([&](int t) {
+    const auto r = split_range(long(n), threads, t);
+    float lo = part[std::size_t(t)].first, hi = part[std::size_t(t)].second;
+    for (long i = r.first; i < r.second; ++i)
+      if (std::isfinite(x[i])) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+    part[std::size_t(t)] = {lo, hi};
+  });
+  std::pair<float, float> all = part[0];
+  for (const auto& p : part) all.first = std::min(all.first, p.first), all.second = std::max(all.second, p.second);
+  return all;
+}
+
+/// The 1x1 convolution `layer` prepared as `Pointwise`: int8 ones quantize their input at the range
+/// `ranges` holds for `tensor`.
+template <class Pointwise>
+Pointwise make_pointwise(const ConvBnAct<float>& layer, kernels::Isa isa, const ActivationRanges* ranges,
+                         const std::string& tensor) {
+  if constexpr (std::is_same_v<Pointwise, PreparedPointwiseInt8>) {
+    if (!ranges)
+      fail<ConfigError>("prepare", "activation ranges of " + tensor, "calibrated ranges for an int8 network", "none");
+    const ActivationRanges::Range& r = ranges->at(tensor, "prepare");
+    return Pointwise::from(layer, isa, r.lo, r.hi);
+  } else {
+    (void)ranges, (void)tensor;
+    return Pointwise::from(layer, isa);
+  }
+}
+}  // namespace detail
 
 /// One prepared block of a network.
 class PreparedBlock {
@@ -128,17 +173,24 @@ using PointwiseEpilogueOf =
 
 /// The shortcut of a block, prepared: identity, or the projection (1x1 conv + BN) of the input's
 /// strided pixels or, with avg_down, of its 2x2 average pool (ceil mode, padding not counted), on
-/// float or bf16 activations (Act).
-template <class Act = float>
+/// float or bf16 activations (Act), in float, bf16 or int8 arithmetic (Pointwise; int8: the block
+/// input's range `input_range` of `ranges`).
+template <class Act = float, class Pointwise = PreparedPointwiseOf<Act>>
 class PreparedShortcut {
+  static constexpr bool kInt8 = std::is_same_v<Pointwise, PreparedPointwiseInt8>;
+
  public:
   using dim_t = kernels::dim_t;
-  PreparedShortcut(const Shortcut<float>& s, kernels::Isa isa) : stride_(s.stride()), pools_(s.pools()) {
-    if (s.projection()) projection_ = PreparedPointwiseOf<Act>::from(*s.projection(), isa);
+  PreparedShortcut(const Shortcut<float>& s, kernels::Isa isa, const ActivationRanges* ranges = nullptr,
+                   const std::string& input_range = "")
+      : stride_(s.stride()), pools_(s.pools()) {
+    if (s.projection()) projection_ = detail::make_pointwise<Pointwise>(*s.projection(), isa, ranges, input_range);
   }
   bool identity() const { return !projection_; }
   void add_needs(const FeatureShape& in, dim_t opix, WorkspaceNeeds& needs) const {
     if (projection_ && stride_ != 1) needs.need(Slot::gathered, std::size_t(in.n * opix) * std::size_t(projection_->cin()));
+    if constexpr (kInt8)
+      if (projection_) needs.need(Slot::quantized, detail::floats_for_bytes(projection_->scratch_bytes(in.n * opix)));
   }
   /// The projection of x ([n, h, w, cin]) at the output pixels ([n, oh, ow]) into dst [n * oh * ow][cout].
   void project(ThreadPool& pool, const Workspace& ws, const Act* x, const FeatureShape& in, dim_t oh, dim_t ow,
@@ -174,7 +226,10 @@ class PreparedShortcut {
       });
       src = gathered;
     }
-    projection_->run(pool, n * opix, src, PointwiseEpilogueOf<Act>{}, dst);
+    if constexpr (kInt8)
+      projection_->run(pool, n * opix, src, {}, dst, reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)));
+    else
+      projection_->run(pool, n * opix, src, PointwiseEpilogueOf<Act>{}, dst);
   }
 
  private:
@@ -186,7 +241,7 @@ class PreparedShortcut {
   }
   dim_t stride_ = 1;
   bool pools_ = false;
-  std::optional<PreparedPointwiseOf<Act>> projection_;
+  std::optional<Pointwise> projection_;
 };
 
 /// The SE gate, prepared: g = sigmoid(fc2(ReLU(fc1(mean)))) per image, in float.
@@ -224,21 +279,26 @@ class PreparedSqueezeExcite {
   std::vector<float> w1_, b1_, w2_, b2_;
 };
 
-/// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle), on float or bf16 activations.
-template <class Middle, class Act = float>
+/// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle), on float or bf16 activations
+/// (Act), its 1x1 convolutions in float, bf16 or int8 (Pointwise).
+template <class Middle, class Act = float, class Pointwise = PreparedPointwiseOf<Act>>
 class PreparedBottleneck final : public PreparedBlock {
   static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
+  static constexpr bool kInt8 = std::is_same_v<Pointwise, PreparedPointwiseInt8>;
+  static_assert(!kInt8 || std::is_same_v<Act, float>, "int8 blocks keep float activations");
 
  public:
   using dim_t = kernels::dim_t;
-  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null.
+  /// conv1, conv3: 1x1 conv + BN; the shortcut (its stride is the middle's); an SE gate or null;
+  /// int8: the calibrated ranges of "<name>.input" and "<name>.v".
   PreparedBottleneck(std::string name, const ConvBnAct<float>& conv1, Middle middle, const ConvBnAct<float>& conv3,
-                     const Shortcut<float>& shortcut, const SqueezeExcite<float>* se, kernels::Isa isa)
+                     const Shortcut<float>& shortcut, const SqueezeExcite<float>* se, kernels::Isa isa,
+                     const ActivationRanges* ranges = nullptr)
       : name_(std::move(name)),
-        conv1_(PreparedPointwiseOf<Act>::from(conv1, isa)),
+        conv1_(detail::make_pointwise<Pointwise>(conv1, isa, ranges, name_ + ".input")),
         middle_(std::move(middle)),
-        conv3_(PreparedPointwiseOf<Act>::from(conv3, isa)),
-        shortcut_(shortcut, isa) {
+        conv3_(detail::make_pointwise<Pointwise>(conv3, isa, ranges, name_ + ".v")),
+        shortcut_(shortcut, isa, ranges, name_ + ".input") {
     if (se) se_.emplace(*se);
   }
 
@@ -262,6 +322,10 @@ class PreparedBottleneck final : public PreparedBlock {
     if (se_ && !shortcut_.identity()) needs.need(Slot::shortcut, opix * std::size_t(out.c));
     if (se_) needs.need(Slot::head_sums, t * std::size_t(in.n) * std::size_t(out.c));
     if (se_ && kBf16) needs.need(Slot::gated, opix * std::size_t(out.c));
+    if constexpr (kInt8) {
+      needs.need(Slot::quantized, detail::floats_for_bytes(conv1_.scratch_bytes(in.n * in.h * in.w)));
+      needs.need(Slot::quantized, t * detail::floats_for_bytes(conv3_.scratch_bytes(kBlockRows)));
+    }
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
@@ -278,13 +342,21 @@ class PreparedBottleneck final : public PreparedBlock {
 
     // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies. Its
     // output is float in both precisions (the middle reads float rows).
-    PointwiseEpilogueOf<Act> relu;
-    relu.relu = true;
-    if constexpr (kBf16) {
-      relu.float_dst = ws.get(Slot::mid);
-      conv1_.run(pool, n * h * w, x, relu, nullptr);
+    if constexpr (kInt8) {
+      typename Pointwise::Epilogue relu;
+      relu.relu = true;
+      conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid), reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)));
     } else {
-      conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+      if constexpr (!kBf16)
+        if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
+      PointwiseEpilogueOf<Act> relu;
+      relu.relu = true;
+      if constexpr (kBf16) {
+        relu.float_dst = ws.get(Slot::mid);
+        conv1_.run(pool, n * h * w, x, relu, nullptr);
+      } else {
+        conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+      }
     }
     Profiler::mark(r.profiler, 1);
 
@@ -319,6 +391,7 @@ class PreparedBottleneck final : public PreparedBlock {
     if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
     const bool by_pixels = split_gemm_by_pixels(pixels, cout, threads);
     const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
+    VRanges v_ranges(r.recorder ? threads : 0);
     pool.run([&](int t) {
       float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
       PointwiseEpilogueOf<Act> mine = ep;
@@ -329,9 +402,18 @@ class PreparedBottleneck final : public PreparedBlock {
       for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
         const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
         const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
+        v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         mine.residual = residual + p0 * cout;
-        if constexpr (kBf16) {
+        if constexpr (kInt8) {
+          typename Pointwise::Epilogue e8;
+          e8.residual = reinterpret_cast<const float*>(residual) + p0 * cout;
+          e8.residual_stride = cout;
+          e8.relu = true;
+          e8.channel_sums = mine.channel_sums != nullptr;
+          conv3_.run_rows(p1 - p0, vrows, c, e8, reinterpret_cast<float*>(y) + p0 * cout, cols.first, cols.second,
+                          quantized_rows(ws, t), mine.channel_sums);
+        } else if constexpr (kBf16) {
           // V's rows rounded to bf16 (behind this thread's float rows), then the bf16 conv3.
           kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
           narrow(vrows, vb, (p1 - p0) * c);
@@ -342,6 +424,7 @@ class PreparedBottleneck final : public PreparedBlock {
         }
       }
     });
+    if (r.recorder) v_ranges.record(*this, *r.recorder);
     Profiler::mark(r.profiler, 5);
     return {n, oh, ow, cout};
   }
@@ -358,6 +441,7 @@ class PreparedBottleneck final : public PreparedBlock {
     float* sums = ws.get(Slot::head_sums);  // [threads][n][cout]
     std::fill_n(sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
     const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
+    VRanges v_ranges(r.recorder ? threads : 0);
     pool.run([&](int t) {
       float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
       const auto rows = split_range(n * opix, threads, t);
@@ -366,9 +450,14 @@ class PreparedBottleneck final : public PreparedBlock {
       for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
         const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
         const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
+        v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
         ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
-        if constexpr (kBf16) {
+        if constexpr (kInt8) {
+          typename Pointwise::Epilogue e8;
+          e8.channel_sums = true;
+          conv3_.run_rows(p1 - p0, vrows, c, e8, y + p0 * cout, 0, cout, quantized_rows(ws, t), ep.channel_sums);
+        } else if constexpr (kBf16) {
           kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
           narrow(vrows, vb, (p1 - p0) * c);
           ep.float_dst = y + p0 * cout;
@@ -379,6 +468,7 @@ class PreparedBottleneck final : public PreparedBlock {
         p0 = p1;
       }
     });
+    if (r.recorder) v_ranges.record(*this, *r.recorder);
     Profiler::mark(r.profiler, 5);
     float* gates = ws.get(Slot::scratch);  // [cout] mean, [cout] gate, then the SE's own scratch
     for (dim_t img = 0; img < n; ++img) {
@@ -413,16 +503,40 @@ class PreparedBottleneck final : public PreparedBlock {
     return out;
   }
 
-  static kernels::Isa isa_of(const PreparedPointwiseOf<Act>& p) { return p.weights().isa(); }
+  /// The ranges of V the threads of a calibrating forward saw (no thread when not calibrating).
+  struct VRanges {
+    std::vector<std::pair<float, float>> part;
+    explicit VRanges(int threads)
+        : part(std::size_t(threads), {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {}
+    void add(int t, const float* v, std::size_t n) {
+      if (part.empty()) return;
+      auto& p = part[std::size_t(t)];
+      for (std::size_t i = 0; i < n; ++i)
+        if (std::isfinite(v[i])) p.first = std::min(p.first, v[i]), p.second = std::max(p.second, v[i]);
+    }
+    void record(const PreparedBottleneck& b, RangeRecorder& recorder) const {
+      for (const auto& p : part) b.record(recorder, ".v", p);
+    }
+  };
+  void record(RangeRecorder& recorder, const char* tensor, std::pair<float, float> range) const {
+    if (range.first <= range.second) recorder.record(name_ + tensor, range.first, range.second);
+  }
+  /// Thread t's scratch for quantizing a block of V rows.
+  kernels::u8_t* quantized_rows(const Workspace& ws, int t) const {
+    return reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)) +
+           std::size_t(t) * sizeof(float) * detail::floats_for_bytes(conv3_.scratch_bytes(kBlockRows));
+  }
+
+  static kernels::Isa isa_of(const Pointwise& p) { return p.weights().isa(); }
   static float as_float(float v) { return v; }
   static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }
 
   static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
   std::string name_;
-  PreparedPointwiseOf<Act> conv1_;
+  Pointwise conv1_;
   Middle middle_;
-  PreparedPointwiseOf<Act> conv3_;
-  PreparedShortcut<Act> shortcut_;
+  Pointwise conv3_;
+  PreparedShortcut<Act, Pointwise> shortcut_;
   std::optional<PreparedSqueezeExcite> se_;
 };
 

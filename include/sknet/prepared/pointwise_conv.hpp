@@ -161,6 +161,8 @@ class PreparedPointwiseInt8 {
   dim_t cout() const { return weights_.cout(); }
   const kernels::PackedPointwiseInt8Weights& weights() const { return weights_; }
   const kernels::U8Quantization& input_quantization() const { return input_; }
+  /// The epilogue's bias: the folded bias minus the zero-point compensation.
+  const float* bias() const { return bias_.data(); }
   /// Bytes of scratch run() needs for `pixels` rows: their codes and a flag per row.
   std::size_t scratch_bytes(dim_t pixels) const { return std::size_t(pixels) * std::size_t(cin() + 1); }
 
@@ -173,37 +175,60 @@ class PreparedPointwiseInt8 {
     const dim_t cin = this->cin(), cout = this->cout(), stride = src_stride > 0 ? src_stride : cin;
     const int threads = pool.size();
     kernels::u8_t* codes = scratch;
-    kernels::u8_t* bad = scratch + std::size_t(pixels) * std::size_t(cin);  // 1: the row is not finite
-    const kernels::U8QuantizeFn quantize = kernels::u8_quantize_kernel(weights_.isa());
-    const float inv = 1.0f / input_.scale;
+    kernels::u8_t* bad = scratch + std::size_t(pixels) * std::size_t(cin);
     pool.run([&](int t) {
       const auto rows = split_range(pixels, threads, t);
-      for (dim_t p = rows.first; p < rows.second; ++p)
-        bad[p] = quantize(src + p * stride, codes + p * cin, cin, inv, input_.zero_point) ? 0 : 1;
+      quantize_rows(src + rows.first * stride, rows.second - rows.first, stride, codes + rows.first * cin,
+                    bad + rows.first);
     });
     if (ep.channel_sums) std::fill_n(per_thread_sums, std::size_t(threads) * std::size_t(cout), 0.0f);
-    const kernels::PointwiseGeometry g{pixels, cin, cout, cin, cout};
     split_gemm(pool, pixels, cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
-      kernels::PointwiseInt8Epilogue k;
-      k.scale = scale_.data();
-      k.bias = bias_.data();
-      k.float_residual = ep.residual;
-      k.residual_stride = ep.residual_stride;
-      k.relu = ep.relu;
       float* sums = ep.channel_sums ? per_thread_sums + std::size_t(t) * std::size_t(cout) : nullptr;
-      k.channel_sums = sums;
-      k.float_dst = dst;
-      kernels::pointwise_conv_int8(g, codes, weights_, k, nullptr, p0, p1, c0, c1);
-      const float nan = std::numeric_limits<float>::quiet_NaN();
-      for (dim_t p = p0; p < p1; ++p)
-        if (bad[p]) {
-          std::fill(dst + p * cout + c0, dst + p * cout + c1, nan);
-          if (sums) std::fill(sums + c0, sums + c1, nan);
-        }
+      gemm(codes, bad, pixels, ep, dst, p0, p1, c0, c1, sums);
     });
   }
 
+  /// The same on one thread for `rows` rows and output channels [c0, c1) (c0 a multiple of 16, c1 one
+  /// or cout): ep.residual and dst point at the first row; with ep.channel_sums, `sums` [cout] (not
+  /// zeroed) receives the sums. scratch: scratch_bytes(rows).
+  void run_rows(dim_t rows, const float* src, dim_t src_stride, const Epilogue& ep, float* dst, dim_t c0, dim_t c1,
+                kernels::u8_t* scratch, float* sums = nullptr) const {
+    kernels::u8_t* codes = scratch;
+    kernels::u8_t* bad = scratch + std::size_t(rows) * std::size_t(cin());
+    quantize_rows(src, rows, src_stride > 0 ? src_stride : cin(), codes, bad);
+    gemm(codes, bad, rows, ep, dst, 0, rows, c0, c1, ep.channel_sums ? sums : nullptr);
+  }
+
  private:
+  /// rows rows of src as codes [rows][cin]; bad[r] = 1 where row r holds a NaN or an infinity.
+  void quantize_rows(const float* src, dim_t rows, dim_t stride, kernels::u8_t* codes, kernels::u8_t* bad) const {
+    const kernels::U8QuantizeFn quantize = kernels::u8_quantize_kernel(weights_.isa());
+    const float inv = 1.0f / input_.scale;
+    for (dim_t r = 0; r < rows; ++r)
+      bad[r] = quantize(src + r * stride, codes + r * cin(), cin(), inv, input_.zero_point) ? 0 : 1;
+  }
+  /// The GEMM of rows [p0, p1) x channels [c0, c1) of `pixels` coded rows, then NaN rows.
+  void gemm(const kernels::u8_t* codes, const kernels::u8_t* bad, dim_t pixels, const Epilogue& ep, float* dst, dim_t p0,
+            dim_t p1, dim_t c0, dim_t c1, float* sums) const {
+    const dim_t cout = this->cout();
+    const kernels::PointwiseGeometry g{pixels, cin(), cout, cin(), cout};
+    kernels::PointwiseInt8Epilogue k;
+    k.scale = scale_.data();
+    k.bias = bias_.data();
+    k.float_residual = ep.residual;
+    k.residual_stride = ep.residual_stride;
+    k.relu = ep.relu;
+    k.channel_sums = sums;
+    k.float_dst = dst;
+    kernels::pointwise_conv_int8(g, codes, weights_, k, nullptr, p0, p1, c0, c1);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (dim_t p = p0; p < p1; ++p)
+      if (bad[p]) {
+        std::fill(dst + p * cout + c0, dst + p * cout + c1, nan);
+        if (sums) std::fill(sums + c0, sums + c1, nan);
+      }
+  }
+
   kernels::PackedPointwiseInt8Weights weights_;
   kernels::U8Quantization input_;
   std::vector<float> scale_, bias_;  ///< the epilogue's: input scale x weight scale; bias - compensation

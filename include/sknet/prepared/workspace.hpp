@@ -60,6 +60,7 @@ enum class Slot : int {
   gathered,      ///< a strided (or average-pooled) downsample's input rows
   shortcut,      ///< the projection shortcut when the block's output is gated (SE) before the add
   gated,         ///< bf16 blocks: an SE block's last conv output before the gate, a basic block's widened input
+  quantized,     ///< int8 blocks: u8 codes of a 1x1 convolution's input rows, and a flag per row
   v,             ///< per thread: a block of V rows (the select prologue of conv3)
   sums,          ///< per thread: channel sums of U
   scratch,       ///< the attention's small vectors
