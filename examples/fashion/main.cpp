@@ -3,7 +3,7 @@
 //
 //   fashion_demo [--model models/fashion_sknet.safetensors] [--data /usr/share/datasets/fashion-mnist]
 //                [--sample tests/data/fashion] [--out build/demo-output] [--threads T] [--batch 64]
-//                [--limit N] [--logits L.npy] [--precision f32|bf16]
+//                [--limit N] [--logits L.npy] [--precision f32|bf16|int8] [--scales R.json]
 //
 // 1. Loads the checkpoint; the network config and the normalisation come from its __metadata__.
 // 2. Reads the 10,000 test images (gzip'd IDX from Debian's dataset-fashion-mnist); without the
@@ -14,6 +14,10 @@
 // 4. For object scales 0.75 .. 1.75 prints, per SK unit, the mean over images and channels of
 //    a[path 2] - a[path 1] (attention on the 3x3 dilation-2 "larger" kernel minus the 3x3
 //    dilation-1 one) and writes attention.csv, attention.svg and attention.png to --out.
+// With --precision int8 the network quantizes at activation ranges calibrated on training images
+// (never test images): --scales R.json, by default models/fashion_sknet.int8_ranges.json next to the
+// model, reused when it exists, else calibrated on 500 training images (100 at each object scale,
+// placed with a seed of their own) and written there (or to --out when the model's folder is read-only).
 #include <sknet/io/npy.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_sknet.hpp>
@@ -57,7 +61,8 @@ struct UsageError : std::runtime_error {
 
 const char* const kUsage =
     "usage: fashion_demo [--model M.safetensors] [--data DIR] [--sample DIR] [--out DIR]\n"
-    "                    [--threads T] [--batch B] [--limit N] [--logits L.npy] [--precision f32|bf16]\n"
+    "                    [--threads T] [--batch B] [--limit N] [--logits L.npy] [--precision f32|bf16|int8]\n"
+    "                    [--scales R.json]\n"
     "  --model    trained checkpoint (default " FASHION_SOURCE_DIR "/models/fashion_sknet.safetensors)\n"
     "  --data     Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)\n"
     "  --sample   fallback sample when --data is missing (default " FASHION_SOURCE_DIR "/tests/data/fashion)\n"
@@ -65,8 +70,11 @@ const char* const kUsage =
     "  --threads  inference threads (default: all hardware threads)\n"
     "  --batch    images per forward (default 64); --limit N: only the first N test images\n"
     "  --logits   also write the scale-1.0 logits, float32 [N, classes] .npy (for comparing with PyTorch)\n"
-    "  --precision f32 (default) or bf16: the arithmetic of the prepared network (bf16 weights and\n"
-    "             activations between blocks, float attention; tools/fashion_precision.py compares them)\n";
+    "  --precision f32 (default), bf16 or int8: the arithmetic of the prepared network (bf16 weights and\n"
+    "             activations between blocks; int8 1x1 convolutions; float attention;\n"
+    "             tools/fashion_precision.py compares them)\n"
+    "  --scales   int8: the activation ranges (default: next to the model, <model>.int8_ranges.json;\n"
+    "             calibrated on training images and written there when missing)\n";
 
 struct Options {
   std::string model = FASHION_SOURCE_DIR "/models/fashion_sknet.safetensors";
@@ -78,6 +86,7 @@ struct Options {
   long limit = 0;
   std::string logits;
   sknet::kernels::Precision precision = sknet::kernels::Precision::f32;
+  std::string scales;
 };
 
 long parse_int(const std::string& key, const std::string& v, long min_value) {
@@ -113,9 +122,13 @@ Options parse_args(int argc, char** argv) {
     else if (key == "--limit") o.limit = parse_int(key, v, 1);
     else if (key == "--logits") o.logits = v;
     else if (key == "--precision") {
-      if (v != "f32" && v != "bf16") throw UsageError("option '--precision': expected f32 or bf16, got '" + v + "'");
-      o.precision = v == "bf16" ? sknet::kernels::Precision::bf16 : sknet::kernels::Precision::f32;
+      if (v != "f32" && v != "bf16" && v != "int8")
+        throw UsageError("option '--precision': expected f32, bf16 or int8, got '" + v + "'");
+      o.precision = v == "bf16"   ? sknet::kernels::Precision::bf16
+                    : v == "int8" ? sknet::kernels::Precision::int8
+                                  : sknet::kernels::Precision::f32;
     }
+    else if (key == "--scales") o.scales = v;
     else throw UsageError("unknown option '" + key + "'");
   }
   return o;
@@ -390,6 +403,50 @@ std::string trend_word(const std::vector<double>& v) {
   return up ? "rises with scale" : down ? "falls with scale" : "not monotonic";
 }
 
+/// int8: the activation ranges of the network of `dict`: read from `path` when it exists, else
+/// calibrated on training images (500: 100 at each object scale 0.75..1.75, seed kEvalSeed + 1) and
+/// written to `path` (or to --out when that fails). Never test images.
+template <int M>
+std::shared_ptr<const sknet::ActivationRanges> int8_ranges(const Options& o, const sknet::SKNetConfig& config,
+                                                          const sknet::StateDict<float>& dict,
+                                                          const fashion::Normalization& norm, std::string path) {
+  if (fs::exists(path)) {
+    std::cout << "int8:    activation ranges from " << path << "\n";
+    return std::make_shared<const sknet::ActivationRanges>(sknet::ActivationRanges::load(path));
+  }
+  const fs::path images = fs::path(o.data) / "train-images-idx3-ubyte.gz";
+  const fs::path labels = fs::path(o.data) / "train-labels-idx1-ubyte.gz";
+  if (!fs::exists(images) || !fs::exists(labels))
+    throw sknet::FormatError("--precision int8: no activation ranges at " + path +
+                             " and no training images to calibrate on (" + images.string() +
+                             "; as root: apt-get install dataset-fashion-mnist)");
+  const auto train = fashion::read_idx_dataset(images.string(), labels.string(), fashion::kClasses).first;
+  const std::vector<double> scales{0.75, 1.0, 1.25, 1.5, 1.75};
+  const std::size_t per_scale = 100;
+  if (train.count < per_scale * scales.size()) throw sknet::FormatError(images.string() + ": too few training images");
+  std::vector<sknet::Tensor4<float>> batches;
+  for (std::size_t k = 0; k < scales.size(); ++k) {
+    sknet::Tensor4<float> x(static_cast<sknet::Index>(per_scale), fashion::kCanvas, fashion::kCanvas, 1);
+    const std::size_t first = k * per_scale;  // different images at each scale
+    fashion::place(train.pixels.data() + first * fashion::kImage * fashion::kImage, per_scale, first, scales[k],
+                   fashion::kEvalSeed + 1, norm, x.data());
+    batches.push_back(std::move(x));
+  }
+  sknet::StateDict<float> copy = dict;
+  const sknet::PreparedSKNet<M> f32 = sknet::prepare_from_state_dict<M>(config, std::move(copy), sknet::PrepareOptions(o.threads));
+  auto ranges = std::make_shared<sknet::ActivationRanges>(sknet::calibrate(f32, batches));
+  try {
+    ranges->save(path);
+  } catch (const sknet::FormatError&) {
+    path = (fs::path(o.out) / fs::path(path).filename()).string();
+    fs::create_directories(o.out);
+    ranges->save(path);
+  }
+  std::cout << "int8:    activation ranges calibrated on " << ranges->images << " training images, written to " << path
+            << "\n";
+  return ranges;
+}
+
 template <int M>
 int run(const Options& o, sknet::io::SafetensorsFile file, Clock::time_point t_load) {
   // 1. model
@@ -407,8 +464,17 @@ int run(const Options& o, sknet::io::SafetensorsFile file, Clock::time_point t_l
   norm.std_dev = metadata_float(md, "norm_std", fashion::kStd);
   sknet::StateDict<float> dict = sknet::io::to_state_dict<float>(file, o.model);
   file = {};
-  sknet::PreparedSKNet<M> net =
-      sknet::prepare_from_state_dict<M>(config, std::move(dict), sknet::PrepareOptions(o.threads, false, std::nullopt, o.precision));
+  std::shared_ptr<const sknet::ActivationRanges> ranges;
+  if (o.precision == sknet::kernels::Precision::int8) {
+    std::string path = o.scales;
+    if (path.empty()) {
+      fs::path p(o.model);
+      path = (p.parent_path() / (p.stem().string() + ".int8_ranges.json")).string();
+    }
+    ranges = int8_ranges<M>(o, config, dict, norm, path);
+  }
+  sknet::PreparedSKNet<M> net = sknet::prepare_from_state_dict<M>(
+      config, std::move(dict), sknet::PrepareOptions(o.threads, false, std::nullopt, o.precision, ranges));
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_load).count();
   {
     sknet::SKNet<float, M> shape_only(config);
