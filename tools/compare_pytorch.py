@@ -38,12 +38,13 @@ Examples (from the repository root):
     /usr/bin/python3 tools/compare_pytorch.py --arch skresnet18 resnext50 seresnext50 --batch 1 \
         --threads 1 --reps 1 --rounds 1 --size 64 --no-memory                # other families
 
-Precisions: --precision bf16 also times `sknet bench --precision bf16` in every round, right after
-the float32 run (columns: its median, the median paired ratio bf16 / f32, img/s), checks `sknet run
---precision bf16` against PyTorch's float32 logits (max |err| / max |logit| <= 5e-3) and measures its
+Precisions: --precision bf16 int8 also times `sknet bench --precision P` in every round, right after
+the float32 run (columns: its median, the median paired ratio P / f32, img/s), checks `sknet run
+--precision P` against PyTorch's float32 logits (max |err| / max |logit| <= 5e-3 for bf16; int8,
+calibrated first by `sknet calibrate` on 16 other seeded random images, <= 1e-1) and measures its
 peak memory, e.g.
 
-    /usr/bin/python3 tools/compare_pytorch.py --arch sknet50 --batch 1 8 --threads 1 2 --precision bf16
+    /usr/bin/python3 tools/compare_pytorch.py --arch sknet50 --batch 1 8 --threads 1 2 --precision bf16 int8
 
 The sknet binary is --sknet, else $SKNET_BIN, else build/release/apps/sknet. --baseline BIN times a
 second sknet binary (e.g. the previous commit's) in the same rounds, back to back with sknet
@@ -87,8 +88,12 @@ TIME_BIN = "/usr/bin/time"
 
 
 # Logits check of `sknet run --precision P` against PyTorch float32: max |err| / max |logit| (issue 14's
-# fidelity bar for bf16 on random-weight SKNet-50).
-PRECISION_TOL = {"bf16": 5e-3}
+# fidelity bar for bf16 on random-weight SKNet-50; int8 has no bar on random weights, only a sanity
+# bound: a wrong scale gives errors of the order of the logits).
+PRECISION_TOL = {"bf16": 5e-3, "int8": 1e-1}
+# int8: `sknet calibrate` runs first on this many random images of the input's size (never the checked
+# input), seeded.
+INT8_CALIBRATION_IMAGES = 16
 
 
 def log(msg):
@@ -461,6 +466,12 @@ def check_logits(case, threads, args, workdir, measure_rss=False, precision="f32
     if precision != "f32":
         cmd += ["--precision", precision]
     res = {"status": "FAIL", "rel": float("nan"), "note": "", "rss_mb": float("nan")}
+    if precision == "int8":
+        try:
+            cmd += ["--scales", calibrate_int8(case, args, workdir)]
+        except RuntimeError as ex:
+            res["note"] = str(ex).strip().replace("\n", " | ")[:500]
+            return res
     log("  $ " + shlex.join(cmd))
     if measure_rss:
         rc, text, res["rss_mb"] = run_peak_rss(cmd)
@@ -477,6 +488,25 @@ def check_logits(case, threads, args, workdir, measure_rss=False, precision="f32
     res["rel"] = float(np.abs(y.astype(np.float64) - case.ref).max() / np.abs(case.ref).max())
     res["status"] = "PASS" if res["rel"] <= PRECISION_TOL.get(precision, args.logit_tol) else "FAIL"
     return res
+
+
+def calibrate_int8(case, args, workdir):
+    """The activation ranges of case's weights from `sknet calibrate` on INT8_CALIBRATION_IMAGES
+    seeded random images (made once per arch); returns the JSON path."""
+    out = os.path.join(workdir, case.arch, "int8_ranges.json")
+    if os.path.exists(out):
+        return out
+    x = np.load(case.xpath)
+    rng = np.random.default_rng(12345)
+    inputs = os.path.join(workdir, case.arch, "calibration.npy")
+    np.save(inputs, rng.standard_normal((INT8_CALIBRATION_IMAGES,) + x.shape[1:]).astype(np.float32))
+    cmd = [args.sknet, "calibrate", "--arch", case.arch, "--weights", case.weights, "--inputs", inputs,
+           "--output", out, "--threads", str(os.cpu_count() or 1)] + args.sk_flags
+    log("  $ " + shlex.join(cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("%s exited %d: %s" % (shlex.join(cmd), p.returncode, p.stdout.strip()))
+    return out
 
 
 def sknet_bench(arch, batch, threads, args, binary=None, precision="f32"):
