@@ -225,7 +225,8 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKUnit<float, M>& u) {
-    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_), u.conv3(), u.shortcut(), nullptr);
+    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_, options_.precision), u.conv3(), u.shortcut(),
+                   nullptr);
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {

@@ -13,8 +13,9 @@
 //
 // Activations between blocks are float, or bf16 (Act = kernels::bf16_t: the bottleneck's 1x1
 // convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; conv1 hands the middle
-// float rows, the middle, its attention and V stay float, and V is rounded to bf16 block by block just
-// before conv3, which writes the bf16 output).
+// float rows, the SK middle's branch convolutions run the bf16 SK branch kernels (which round those rows
+// to bf16 as they read them; SKMiddle built with Precision::bf16), their outputs U_m, the attention and
+// V stay float, and V is rounded to bf16 block by block just before conv3, which writes the bf16 output).
 #pragma once
 
 #include <array>
@@ -68,7 +69,9 @@ template <int M>
 class SKMiddle {
  public:
   using dim_t = kernels::dim_t;
-  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa) : sk_(sk, isa) {}
+  /// precision: of the branch convolutions (bf16 where the bf16 kernels support them).
+  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+      : sk_(sk, isa, precision) {}
   dim_t channels() const { return sk_.channels(); }
   dim_t stride() const { return sk_.stride(); }
   dim_t out_extent(dim_t in) const { return sk_.out_extent(in); }

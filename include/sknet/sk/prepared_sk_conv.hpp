@@ -6,6 +6,10 @@
 // groups (one call per path, each with its own packing), and sum aggregation (attention all ones). The three steps are exposed
 // separately so a network can fuse them with its neighbours (PreparedSKNet feeds conv1's output
 // straight to split() and builds V with select() block by block just before conv3); forward() runs them back to back for a standalone SK convolution.
+// With Precision::bf16 the branch convolutions run the bf16 SK branch kernels (kernels/sk_branches_bf16.hpp:
+// the folded weights rounded to bf16, the input rounded as it is read, float accumulation and float
+// U_m) wherever they support the geometry (even input channels per group), the float kernels
+// elsewhere; the attention and Select stay float.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 
 #include "sknet/error.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/sk_branches_bf16.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 #include "sknet/sk/sk_conv.hpp"
@@ -35,9 +40,12 @@ class PreparedSKConv {
 
   PreparedSKConv() = default;
 
-  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`.
+  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`, the branch
+  /// convolutions in `precision` (f32, or bf16 where the bf16 kernels support them).
   /// Throws ConfigError for a branch kernel larger than kernels::kSKMaxKernel (15).
-  explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
+  explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa(),
+                          kernels::Precision precision = kernels::Precision::f32)
+      : isa_(isa) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
     width_ = o.out_channels();
@@ -63,10 +71,16 @@ class PreparedSKConv {
       wp[m] = weights[m].data();
       bp[m] = biases[m].data();
     }
+    bf16_ = precision == kernels::Precision::bf16;
+    for (dim_t call = 0; call < calls(); ++call)
+      bf16_ = bf16_ && kernels::sk_branches_bf16_unsupported(call_geometry(call, 1, 1, 1)).empty();
     for (dim_t call = 0; call < calls(); ++call) {
       const dim_t first = one_call_per_path_ ? call : 0;
-      branches_[std::size_t(call)] =
-          kernels::PackedBranchWeights(call_geometry(call, 1, 1, 1), wp.data() + first, bp.data() + first, isa);
+      const kernels::SKBranchGeometry g = call_geometry(call, 1, 1, 1);
+      if (bf16_)
+        branches_bf16_[std::size_t(call)] = kernels::PackedBranchWeightsBf16(g, wp.data() + first, bp.data() + first, isa);
+      else
+        branches_[std::size_t(call)] = kernels::PackedBranchWeights(g, wp.data() + first, bp.data() + first, isa);
     }
     if (!attention_) return;
     fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
@@ -88,7 +102,9 @@ class PreparedSKConv {
   dim_t attention_width() const { return attn_width_; }
   /// Whether V is attention-weighted (otherwise the plain sum of the paths, attention all ones).
   bool has_attention() const { return attention_; }
-  kernels::Isa isa() const { return branches_[0].isa(); }
+  kernels::Isa isa() const { return isa_; }
+  /// The precision the branch convolutions run in (bf16 only where requested and supported).
+  kernels::Precision branch_precision() const { return bf16_ ? kernels::Precision::bf16 : kernels::Precision::f32; }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
@@ -132,10 +148,17 @@ class PreparedSKConv {
     pool.run([&](int t) {
       const auto r = split_range(width_, threads, t, kernels::kSKBranchChannelStep);
       if (r.first >= r.second) return;
-      for (dim_t call = 0; call < calls(); ++call)
-        kernels::sk_branches_conv3x3(call_geometry(call, g.n, g.h, g.w), x + call_input_offset(call),
-                                     branches_[std::size_t(call)], branches + (one_call_per_path_ ? call : 0),
-                                     per_thread_sums + std::size_t(t * g.n * width_), r.first, r.second);
+      for (dim_t call = 0; call < calls(); ++call) {
+        const kernels::SKBranchGeometry cg = call_geometry(call, g.n, g.h, g.w);
+        float* const* dst = branches + (one_call_per_path_ ? call : 0);
+        float* sums = per_thread_sums + std::size_t(t * g.n * width_);
+        if (bf16_)
+          kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
+                                            r.first, r.second, 0, cg.oh());
+        else
+          kernels::sk_branches_conv3x3(cg, x + call_input_offset(call), branches_[std::size_t(call)], dst, sums, r.first,
+                                       r.second);
+      }
     });
   }
 
@@ -245,9 +268,11 @@ class PreparedSKConv {
  private:
   std::string label_;
   dim_t width_ = 0, in_channels_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
-  bool split_input_ = false, attention_ = true, one_call_per_path_ = false;
+  bool split_input_ = false, attention_ = true, one_call_per_path_ = false, bf16_ = false;
+  kernels::Isa isa_ = kernels::Isa::portable;
   std::array<dim_t, M> kernel_{}, dilation_{}, path_groups_{};
   std::array<kernels::PackedBranchWeights, M> branches_;  // [0] for all paths, or [m] for path m alone
+  std::array<kernels::PackedBranchWeightsBf16, M> branches_bf16_;  // the same, bf16 (bf16_)
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
 };
 
