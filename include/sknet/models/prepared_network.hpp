@@ -238,7 +238,8 @@ class PreparedNetwork {
                                                                           u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
-    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_), u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);
+    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_, options_.precision), u.conv3(), u.shortcut(),
+                   u.se() ? &*u.se() : nullptr);
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {

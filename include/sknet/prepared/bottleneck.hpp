@@ -99,7 +99,9 @@ class SKMiddle {
 class GroupedMiddle {
  public:
   using dim_t = kernels::dim_t;
-  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa) : conv_(conv, isa) {
+  /// precision: of the convolution (bf16 where the bf16 SK branch kernel supports its groups).
+  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+      : conv_(conv, isa, precision) {
     detail::require<ConfigError>(conv_.in_channels() == conv_.out_channels() && conv_.relu(), "prepare",
                                  "middle convolution of " + conv.label(), "in = out channels, ReLU", "another shape");
   }
