@@ -262,6 +262,26 @@ TEST_CASE("bf16 SK branch kernels give the same bits at SKNet-50's shapes", "[ke
   }
 }
 
+TEST_CASE("bf16 SK branch kernels read bf16 rows as float rows holding the same values", "[kernels][bf16][grouped_conv]") {
+  unsigned seed = 1300;
+  for (const auto* k : runnable_kernels())
+    for (const ChannelCase& cc : {kChannelCases[2], kChannelCases[4], kChannelCases[7], kChannelCases[10]}) {
+      SKBranchGeometry g{2, 9, 13, cc.c, cc.groups, 2, 1 + dim_t(seed % 2), dim_t(seed % 2) * 2};
+      g.cin = cc.cin, g.split_input = cc.split;
+      const Problem p(g, true, false, ++seed);
+      INFO(k->name << ": " << p.describe());
+      std::vector<bf16_t> rows(p.x.size());
+      for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = to_bf16(p.x[i]);
+      const PackedBranchWeightsBf16 w = p.pack(k->isa);
+      const Outputs from_float = run(*k, p, w);
+      Outputs from_bf16(g);
+      const auto dst = from_bf16.ptrs();
+      k->fn(g, rows.data(), w, dst.data(), from_bf16.sums.data(), 0, g.c, 0, g.oh(), p.epilogue());
+      for (std::size_t m = 0; m < from_bf16.u.size(); ++m)
+        CHECK(std::memcmp(from_bf16.u[m].data(), from_float.u[m].data(), sizeof(float) * from_bf16.u[m].size()) == 0);
+    }
+}
+
 TEST_CASE("PackedBranchWeightsBf16 refuses odd group widths and invalid geometries", "[kernels][bf16][grouped_conv]") {
   const std::vector<float> w(64 * 64 * 9, 0.01f), b(64, 0.0f);
   const float* wp[2] = {w.data(), w.data()};

@@ -64,9 +64,19 @@ inline SKKind sk_kind_bf16(dim_t gwi, dim_t gwo) {
 }
 }  // namespace detail
 
+/// The input of a bf16 SK branch kernel, NHWC as SKBranchGeometry lays it out: float rows (rounded to
+/// bf16, nearest even, as the kernel copies them) or bf16 rows (copied as they are: e.g. a bf16 conv1's
+/// output; the same results as float rows holding those values).
+struct SKBranchBf16Source {
+  const float* f32 = nullptr;
+  const bf16_t* bf16 = nullptr;
+  SKBranchBf16Source(const float* rows) : f32(rows) {}   // NOLINT: implicit on purpose
+  SKBranchBf16Source(const bf16_t* rows) : bf16(rows) {}  // NOLINT
+};
+
 class PackedBranchWeightsBf16;
 /// The kernel signature every bf16 SK branch kernel shares (see sk_branches_conv3x3_bf16).
-using SKBranchBf16KernelFn = void (*)(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsBf16& w,
+using SKBranchBf16KernelFn = void (*)(const SKBranchGeometry& g, SKBranchBf16Source src, const PackedBranchWeightsBf16& w,
                                       float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                       dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue);
 
@@ -232,14 +242,14 @@ inline PackedBranchWeightsBf16::PackedBranchWeightsBf16(const SKBranchGeometry& 
 
 /// Output rows [oy_begin, oy_end) and channels [c_begin, c_end) of every branch, in bf16 arithmetic
 /// (see the top of this file), with the kernel sk_branches_bf16_kernel(w.isa()). The same contract as
-/// sk_branches_conv3x3 (src: float, dense or zero-bordered; dst[m], channel_sums: float).
-inline void sk_branches_conv3x3_bf16(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsBf16& w,
+/// sk_branches_conv3x3 (src: float or bf16 rows, dense or zero-bordered; dst[m], channel_sums: float).
+inline void sk_branches_conv3x3_bf16(const SKBranchGeometry& g, SKBranchBf16Source src, const PackedBranchWeightsBf16& w,
                                      float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                      dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue = {}) {
   sk_branches_bf16_kernel(w.isa())(g, src, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 /// Everything.
-inline void sk_branches_conv3x3_bf16(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsBf16& w,
+inline void sk_branches_conv3x3_bf16(const SKBranchGeometry& g, SKBranchBf16Source src, const PackedBranchWeightsBf16& w,
                                      float* const* dst, float* channel_sums) {
   sk_branches_conv3x3_bf16(g, src, w, dst, channel_sums, 0, g.c, 0, g.oh());
 }

@@ -12,10 +12,10 @@
 // Every block states its workspace needs for an input shape and runs on the workspace it is given.
 //
 // Activations between blocks are float, or bf16 (Act = kernels::bf16_t: the bottleneck's 1x1
-// convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; conv1 hands the middle
-// float rows, the SK middle's branch convolutions run the bf16 SK branch kernels (which round those rows
-// to bf16 as they read them; SKMiddle built with Precision::bf16), their outputs U_m, the attention and
-// V stay float, and V is rounded to bf16 block by block just before conv3, which writes the bf16 output).
+// convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; a middle built with
+// Precision::bf16 runs the bf16 SK branch kernel and conv1 hands it bf16 rows (a float middle, where the
+// bf16 kernel does not support the groups: float rows); the middle's outputs U_m, the attention and V
+// stay float, and V is rounded to bf16 block by block just before conv3, which writes the bf16 output).
 #pragma once
 
 #include <array>
@@ -78,7 +78,10 @@ class SKMiddle {
   static constexpr int paths() { return M; }
   dim_t attention_channels() const { return sk_.channels(); }
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
-  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float* per_thread_sums) const {
+  /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
+  bool reads_bf16() const { return sk_.branch_precision() == kernels::Precision::bf16; }
+  template <class Src>  // float, or bf16_t when reads_bf16()
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float* per_thread_sums) const {
     sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums);
   }
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t opix, float* attention, float* scratch) const {
@@ -111,7 +114,9 @@ class GroupedMiddle {
   static constexpr int paths() { return 1; }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
-  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float*) const {
+  bool reads_bf16() const { return conv_.precision() == kernels::Precision::bf16; }
+  template <class Src>  // float, or bf16_t when reads_bf16()
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float*) const {
     conv_.run(pool, n, h, w, x, u[0]);
   }
   void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
@@ -282,12 +287,13 @@ class PreparedBottleneck final : public PreparedBlock {
     Act* y = reinterpret_cast<Act*>(r.y);
 
     // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies. Its
-    // output is float in both precisions (the middle reads float rows).
+    // output is what the middle reads: bf16 rows for a bf16 middle, else float rows.
     PointwiseEpilogueOf<Act> relu;
     relu.relu = true;
+    const bool bf16_mid = kBf16 && middle_.reads_bf16();
     if constexpr (kBf16) {
-      relu.float_dst = ws.get(Slot::mid);
-      conv1_.run(pool, n * h * w, x, relu, nullptr);
+      relu.float_dst = bf16_mid ? nullptr : ws.get(Slot::mid);
+      conv1_.run(pool, n * h * w, x, relu, reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::mid)));
     } else {
       conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
     }
@@ -296,7 +302,10 @@ class PreparedBottleneck final : public PreparedBlock {
     // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
     std::array<float*, Middle::paths()> u{};
     for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
-    middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
+    if (bf16_mid)
+      middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
+    else
+      middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
     Profiler::mark(r.profiler, 3);

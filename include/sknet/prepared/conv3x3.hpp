@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <type_traits>
 #include <vector>
 
 #include "sknet/kernels/grouped_conv.hpp"
@@ -42,6 +43,8 @@ class PreparedConv3x3 {
 
   dim_t in_channels() const { return cin_; }
   kernels::Isa isa() const { return isa_; }
+  /// bf16 when it runs the bf16 kernel (and then also reads bf16 inputs), else f32.
+  kernels::Precision precision() const { return weights_bf16_.empty() ? kernels::Precision::f32 : kernels::Precision::bf16; }
   dim_t out_channels() const { return cout_; }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
@@ -51,9 +54,14 @@ class PreparedConv3x3 {
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
-  /// Output channels are split over the pool.
-  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* dst, const float* residual = nullptr,
+  /// Output channels are split over the pool. x may hold bf16 values (Src = kernels::bf16_t) when
+  /// precision() is bf16.
+  template <class Src>
+  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
            bool force_relu = false, float* channel_sums = nullptr) const {
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    if (kBf16Input && weights_bf16_.empty())
+      detail::fail<ConfigError>("PreparedConv3x3", "input precision", "f32 (a float convolution)", "bf16");
     const kernels::SKBranchGeometry g = geometry(n, h, w);
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
@@ -65,7 +73,7 @@ class PreparedConv3x3 {
       if (r.first >= r.second) return;
       if (!weights_bf16_.empty())
         kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
-      else
+      else if constexpr (!kBf16Input)
         kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
     });
   }

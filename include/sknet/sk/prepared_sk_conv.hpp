@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sknet/error.hpp"
@@ -141,8 +142,13 @@ class PreparedSKConv {
   /// x: [g.n, g.h, g.w, Cin] (g from geometry(); only its n, h, w are read); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
-  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* x, float* const* branches,
+  /// x may hold bf16 values (Src = kernels::bf16_t) when branch_precision() is bf16.
+  template <class Src>
+  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const Src* x, float* const* branches,
              float* per_thread_sums) const {
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    if (kBf16Input && !bf16_)
+      detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input precision", "f32 (float branches)", "bf16");
     const int threads = pool.size();
     std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
     pool.run([&](int t) {
@@ -155,7 +161,7 @@ class PreparedSKConv {
         if (bf16_)
           kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
                                             r.first, r.second, 0, cg.oh());
-        else
+        else if constexpr (!kBf16Input)
           kernels::sk_branches_conv3x3(cg, x + call_input_offset(call), branches_[std::size_t(call)], dst, sums, r.first,
                                        r.second);
       }

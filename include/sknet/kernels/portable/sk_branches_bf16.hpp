@@ -54,27 +54,35 @@ struct SKBranchBf16Ops : SKBranchOpsN<16> {
     }
     return r;
   }
-  static void pack_pixel(float* d, dim_t chunk, const float* sp, dim_t nfull, dim_t tail) {
+  /// One pixel of the ring: nfull chunks of 32 channels, then `tail` pairs (zero-padded), from float rows
+  /// (rounded) or bf16 rows.
+  template <class Src>
+  static void pack_pixel(float* d, dim_t chunk, const Src* sp, dim_t nfull, dim_t tail) {
     for (dim_t q = 0; q < nfull + (tail ? 1 : 0); ++q) {
       const dim_t n = q < nfull ? 32 : 2 * tail;
       std::uint32_t out[16];
       for (dim_t i = 0; i < 16; ++i) {
-        const std::uint32_t lo = 2 * i < n ? to_bf16(sp[32 * q + 2 * i]) : 0u;
-        const std::uint32_t hi = 2 * i + 1 < n ? to_bf16(sp[32 * q + 2 * i + 1]) : 0u;
+        const std::uint32_t lo = 2 * i < n ? as_bf16(sp[32 * q + 2 * i]) : 0u;
+        const std::uint32_t hi = 2 * i + 1 < n ? as_bf16(sp[32 * q + 2 * i + 1]) : 0u;
         out[i] = lo | hi << 16;
       }
       std::memcpy(d + q * chunk, out, sizeof out);
     }
   }
+  static bf16_t as_bf16(float x) { return to_bf16(x); }
+  static bf16_t as_bf16(bf16_t x) { return x; }
 };
 
 /// The portable kernel. See sknet::kernels::sk_branches_conv3x3_bf16.
-inline void grouped_conv3x3_sk_bf16(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsBf16& w,
+inline void grouped_conv3x3_sk_bf16(const SKBranchGeometry& g, SKBranchBf16Source src, const PackedBranchWeightsBf16& w,
                                     float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                     dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue) {
   const auto plan = sk_plan<SKBranchBf16Ops, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{},
                                                             detail::SKBlocks<>{}, w, g);
-  sk_branches_run<SKBranchBf16Ops>(plan, g, src, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
+  if (src.bf16)
+    sk_branches_run<SKBranchBf16Ops>(plan, g, src.bf16, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
+  else
+    sk_branches_run<SKBranchBf16Ops>(plan, g, src.f32, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 
 }  // namespace SKNET_BASELINE_TAG
