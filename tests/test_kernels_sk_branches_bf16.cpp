@@ -5,8 +5,8 @@
 // 2-block tiles for gw 32), channel counts that are not multiples of 16, split input, 1-3 branches
 // (dilation 3 and 5x5 kernels: the generic tiles), stride 1 and 2, odd maps, dense and zero-bordered
 // inputs, ReLU on and off, a residual, and channel / row ranges; then the three kernels give the same
-// bits for U_m at SKNet-50's shapes (the channel sums too where the tiles are the same), and unsupported
-// geometries are refused.
+// bits for U_m at SKNet-50's shapes (the channel sums too where the tiles are the same), bf16 input rows
+// and bf16 outputs, the bf16 Select kernels, and unsupported geometries are refused.
 //
 // Tolerance: the reference rounds the input and the weights to bf16 exactly as the kernels do, so the
 // only error left is the float32 accumulation: |err| <= 4 (terms + 2) 2^-24 S, S = sum of |terms|.
@@ -111,15 +111,18 @@ struct Outputs {
 };
 
 /// Runs kernel k over the problem split into channel ranges [0, 16), [16, c) and two row ranges (one
-/// sums buffer: the channel ranges are disjoint and the rows add up in both halves).
-Outputs run(const SKBranchBf16KernelInfo& k, const Problem& p, const PackedBranchWeightsBf16& w) {
+/// sums buffer: the channel ranges are disjoint and the rows add up in both halves); bf16 outputs with
+/// bf16_out.
+Outputs run(const SKBranchBf16KernelInfo& k, const Problem& p, const PackedBranchWeightsBf16& w, bool bf16_out = false) {
   Outputs o(p.g);
   const auto dst = o.ptrs();
+  SKBranchEpilogue ep = p.epilogue();
+  ep.bf16_out = bf16_out;
   const dim_t ccut = std::min<dim_t>(16, p.g.c), rcut = p.g.oh() / 2;
   const float* src = p.x.data();
   for (const auto& c : {std::pair<dim_t, dim_t>{0, ccut}, std::pair<dim_t, dim_t>{ccut, p.g.c}})
     for (const auto& r : {std::pair<dim_t, dim_t>{0, rcut}, std::pair<dim_t, dim_t>{rcut, p.g.oh()}})
-      k.fn(p.g, src, w, dst.data(), o.sums.data(), c.first, c.second, r.first, r.second, p.epilogue());
+      k.fn(p.g, src, w, dst.data(), o.sums.data(), c.first, c.second, r.first, r.second, ep);
   return o;
 }
 
@@ -279,6 +282,79 @@ TEST_CASE("bf16 SK branch kernels read bf16 rows as float rows holding the same 
       k->fn(g, rows.data(), w, dst.data(), from_bf16.sums.data(), 0, g.c, 0, g.oh(), p.epilogue());
       for (std::size_t m = 0; m < from_bf16.u.size(); ++m)
         CHECK(std::memcmp(from_bf16.u[m].data(), from_float.u[m].data(), sizeof(float) * from_bf16.u[m].size()) == 0);
+    }
+}
+
+TEST_CASE("bf16 SK branch kernels' bf16 outputs are the float outputs rounded, after the same sums",
+          "[kernels][bf16][grouped_conv]") {
+  unsigned seed = 1400;
+  for (const auto* k : runnable_kernels())
+    for (const ChannelCase& cc : {kChannelCases[1], kChannelCases[2], kChannelCases[6], kChannelCases[9]}) {
+      SKBranchGeometry g{1, 7, 11, cc.c, cc.groups, 2, 1 + dim_t(seed % 2), 2};
+      g.cin = cc.cin;
+      ++seed;
+      const Problem p(g, seed % 2 == 0, seed % 3 == 0, seed);
+      INFO(k->name << ": " << p.describe());
+      const PackedBranchWeightsBf16 w = p.pack(k->isa);
+      const Outputs floats = run(*k, p, w), rounded = run(*k, p, w, true);
+      for (std::size_t m = 0; m < floats.u.size(); ++m) {
+        const auto* got = reinterpret_cast<const bf16_t*>(rounded.u[m].data() + 16);
+        int wrong = 0;
+        for (dim_t i = 0; i < floats.size; ++i) wrong += got[i] != to_bf16(floats.u[m][std::size_t(i + 16)]);
+        CHECK(wrong == 0);
+        CHECK(std::isnan(rounded.u[m][std::size_t(floats.size / 2 + 16)]));  // the second half is untouched
+      }
+      CHECK(std::memcmp(rounded.sums.data(), floats.sums.data(), sizeof(float) * floats.sums.size()) == 0);
+    }
+  // The float kernels refuse bf16 outputs.
+  const SKBranchGeometry g{1, 4, 4, 16, 4, 2, 1, 0};
+  const std::vector<float> x(16 * 16, 1.0f), wt(16 * 4 * 9, 0.1f), b(16, 0.0f);
+  const float* wp[2] = {wt.data(), wt.data()};
+  const float* bp[2] = {b.data(), b.data()};
+  const PackedBranchWeights fw(g, wp, bp, Isa::portable);
+  std::vector<float> u0(256), u1(256);
+  float* const dst[2] = {u0.data(), u1.data()};
+  SKBranchEpilogue ep;
+  ep.bf16_out = true;
+  CHECK_THROWS_AS(sk_branches_conv3x3(g, x.data(), fw, dst, nullptr, 0, 16, 0, 4, ep), KernelError);
+}
+
+TEST_CASE("bf16 Select kernels match the double reference and each other", "[kernels][bf16][grouped_conv]") {
+  const auto kernels = sknet_test::runnable_kernels(kernel_list().sk_select_bf16, kernel_list().sk_select_bf16_count);
+  unsigned seed = 1500;
+  for (dim_t paths = 1; paths <= 3; ++paths)
+    for (dim_t c : {1, 15, 16, 17, 40, 128}) {
+      const dim_t rows = 3;
+      const auto a = random_floats(std::size_t(paths * c), ++seed, 1.0f);
+      std::vector<std::vector<bf16_t>> u;
+      std::vector<const bf16_t*> up;
+      for (dim_t m = 0; m < paths; ++m) {
+        const auto f = random_floats(std::size_t(rows * c), seed + 7 + unsigned(m), 4.0f);
+        u.emplace_back(f.size());
+        for (std::size_t i = 0; i < f.size(); ++i) u.back()[i] = to_bf16(f[i]);
+        up.push_back(u.back().data());
+      }
+      std::vector<bf16_t> first;
+      for (const auto* k : kernels) {
+        INFO(k->name << " paths " << paths << " c " << c);
+        std::vector<bf16_t> v(std::size_t(rows * c + 1), bf16_t(0x7FC1));
+        k->fn(rows, c, paths, a.data(), up.data(), v.data());
+        CHECK(v.back() == bf16_t(0x7FC1));
+        v.pop_back();
+        for (dim_t i = 0; i < rows * c; ++i) {
+          double want = 0, scale = 0;
+          for (dim_t m = 0; m < paths; ++m) {
+            const double t = double(a[std::size_t(m * c + i % c)]) * from_bf16(u[std::size_t(m)][std::size_t(i)]);
+            want += t, scale += std::fabs(t);
+          }
+          const double got = from_bf16(v[std::size_t(i)]);
+          CHECK(std::fabs(got - want) <= std::ldexp(std::fabs(want), -8) + 4.0 * double(paths) * std::ldexp(scale, -24));
+        }
+        if (first.empty())
+          first = v;
+        else
+          CHECK(v == first);
+      }
     }
 }
 

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "sknet/kernels/aligned.hpp"
+#include "sknet/kernels/bf16.hpp"
 
 // SKNET_GENERIC_TILES=1 compiles every SK branch tile in its generic form (run-time stride, dilation
 // and kernel size) instead of the forms specialised for them: the same results (every tile adds in the
@@ -149,6 +150,9 @@ struct SKBranchEpilogue {
   bool relu = true;                 ///< false: no activation (e.g. a ResNet basic block's conv2)
   const float* residual = nullptr;  ///< [n, oh, ow, c] (dst's layout) added to every branch, or null;
                                     ///< may be dst[0] itself when paths == 1 (in-place add)
+  /// The bf16 kernels only (kernels/sk_branches_bf16.hpp; the float kernels throw KernelError): dst[m]
+  /// holds bf16 values, each output rounded to nearest even after it is added to the channel sums.
+  bool bf16_out = false;
 };
 
 /// Channel ranges passed to sk_branches_conv3x3 start at multiples of this (and end at one, or at c).
@@ -214,6 +218,7 @@ struct SKTile {
   dim_t dst_pix = 0, dst_row = 0;  ///< floats between output pixels (c) and rows (ow * c), also of res
   float* sums = nullptr;         ///< channel_sums at (n, c0), or null
   bool relu = true;              ///< ReLU after bias + residual + convolution
+  bool bf16_out = false;         ///< pair vocabularies: dst is bf16 (offsets count bf16 values)
   int lanes = 0;                 ///< valid channels of the (last) block, 1..L
 };
 using SKTileFn = void (*)(const SKTile&);

@@ -51,6 +51,12 @@
   X(avx512, avx512, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__avx512_widening")         \
   X(portable, portable, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__portable")
 
+// X(namespace, isa, needs AVX512_BF16, function, name): the Select step on bf16 branch outputs.
+#define SKNET_SK_SELECT_BF16_KERNEL_LIST(X)                                         \
+  X(avx512_bf16, avx512, true, sk_select_bf16, "sk_select_bf16__avx512_bf16")         \
+  X(avx512, avx512, false, sk_select_bf16, "sk_select_bf16__avx512_widening")         \
+  X(portable, portable, false, sk_select_bf16, "sk_select_bf16__portable")
+
 // X(isa, function in namespace sknet::kernels::<isa>, name)
 #define SKNET_SK_SELECT_KERNEL_LIST(X)                     \
   X(avx512, sk_select__avx512, "sk_select__avx512")       \
@@ -100,14 +106,18 @@ struct SKBranchKernelInfo {
   SKBranchKernelFn fn;
 };
 
-struct SKBranchBf16KernelInfo {
+/// A kernel of a bf16 SK list (function type Fn).
+template <class Fn>
+struct SKBf16KernelInfo {
   const char* name;
   Isa isa;
   bool needs_avx512_bf16;  ///< runs only where cpu_has_avx512_bf16()
-  SKBranchBf16KernelFn fn;
+  Fn fn;
   /// Whether this CPU runs it.
   bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_bf16 || cpu_has_avx512_bf16()); }
 };
+using SKBranchBf16KernelInfo = SKBf16KernelInfo<SKBranchBf16KernelFn>;
+using SKSelectBf16KernelInfo = SKBf16KernelInfo<SKSelectBf16KernelFn>;
 
 struct SKSelectKernelInfo {
   const char* name;
@@ -146,6 +156,8 @@ struct KernelList {
   FmaPeakFn int8_dot_peak;
   const SKBranchBf16KernelInfo* sk_branches_bf16;
   int sk_branches_bf16_count;
+  const SKSelectBf16KernelInfo* sk_select_bf16;
+  int sk_select_bf16_count;
 };
 
 inline namespace SKNET_KERNEL_ABI {
@@ -215,6 +227,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
   static const SKBranchBf16KernelInfo sk_branches_bf16[] = {
 #define SKNET_SK_BRANCH_BF16_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
       SKNET_SK_BRANCH_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
+  static const SKSelectBf16KernelInfo sk_select_bf16[] = {
+      SKNET_SK_SELECT_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
                                sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
@@ -231,7 +245,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
 #else
                                nullptr,
 #endif
-                               sk_branches_bf16, int(sizeof(sk_branches_bf16) / sizeof(sk_branches_bf16[0]))};
+                               sk_branches_bf16, int(sizeof(sk_branches_bf16) / sizeof(sk_branches_bf16[0])),
+                               sk_select_bf16, int(sizeof(sk_select_bf16) / sizeof(sk_select_bf16[0]))};
   return list;
 }
 
@@ -321,6 +336,15 @@ SKNET_KERNEL_ENTRY SKBranchBf16KernelFn sk_branches_bf16_kernel(Isa isa) noexcep
 }
 
 SKNET_KERNEL_ENTRY const char* sk_branches_bf16_kernel_name(Isa isa) noexcept { return sk_branches_bf16_entry(isa).name; }
+
+inline const SKSelectBf16KernelInfo& sk_select_bf16_entry(Isa isa) noexcept {
+  return first_runnable(kernel_list().sk_select_bf16, kernel_list().sk_select_bf16_count, isa);
+}
+
+SKNET_KERNEL_ENTRY SKSelectBf16KernelFn sk_select_bf16_kernel(Isa isa) noexcept {
+  static const auto table = per_isa(sk_select_bf16_entry);
+  return table[std::size_t(isa)];
+}
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
   static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,

@@ -80,7 +80,16 @@ using SKBranchBf16KernelFn = void (*)(const SKBranchGeometry& g, SKBranchBf16Sou
                                       float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                       dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue);
 
+/// The Select step on bf16 branch outputs (SKBranchEpilogue::bf16_out) for a run of rows of one image:
+/// v[r][c] = bf16(sum_m a[m * c_count + c] * u[m][r * c_count + c]) (float multiply-adds in path
+/// order, rounded once to nearest even), the bf16 V that a bf16 conv3 reads; otherwise as
+/// SKSelectKernelFn.
+using SKSelectBf16KernelFn = void (*)(dim_t rows, dim_t c_count, dim_t paths, const float* a, const bf16_t* const* u,
+                                      bf16_t* v);
+
 inline namespace SKNET_KERNEL_ABI {
+/// The bf16 Select kernel for `isa` (vcvtneps2bf16 where the CPU has AVX512_BF16; the same bits otherwise).
+SKNET_KERNEL_ENTRY SKSelectBf16KernelFn sk_select_bf16_kernel(Isa isa) noexcept;
 /// The bf16 SK branch kernel for weights packed for `isa`: vdpbf16ps when isa is avx512 and the CPU has
 /// AVX512_BF16, else the widening avx512 kernel, else the portable one.
 SKNET_KERNEL_ENTRY SKBranchBf16KernelFn sk_branches_bf16_kernel(Isa isa) noexcept;

@@ -14,8 +14,10 @@
 // Activations between blocks are float, or bf16 (Act = kernels::bf16_t: the bottleneck's 1x1
 // convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; a middle built with
 // Precision::bf16 runs the bf16 SK branch kernel and conv1 hands it bf16 rows (a float middle, where the
-// bf16 kernel does not support the groups: float rows); the middle's outputs U_m, the attention and V
-// stay float, and V is rounded to bf16 block by block just before conv3, which writes the bf16 output).
+// bf16 kernel does not support the groups: float rows) and receives bf16 outputs U_m (rounded after
+// their float channel sums), from which select_bf16 builds bf16 V rows block by block just before conv3
+// (a float middle: float U_m and V, V rounded block by block); the attention stays float; conv3 writes
+// the bf16 output).
 #pragma once
 
 #include <array>
@@ -80,9 +82,10 @@ class SKMiddle {
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
   /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
   bool reads_bf16() const { return sk_.branch_precision() == kernels::Precision::bf16; }
-  template <class Src>  // float, or bf16_t when reads_bf16()
+  /// With reads_bf16(), x may be bf16 rows and U_m is written as bf16 (for select_bf16).
+  template <class Src>
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float* per_thread_sums) const {
-    sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums);
+    sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums, reads_bf16());
   }
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t opix, float* attention, float* scratch) const {
     sk_.attend(per_thread_sums, threads, n, opix, attention, scratch);
@@ -90,6 +93,14 @@ class SKMiddle {
   /// V rows [p0, p1) built into `v` ([p1 - p0][C]).
   const float* select(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1, float* v) const {
     sk_.select(attention, u, opix, p0, p1, v);
+    return v;
+  }
+  /// The same from bf16 U_m (reads_bf16()) into bf16 rows.
+  const kernels::bf16_t* select_bf16(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1,
+                                     kernels::bf16_t* v) const {
+    std::array<const kernels::bf16_t*, M> ub{};
+    for (int m = 0; m < M; ++m) ub[std::size_t(m)] = reinterpret_cast<const kernels::bf16_t*>(u[m]);
+    sk_.select_bf16(attention, ub.data(), opix, p0, p1, v);
     return v;
   }
 
@@ -114,15 +125,20 @@ class GroupedMiddle {
   static constexpr int paths() { return 1; }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
+  /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
   bool reads_bf16() const { return conv_.precision() == kernels::Precision::bf16; }
-  template <class Src>  // float, or bf16_t when reads_bf16()
+  template <class Src>
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float*) const {
-    conv_.run(pool, n, h, w, x, u[0]);
+    conv_.run(pool, n, h, w, x, u[0], nullptr, false, nullptr, reads_bf16());
   }
   void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
   /// V = U_1: conv3 reads the rows in place.
   const float* select(const float*, const float* const* u, dim_t, dim_t p0, dim_t, float*) const {
     return u[0] + p0 * channels();
+  }
+  /// The same for bf16 U_1 (reads_bf16()): conv3 reads its bf16 rows in place.
+  const kernels::bf16_t* select_bf16(const float*, const float* const* u, dim_t, dim_t p0, dim_t, kernels::bf16_t*) const {
+    return reinterpret_cast<const kernels::bf16_t*>(u[0]) + p0 * channels();
   }
 
  private:
@@ -342,16 +358,14 @@ class PreparedBottleneck final : public PreparedBlock {
       if (cols.first >= cols.second) return;
       for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
         const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
-        const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         mine.residual = residual + p0 * cout;
         if constexpr (kBf16) {
-          // V's rows rounded to bf16 (behind this thread's float rows), then the bf16 conv3.
-          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
-          narrow(vrows, vb, (p1 - p0) * c);
+          const kernels::bf16_t* vb = bf16_rows_of_v(r.attention, u.data(), opix, p0, p1, v, narrow);
           kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
         } else {
           (void)narrow;
+          const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
           kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
         }
       }
@@ -379,15 +393,14 @@ class PreparedBottleneck final : public PreparedBlock {
       ep.bias = conv3_.bias();
       for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
         const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
-        const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
         ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         if constexpr (kBf16) {
-          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
-          narrow(vrows, vb, (p1 - p0) * c);
+          const kernels::bf16_t* vb = bf16_rows_of_v(r.attention, u, opix, p0, p1, v, narrow);
           ep.float_dst = y + p0 * cout;
           kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), ep, nullptr, 0, p1 - p0, 0, cout);
         } else {
+          const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
           kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
         }
         p0 = p1;
@@ -427,6 +440,16 @@ class PreparedBottleneck final : public PreparedBlock {
     return out;
   }
 
+  /// V's rows [p0, p1) as bf16 for conv3: from a bf16 middle's bf16 U directly, else V's float rows
+  /// (built in this thread's v) rounded behind them.
+  const kernels::bf16_t* bf16_rows_of_v(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1,
+                                        float* v, kernels::Bf16NarrowFn narrow) const {
+    const dim_t c = middle_.channels();
+    kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
+    if (middle_.reads_bf16()) return middle_.select_bf16(attention, u, opix, p0, p1, vb);
+    narrow(middle_.select(attention, u, opix, p0, p1, v), vb, (p1 - p0) * c);
+    return vb;
+  }
   static kernels::Isa isa_of(const PreparedPointwiseOf<Act>& p) { return p.weights().isa(); }
   static float as_float(float v) { return v; }
   static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }

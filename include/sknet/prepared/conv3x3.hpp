@@ -54,18 +54,19 @@ class PreparedConv3x3 {
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
-  /// Output channels are split over the pool. x may hold bf16 values (Src = kernels::bf16_t) when
-  /// precision() is bf16.
+  /// Output channels are split over the pool. When precision() is bf16, x may hold bf16 values
+  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values.
   template <class Src>
   void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
-           bool force_relu = false, float* channel_sums = nullptr) const {
+           bool force_relu = false, float* channel_sums = nullptr, bool bf16_out = false) const {
     constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
-    if (kBf16Input && weights_bf16_.empty())
-      detail::fail<ConfigError>("PreparedConv3x3", "input precision", "f32 (a float convolution)", "bf16");
+    if ((kBf16Input || bf16_out) && weights_bf16_.empty())
+      detail::fail<ConfigError>("PreparedConv3x3", "input and output precision", "f32 (a float convolution)", "bf16");
     const kernels::SKBranchGeometry g = geometry(n, h, w);
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
     ep.residual = residual;
+    ep.bf16_out = bf16_out;
     float* const out[1] = {dst};
     const int threads = pool.size();
     pool.run([&](int t) {

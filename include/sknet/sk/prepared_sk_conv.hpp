@@ -142,13 +142,18 @@ class PreparedSKConv {
   /// x: [g.n, g.h, g.w, Cin] (g from geometry(); only its n, h, w are read); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
-  /// x may hold bf16 values (Src = kernels::bf16_t) when branch_precision() is bf16.
+  /// When branch_precision() is bf16, x may hold bf16 values (Src = kernels::bf16_t) and, with
+  /// bf16_out, branches[m] receive bf16 values (the sums stay those of the float outputs; read them
+  /// with select_bf16).
   template <class Src>
   void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const Src* x, float* const* branches,
-             float* per_thread_sums) const {
+             float* per_thread_sums, bool bf16_out = false) const {
     constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
-    if (kBf16Input && !bf16_)
-      detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input precision", "f32 (float branches)", "bf16");
+    if ((kBf16Input || bf16_out) && !bf16_)
+      detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input and output precision",
+                                "f32 (float branches)", "bf16");
+    kernels::SKBranchEpilogue ep;
+    ep.bf16_out = bf16_out;
     const int threads = pool.size();
     std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
     pool.run([&](int t) {
@@ -160,7 +165,7 @@ class PreparedSKConv {
         float* sums = per_thread_sums + std::size_t(t * g.n * width_);
         if (bf16_)
           kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
-                                            r.first, r.second, 0, cg.oh());
+                                            r.first, r.second, 0, cg.oh(), ep);
         else if constexpr (!kBf16Input)
           kernels::sk_branches_conv3x3(cg, x + call_input_offset(call), branches_[std::size_t(call)], dst, sums, r.first,
                                        r.second);
@@ -220,6 +225,20 @@ class PreparedSKConv {
     for (dim_t px = p0; px < p1;) {  // runs of rows of one image
       const dim_t img = px / pixels_per_image, end = std::min(p1, (img + 1) * pixels_per_image);
       std::array<const float*, M> u{};
+      for (int m = 0; m < M; ++m) u[std::size_t(m)] = branches[m] + px * c;
+      kernel(end - px, c, M, attention + img * M * c, u.data(), v + (px - p0) * c);
+      px = end;
+    }
+  }
+
+  /// select() on bf16 branch outputs (split() with bf16_out) into bf16 V rows.
+  void select_bf16(const float* attention, const kernels::bf16_t* const* branches, dim_t pixels_per_image, dim_t p0,
+                   dim_t p1, kernels::bf16_t* v) const {
+    const dim_t c = width_;
+    const kernels::SKSelectBf16KernelFn kernel = kernels::sk_select_bf16_kernel(isa());
+    for (dim_t px = p0; px < p1;) {  // runs of rows of one image
+      const dim_t img = px / pixels_per_image, end = std::min(p1, (img + 1) * pixels_per_image);
+      std::array<const kernels::bf16_t*, M> u{};
       for (int m = 0; m < M; ++m) u[std::size_t(m)] = branches[m] + px * c;
       kernel(end - px, c, M, attention + img * M * c, u.data(), v + (px - p0) * c);
       px = end;

@@ -4,6 +4,7 @@
 // even one, both exact in float).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -42,6 +43,9 @@ struct SKBranchBf16Ops : SKBranchOpsN<16> {
     for (int l = 0; l < 16; ++l) r.v[l] = block[c.p[l]];
     return r;
   }
+  static void store_bf16(bf16_t* p, mask_t k, const vec& v) {
+    for (int l = 0; l < k; ++l) p[l] = to_bf16(v.v[l]);
+  }
   static float high(std::uint32_t pair) { return from_bf16(bf16_t(pair >> 16)); }
   static float low(std::uint32_t pair) { return from_bf16(bf16_t(pair & 0xFFFFu)); }
   static vec fma(const in_vec& a, const wvec& w, const vec& acc) {
@@ -72,6 +76,17 @@ struct SKBranchBf16Ops : SKBranchOpsN<16> {
   static bf16_t as_bf16(float x) { return to_bf16(x); }
   static bf16_t as_bf16(bf16_t x) { return x; }
 };
+
+/// The portable bf16 Select kernel (see SKSelectBf16KernelFn), with the SIMD kernels' fused multiply-adds.
+inline void sk_select_bf16(dim_t rows, dim_t c_count, dim_t paths, const float* a, const bf16_t* const* u, bf16_t* v) {
+  for (dim_t r = 0; r < rows; ++r)
+    for (dim_t c = 0; c < c_count; ++c) {
+      const dim_t at = r * c_count + c;
+      float acc = std::fma(a[c], from_bf16(u[0][at]), 0.0f);
+      for (dim_t m = 1; m < paths; ++m) acc = std::fma(a[m * c_count + c], from_bf16(u[m][at]), acc);
+      v[at] = to_bf16(acc);
+    }
+}
 
 /// The portable kernel. See sknet::kernels::sk_branches_conv3x3_bf16.
 inline void grouped_conv3x3_sk_bf16(const SKBranchGeometry& g, SKBranchBf16Source src, const PackedBranchWeightsBf16& w,
