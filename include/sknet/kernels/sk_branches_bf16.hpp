@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -97,157 +98,27 @@ SKNET_KERNEL_ENTRY SKBranchBf16KernelFn sk_branches_bf16_kernel(Isa isa) noexcep
 SKNET_KERNEL_ENTRY const char* sk_branches_bf16_kernel_name(Isa isa) noexcept;
 }  // namespace SKNET_KERNEL_ABI
 
-/// The branch weights (rounded to bf16, pair-interleaved) and float biases of one SK Split step, packed
-/// once; the layout is the same for every ISA and `isa` picks the kernel. Per block b of 16 output
-/// channels and branch m: [k_m ky][steps(b)][k_m kx][16] 32-bit lanes, each the bf16 weights of input
-/// channels 2i (low half) and 2i + 1 (high half) of the block's step, zero where the lane's group has no
-/// such input. Spans, steps and lane tables count pairs of input channels. Immutable once built.
-class PackedBranchWeightsBf16 {
+/// The branch weights (rounded to bf16, nearest even, pair-interleaved) and float biases of one SK Split
+/// step, packed once (detail::SKBranchPacking with 16 lanes and a pair of bf16 per word: the weights of
+/// input channels 2i (low half) and 2i + 1 (high half) of the block's step); the layout is the same for
+/// every ISA and `isa` picks the kernel. Spans, steps and lane tables count pairs of input channels.
+class PackedBranchWeightsBf16 : public detail::SKBranchPacking {
  public:
   PackedBranchWeightsBf16() = default;
   /// weights[m]: float [c, path_in_channels / groups, k_m, k_m] of branch m (BN folded), bias[m]: [c].
   /// Throws KernelError for an invalid or unsupported geometry (sk_branches_bf16_unsupported) or an ISA
   /// this CPU lacks.
-  PackedBranchWeightsBf16(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa);
-  PackedBranchWeightsBf16(const PackedBranchWeightsBf16& o) { *this = o; }
-  PackedBranchWeightsBf16& operator=(const PackedBranchWeightsBf16& o) {
-    if (this == &o) return *this;
-    shape_ = o.shape_, offset_ = o.offset_, steps_ = o.steps_, span_begin_ = o.span_begin_, ctrl_ = o.ctrl_;
-    kernel_ = o.kernel_, taps_before_ = o.taps_before_;
-    data_.reset();
-    if (o.data_) {
-      data_ = allocate_aligned<float>(std::size_t(shape_.size));
-      std::memcpy(data_.get(), o.data_.get(), sizeof(float) * std::size_t(shape_.size));
-    }
-    return *this;
+  PackedBranchWeightsBf16(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa) {
+    validate(g);
+    if (const std::string why = sk_branches_bf16_unsupported(g); !why.empty())
+      throw KernelError("PackedBranchWeightsBf16: " + why);
+    require_kernels(isa, Precision::bf16, "PackedBranchWeightsBf16");
+    pack(g, weights, bias, isa, kSKBranchBf16Lanes, 2, detail::sk_kind_bf16(g.in_group_width(), g.group_width()),
+         [](const float* v) { return std::uint32_t(to_bf16(v[0])) | std::uint32_t(to_bf16(v[1])) << 16; });
   }
-  PackedBranchWeightsBf16(PackedBranchWeightsBf16&&) noexcept = default;
-  PackedBranchWeightsBf16& operator=(PackedBranchWeightsBf16&&) noexcept = default;
-
-  bool empty() const noexcept { return !data_; }
-  dim_t channels() const noexcept { return shape_.c; }
-  dim_t in_channels() const noexcept { return shape_.cin; }
-  bool split_input() const noexcept { return shape_.split; }
-  dim_t groups() const noexcept { return shape_.groups; }
-  dim_t paths() const noexcept { return shape_.paths; }
-  dim_t lanes() const noexcept { return kSKBranchBf16Lanes; }
-  Isa isa() const noexcept { return shape_.isa; }
   Precision precision() const noexcept { return Precision::bf16; }
-  PackedLayout layout() const noexcept { return {shape_.isa, Precision::bf16, kSKBranchBf16Lanes, 2}; }
-  dim_t blocks() const noexcept { return shape_.blocks; }
-  detail::SKKind kind() const noexcept { return shape_.kind; }
-  /// 32-bit words of packed weights and biases.
-  dim_t size() const noexcept { return shape_.size; }
-  dim_t kernel(dim_t m) const { return kernel_[std::size_t(m)]; }
-  /// Block b, branch m: [kernel(m)][steps(b)][kernel(m)][16] pairs (read as 32-bit words; typed float
-  /// for the shared driver, which only moves them).
-  const float* weights(dim_t b, dim_t m) const {
-    return data_.get() + offset_[std::size_t(b)] + taps_before_[std::size_t(m)] * steps(b) * kSKBranchBf16Lanes;
-  }
-  const float* bias(dim_t b, dim_t m) const {
-    return data_.get() + shape_.bias_offset + (m * shape_.blocks + b) * kSKBranchBf16Lanes;
-  }
-  /// Pairs per tap of block b.
-  dim_t steps(dim_t b) const { return steps_[std::size_t(b)]; }
-  /// The input pairs block b reads, [span_begin(b), span_end(b)), counted within a branch's input.
-  dim_t span_begin(dim_t b) const { return span_begin_[std::size_t(b)]; }
-  dim_t span_end(dim_t b) const {
-    return shape_.kind == detail::SKKind::kBroadcast ? span_begin(b) + steps(b)
-                                                     : std::min(span_begin(b) + kSKBranchBf16Lanes / 2, shape_.c / 2);
-  }
-  /// Consecutive blocks that read the same span (gwo a multiple of 16 with the broadcast kind); else 1.
-  dim_t blocks_per_span() const noexcept {
-    const dim_t gwo = shape_.c / std::max<dim_t>(shape_.groups, 1);
-    return shape_.kind == detail::SKKind::kBroadcast ? std::max<dim_t>(1, gwo / kSKBranchBf16Lanes) : 1;
-  }
-  /// The cross kind: [steps][16] pair (of the block's 8) each lane reads per step.
-  const std::int32_t* lane_table() const { return ctrl_.empty() ? nullptr : ctrl_.data(); }
-
- private:
-  struct Shape {
-    Isa isa = Isa::portable;
-    dim_t c = 0, cin = 0, groups = 0, paths = 0, blocks = 0, size = 0, bias_offset = 0;
-    bool split = false;
-    detail::SKKind kind = detail::SKKind::kBroadcast;
-  } shape_;
-  std::vector<dim_t> offset_, steps_, span_begin_;
-  std::vector<std::int32_t> ctrl_;
-  std::array<dim_t, kSKMaxPaths> kernel_{}, taps_before_{};
-  AlignedArray<float> data_;
+  PackedLayout layout() const noexcept { return {isa(), Precision::bf16, kSKBranchBf16Lanes, 2}; }
 };
-
-inline PackedBranchWeightsBf16::PackedBranchWeightsBf16(const SKBranchGeometry& g, const float* const* weights,
-                                                        const float* const* bias, Isa isa) {
-  validate(g);
-  if (const std::string why = sk_branches_bf16_unsupported(g); !why.empty())
-    throw KernelError("PackedBranchWeightsBf16: " + why);
-  if (!cpu_supports(isa))
-    sknet::detail::fail<KernelError>("PackedBranchWeightsBf16", "instruction set",
-                                     std::string("at most ") + isa_name(cpu_isa()) + " on this CPU", isa_name(isa));
-  constexpr dim_t L = kSKBranchBf16Lanes;
-  const dim_t C = g.c, gwo = g.group_width(), gwi = g.in_group_width(), cin = g.path_in_channels(), M = g.paths;
-  Shape& sh = shape_;
-  sh.isa = isa, sh.c = C, sh.cin = g.in_channels(), sh.split = g.split_input;
-  sh.groups = g.groups, sh.paths = M;
-  sh.blocks = (C + L - 1) / L;
-  sh.kind = detail::sk_kind_bf16(gwi, gwo);
-  const bool cross = sh.kind == detail::SKKind::kCross;
-  for (dim_t m = 0, before = 0; m < M; ++m) {
-    kernel_[std::size_t(m)] = g.path_kernel(m);
-    taps_before_[std::size_t(m)] = before;
-    before += g.path_kernel(m) * g.path_kernel(m);
-  }
-  if (cross) {  // step j: lane l reads pair j of its own group (of the block's 8 pairs)
-    ctrl_.resize(std::size_t(gwo / 2 * L));
-    for (dim_t j = 0; j < gwo / 2; ++j)
-      for (dim_t l = 0; l < L; ++l) ctrl_[std::size_t(j * L + l)] = std::int32_t(l / gwo * (gwo / 2) + j);
-  }
-  offset_.resize(std::size_t(sh.blocks));
-  steps_.resize(std::size_t(sh.blocks));
-  span_begin_.resize(std::size_t(sh.blocks));
-  const dim_t taps = g.taps();
-  dim_t total = 0;
-  for (dim_t b = 0; b < sh.blocks; ++b) {
-    const dim_t c0 = b * L, last = std::min(c0 + L, C) - 1;
-    dim_t steps = gwo / 2, begin = c0 / 2;
-    if (!cross) {  // the inputs of groups c0 / gwo .. last / gwo, in pairs (gwi is even)
-      begin = c0 / gwo * gwi / 2;
-      steps = (last / gwo + 1) * gwi / 2 - begin;
-    }
-    offset_[std::size_t(b)] = total;
-    steps_[std::size_t(b)] = steps;
-    span_begin_[std::size_t(b)] = begin;
-    total += taps * steps * L;
-  }
-  sh.bias_offset = total;
-  sh.size = total + M * sh.blocks * L;
-  data_ = allocate_aligned<float>(std::size_t(sh.size));
-  float* p = data_.get();
-  std::fill(p, p + sh.size, 0.0f);
-  for (dim_t b = 0; b < sh.blocks; ++b) {
-    const dim_t c0 = b * L, steps = steps_[std::size_t(b)];
-    for (dim_t m = 0; m < M; ++m) {
-      const dim_t k = kernel_[std::size_t(m)];
-      float* dst = p + offset_[std::size_t(b)] + taps_before_[std::size_t(m)] * steps * L;
-      for (dim_t ky = 0; ky < k; ++ky)
-        for (dim_t j = 0; j < steps; ++j)
-          for (dim_t kx = 0; kx < k; ++kx)
-            for (dim_t l = 0; l < L && c0 + l < C; ++l) {
-              const dim_t oc = c0 + l;
-              std::uint32_t pair = 0;
-              for (dim_t e = 0; e < 2; ++e) {
-                // the input channel (of the branch's input) half e of lane l reads at step j
-                const dim_t ic = cross ? c0 + 2 * ctrl_[std::size_t(j * L + l)] + e : 2 * (span_begin_[std::size_t(b)] + j) + e;
-                const dim_t icg = ic - oc / gwo * gwi;  // index within oc's group
-                if (ic >= cin || icg < 0 || icg >= gwi) continue;
-                pair |= std::uint32_t(to_bf16(weights[m][((oc * gwi + icg) * k + ky) * k + kx])) << (16 * e);
-              }
-              std::memcpy(dst + ((ky * steps + j) * k + kx) * L + l, &pair, sizeof pair);
-            }
-      for (dim_t l = 0; l < L && c0 + l < C; ++l) p[sh.bias_offset + (m * sh.blocks + b) * L + l] = bias[m][c0 + l];
-    }
-  }
-}
 
 /// Output rows [oy_begin, oy_end) and channels [c_begin, c_end) of every branch, in bf16 arithmetic
 /// (see the top of this file), with the kernel sk_branches_bf16_kernel(w.isa()). The same contract as
