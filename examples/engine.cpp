@@ -8,7 +8,7 @@
 
 int main() {
   // ResNeXt-50 (the paper's baseline) with seeded random weights; a checkpoint would come through
-  // sknet::prepare_from_state_dict(plan, sknet::io::load_safetensors<float>(path)).
+  // sknet::prepare_from_safetensors(plan, path) (read and packed layer by layer).
   const sknet::PreparedNetwork net = sknet::prepare_random(sknet::architecture_plan("resnext50"), /*seed=*/1);
   std::printf("%s, %lld parameters, packed for %s\n", net.plan().family.c_str(), (long long)net.plan().parameters(),
               sknet::kernels::isa_name(net.isa()));

@@ -47,6 +47,7 @@ std::vector<const PointwiseInt8KernelInfo*> runnable_kernels() {
 struct Case {
   dim_t pixels, cin, cout;
   bool strided, bias, residual, relu, sums, float_out;
+  bool float_residual = false;
 };
 
 /// Runs kernel `k` on case `c` split into 2 x 2 ranges (one sums buffer per pixel range) and checks
@@ -63,6 +64,7 @@ void check(const PointwiseInt8KernelInfo& k, const Case& c, unsigned seed) {
     bias[std::size_t(co)] = 0.05f * float(int(co % 37) - 18);
   }
   const auto residual = random_u8(std::size_t(c.pixels * dst_stride), seed + 2);
+  const auto float_residual = random_weights(std::size_t(c.pixels * dst_stride), seed + 3, 0.4f);
   const float res_scale = 0.01f, out_scale = 0.03f;
   const int out_zp = c.relu ? 0 : 128;
 
@@ -78,6 +80,7 @@ void check(const PointwiseInt8KernelInfo& k, const Case& c, unsigned seed) {
     ep.residual = c.residual ? residual.data() : nullptr;
     ep.residual_stride = dst_stride;
     ep.residual_scale = res_scale;
+    ep.float_residual = c.float_residual ? float_residual.data() : nullptr;
     ep.relu = c.relu;
     ep.channel_sums = c.sums ? sums.data() + half * c.cout : nullptr;
     ep.float_dst = c.float_out ? fdst.data() : nullptr;
@@ -89,7 +92,8 @@ void check(const PointwiseInt8KernelInfo& k, const Case& c, unsigned seed) {
   }
   const std::string what = std::string(k.name) + " P=" + std::to_string(c.pixels) + " cin=" + std::to_string(c.cin) +
                            " cout=" + std::to_string(c.cout) + (c.strided ? " strided" : "") + (c.bias ? " bias" : "") +
-                           (c.residual ? " residual" : "") + (c.relu ? " relu" : "") + (c.sums ? " sums" : "") +
+                           (c.residual ? " residual" : "") + (c.float_residual ? " float-residual" : "") +
+                           (c.relu ? " relu" : "") + (c.sums ? " sums" : "") +
                            (c.float_out ? " float-out" : " u8-out");
   std::vector<double> want_sums(std::size_t(c.cout), 0.0), sum_scale(std::size_t(c.cout), 0.0);
   int failures = 0;
@@ -102,6 +106,10 @@ void check(const PointwiseInt8KernelInfo& k, const Case& c, unsigned seed) {
       if (c.bias) v += bias[std::size_t(co)], s += std::fabs(bias[std::size_t(co)]);
       if (c.residual) {
         const double r = double(residual[std::size_t(p * dst_stride + co)]) * res_scale;
+        v += r, s += std::fabs(r);
+      }
+      if (c.float_residual) {
+        const double r = float_residual[std::size_t(p * dst_stride + co)];
         v += r, s += std::fabs(r);
       }
       if (c.relu) v = std::max(v, 0.0);
@@ -155,6 +163,32 @@ TEST_CASE("u8 quantization rounds to nearest even, saturates and maps NaN to 0",
   CHECK(quantize_round(-200.0f, -127, 127) == -127);
 }
 
+TEST_CASE("u8 quantizing kernels give quantize_u8's codes and flag non-finite rows", "[kernels][int8]") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+    if (!cpu_supports(isa)) continue;
+    const U8QuantizeFn quantize = u8_quantize_kernel(isa);
+    for (std::int64_t n : {0, 1, 15, 16, 17, 40, 147}) {
+      std::vector<float> x = random_weights(std::size_t(n), unsigned(n) + 3, 6.0f);
+      for (std::int64_t i = 0; i < n; i += 5) x[std::size_t(i)] = float(i % 7) - 2.5f;  // ties
+      for (const int zp : {0, 128}) {
+        INFO(isa_name(isa) << " n=" << n << " zero point " << zp);
+        std::vector<u8_t> got(std::size_t(n) + 4, u8_t(0xA5));
+        CHECK(quantize(x.data(), got.data(), n, 20.0f, zp));
+        for (std::int64_t i = 0; i < n; ++i) CHECK(got[std::size_t(i)] == quantize_u8(x[std::size_t(i)], 20.0f, zp));
+        for (std::size_t i = std::size_t(n); i < got.size(); ++i) CHECK(got[i] == u8_t(0xA5));  // nothing past n
+        for (const float bad : {nan, inf, -inf})
+          if (n > 0) {
+            std::vector<float> y = x;
+            y[std::size_t(n - 1)] = bad;
+            CHECK_FALSE(quantize(y.data(), got.data(), n, 20.0f, zp));
+            CHECK(got[std::size_t(n - 1)] == quantize_u8(bad, 20.0f, zp));
+          }
+      }
+    }
+  }
+}
+
 TEST_CASE("int8 weights are quantized per output channel, symmetric, with their code sums", "[kernels][int8]") {
   const dim_t cout = 19, cin = 37;
   auto weight = random_weights(std::size_t(cout * cin), 5, 0.7f);
@@ -192,9 +226,9 @@ TEST_CASE("int8 pointwise kernels match the double reference over a shape sweep"
 TEST_CASE("int8 pointwise kernels: every epilogue, strided rows, u8 and float outputs", "[kernels][int8]") {
   unsigned seed = 1000;
   for (const auto* k : runnable_kernels())
-    for (int mask = 0; mask < 64; ++mask) {
-      const Case c{37, 35, 80, (mask & 1) != 0, (mask & 2) != 0, (mask & 4) != 0,
-                   (mask & 8) != 0, (mask & 16) != 0, (mask & 32) != 0};
+    for (int mask = 0; mask < 128; ++mask) {
+      const Case c{37,          35,          80, (mask & 1) != 0, (mask & 2) != 0, (mask & 4) != 0, (mask & 8) != 0,
+                   (mask & 16) != 0, (mask & 32) != 0, (mask & 64) != 0};
       check(*k, c, seed++);
     }
 }
@@ -205,6 +239,7 @@ TEST_CASE("int8 pointwise kernels give the same bits as the portable kernel", "[
   const auto src = random_u8(std::size_t(pixels * cin), 7);
   const auto weight = random_weights(std::size_t(cout * cin), 8, 0.3f);
   const auto residual = random_u8(std::size_t(pixels * cout), 9);
+  const auto float_residual = random_weights(std::size_t(pixels * cout), 10, 0.5f);
   std::vector<float> scale(std::size_t(cout), 1.3e-4f), bias(std::size_t(cout), -0.25f);
   const PointwiseGeometry g{pixels, cin, cout, cin, cout};
   const auto run = [&](const PointwiseInt8KernelInfo& k, bool float_out) {
@@ -217,6 +252,7 @@ TEST_CASE("int8 pointwise kernels give the same bits as the portable kernel", "[
     ep.residual = residual.data();
     ep.residual_stride = cout;
     ep.residual_scale = 0.003f;
+    ep.float_residual = float_residual.data();
     ep.float_dst = float_out ? out.data() : nullptr;
     ep.out_inv_scale = 40.0f;
     ep.out_zero_point = 100;

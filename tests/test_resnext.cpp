@@ -11,6 +11,7 @@
 #include <sknet/sknet.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "support/network_fixture.hpp"
@@ -229,6 +230,11 @@ TEST_CASE("ResNeXt reproduces the PyTorch fixtures on the reference and the prep
       CHECK(from_dict.plan().family == "resnext");
       check_against_pytorch(f, [&](const Tensor4<float>& x) { return from_dict.forward(x); },
                             what + ", prepare_from_state_dict");
+
+      const PreparedNetwork from_file = prepare_from_safetensors(
+          resnext_plan(f.config), sknet_test::test_data_path("resnext/" + name + ".safetensors"), options);
+      check_against_pytorch(f, [&](const Tensor4<float>& x) { return from_file.forward(x); },
+                            what + ", prepare_from_safetensors");
     }
   }
 }
@@ -269,6 +275,28 @@ TEST_CASE("ResNeXt checkpoints load strictly", "[resnext][errors]") {
     // Non-strict: the extra key is ignored and the network still matches PyTorch.
     const PreparedNetwork lenient = prepare_from_state_dict(plan, std::move(extra), {}, /*strict=*/false);
     CHECK(relative_linf(lenient.forward(f.input), f.logits) <= 1e-4);
+
+    // The same three problems read straight from files: the error names the file and the keys.
+    const std::string dir = (std::filesystem::temp_directory_path() / "sknet_test_resnext_stream").string();
+    std::filesystem::create_directories(dir);
+    StateDict<float> missing2 = f.weights, extra3 = f.weights, misshaped = f.weights;
+    REQUIRE(missing2.erase("layer2.1.bn2.running_var") == 1);
+    extra3.emplace("layer9.0.conv1.weight", f.weights.at("layer1.0.conv1.weight"));
+    misshaped.at("layer1.0.conv1.weight").shape.push_back(1);
+    io::save_safetensors<float>(dir + "/missing.safetensors", missing2);
+    io::save_safetensors<float>(dir + "/extra.safetensors", extra3);
+    io::save_safetensors<float>(dir + "/misshaped.safetensors", misshaped);
+    CHECK_THROWS_WITH(prepare_from_safetensors(plan, dir + "/missing.safetensors"),
+                      Contains("missing.safetensors") && Contains("1 missing key(s)") &&
+                          Contains("layer2.1.bn2.running_var"));
+    CHECK_THROWS_WITH(prepare_from_safetensors(plan, dir + "/extra.safetensors"),
+                      Contains("1 unexpected key(s)") && Contains("layer9.0.conv1.weight"));
+    CHECK_THROWS_WITH(prepare_from_safetensors(plan, dir + "/misshaped.safetensors"),
+                      Contains("layer1.0.conv1.weight") && Contains(shape_string(misshaped.at("layer1.0.conv1.weight").shape)));
+    CHECK_THROWS_AS(prepare_from_safetensors(plan, dir + "/absent.safetensors"), FormatError);
+    const PreparedNetwork lenient2 = prepare_from_safetensors(plan, dir + "/extra.safetensors", {}, /*strict=*/false);
+    CHECK(relative_linf(lenient2.forward(f.input), f.logits) <= 1e-4);
+    std::filesystem::remove_all(dir);
 
     // Two groups instead of the checkpoint's four: every grouped conv2 has the wrong shape.
     SKNetConfig c = f.config;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -209,6 +210,59 @@ TEST_CASE("half and bfloat16 conversion is exact for every bit pattern", "[io][s
     const float b = io::bfloat16_to_float(static_cast<std::uint16_t>(h));
     REQUIRE(float_bits(b) == h << 16);
   }
+}
+
+namespace {
+/// A layer of named tensors for the streaming loader: (name, shape) pairs, values held here.
+struct TensorsLayer {
+  std::vector<std::pair<std::string, std::vector<Index>>> specs;
+  std::map<std::string, std::vector<float>> values;
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    for (const auto& spec : specs) {
+      std::vector<float>& v = values[spec.first];
+      Index n = 1;
+      for (Index d : spec.second) n *= d;
+      v.assign(std::size_t(n), -7.0f);
+      visit(ParameterRef<float>{prefix + spec.first, v.data(), spec.second});
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("SafetensorsLoader reads each tensor as load_safetensors converts it", "[io][safetensors]") {
+  const std::string dir = kData + "/valid_io/";
+  for (const char* file : {"f32.safetensors", "f16.safetensors", "bf16.safetensors", "f64.safetensors"}) {
+    INFO(file);
+    const StateDict<float> whole = io::load_safetensors<float>(dir + file);
+    TensorsLayer layer;
+    for (const auto& entry : whole) layer.specs.emplace_back(entry.first, entry.second.shape);
+    io::SafetensorsLoader<float> loader(dir + file);
+    loader(layer, "");
+    CHECK(loader.finish().ok());
+    for (const auto& entry : whole) {
+      const std::vector<float>& got = layer.values.at(entry.first);
+      REQUIRE(got.size() == entry.second.values.size());
+      for (std::size_t i = 0; i < got.size(); ++i) CHECK(float_bits(got[i]) == float_bits(entry.second.values[i]));
+    }
+  }
+  SECTION("missing, unexpected and mis-shaped tensors are reported, naming the file") {
+    TensorsLayer layer;
+    layer.specs = {{"values", {3, 5}}, {"absent", {2}}};
+    io::SafetensorsLoader<float> loader(dir + "f16.safetensors");
+    loader(layer, "");
+    CHECK(layer.values.at("values") == std::vector<float>(15, -7.0f));  // not written
+    CHECK_THROWS_WITH(loader.finish(), Contains("f16.safetensors") && Contains("1 missing key(s)") &&
+                                           Contains("absent") && Contains("unexpected key(s)") &&
+                                           Contains("special") && Contains("values: expected [3, 5], found [3, 4]"));
+    io::SafetensorsLoader<float> lenient(dir + "f16.safetensors");
+    lenient(layer, "");
+    const LoadReport report = lenient.finish(/*strict=*/false);
+    CHECK(report.missing == std::vector<std::string>{"absent"});
+    CHECK(report.unexpected == std::vector<std::string>{"special"});
+    CHECK(report.mismatched.size() == 1);
+  }
+  CHECK_THROWS_AS(io::SafetensorsLoader<float>(dir + "no_such_file.safetensors"), FormatError);
 }
 
 TEST_CASE("save_safetensors -> load_safetensors is bit-exact for float and double", "[io][safetensors]") {

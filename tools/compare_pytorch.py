@@ -38,6 +38,13 @@ Examples (from the repository root):
     /usr/bin/python3 tools/compare_pytorch.py --arch skresnet18 resnext50 seresnext50 --batch 1 \
         --threads 1 --reps 1 --rounds 1 --size 64 --no-memory                # other families
 
+Precisions: --precision bf16 also times `sknet bench --precision bf16` in every round, right after
+the float32 run (columns: its median, the median paired ratio bf16 / f32, img/s), checks `sknet run
+--precision bf16` against PyTorch's float32 logits (max |err| / max |logit| <= 5e-3) and measures its
+peak memory, e.g.
+
+    /usr/bin/python3 tools/compare_pytorch.py --arch sknet50 --batch 1 8 --threads 1 2 --precision bf16
+
 The sknet binary is --sknet, else $SKNET_BIN, else build/release/apps/sknet. --baseline BIN times a
 second sknet binary (e.g. the previous commit's) in the same rounds, back to back with sknet
 (sknet first in odd rounds, the baseline first in even ones), and adds its median, the ratio of
@@ -77,6 +84,11 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 DEFAULT_BIN = os.path.join("build", "release", "apps", "sknet")
 TIME_BIN = "/usr/bin/time"
+
+
+# Logits check of `sknet run --precision P` against PyTorch float32: max |err| / max |logit| (issue 14's
+# fidelity bar for bf16 on random-weight SKNet-50).
+PRECISION_TOL = {"bf16": 5e-3}
 
 
 def log(msg):
@@ -441,11 +453,13 @@ def prepare_arch(arch, batches, args, workdir):
     return cases
 
 
-def check_logits(case, threads, args, workdir, measure_rss=False):
-    """Runs `sknet run`; returns dict(status, rel, note, rss_mb)."""
-    ypath = os.path.join(workdir, case.arch, "logits_b%d_t%d.npy" % (case.batch, threads))
+def check_logits(case, threads, args, workdir, measure_rss=False, precision="f32"):
+    """Runs `sknet run` (at `precision`); returns dict(status, rel, note, rss_mb)."""
+    ypath = os.path.join(workdir, case.arch, "logits_b%d_t%d_%s.npy" % (case.batch, threads, precision))
     cmd = [args.sknet, "run", "--arch", case.arch, "--weights", case.weights, "--input",
            case.xpath, "--output", ypath, "--threads", str(threads)] + args.sk_flags
+    if precision != "f32":
+        cmd += ["--precision", precision]
     res = {"status": "FAIL", "rel": float("nan"), "note": "", "rss_mb": float("nan")}
     log("  $ " + shlex.join(cmd))
     if measure_rss:
@@ -461,13 +475,15 @@ def check_logits(case, threads, args, workdir, measure_rss=False):
         res["note"] = "logits shape %s, expected %s" % (y.shape, case.ref.shape)
         return res
     res["rel"] = float(np.abs(y.astype(np.float64) - case.ref).max() / np.abs(case.ref).max())
-    res["status"] = "PASS" if res["rel"] <= args.logit_tol else "FAIL"
+    res["status"] = "PASS" if res["rel"] <= PRECISION_TOL.get(precision, args.logit_tol) else "FAIL"
     return res
 
 
-def sknet_bench(arch, batch, threads, args, binary=None):
+def sknet_bench(arch, batch, threads, args, binary=None, precision="f32"):
     cmd = [binary or args.sknet, "bench", "--arch", arch, "--batch", str(batch), "--size", str(input_size(arch, args)),
            "--threads", str(threads), "--reps", str(args.reps)] + args.sk_flags
+    if precision != "f32":
+        cmd += ["--precision", precision]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
         raise RuntimeError("%s exited %d: %s" % (shlex.join(cmd), p.returncode, p.stdout.strip()))
@@ -533,6 +549,11 @@ def time_config(case, threads, args, workdir):
             res["sknet_medians"].append(smed)
             res["sknet_header"] = header
             paired = ""
+            for p in args.precision:  # right after the float32 run: paired ratios p / f32
+                ps, pmed, _ = sknet_bench(case.arch, case.batch, threads, args, precision=p)
+                res.setdefault(p, []).extend(ps)
+                res.setdefault(p + "_paired", []).append(pmed / smed)
+                paired += ", %s median %.2f ms (%.3fx f32)" % (p, pmed, pmed / smed)
             if args.baseline:
                 res.setdefault("baseline", []).extend(b)
                 res.setdefault("paired", []).append(smed / bmed)
@@ -590,12 +611,18 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
     L.append("- command: `%s`" % args.cmdline)
     if args.sk_flags:
         L.append("- SK options (both sides): `%s`" % " ".join(args.sk_flags))
+    if args.precision:
+        L.append("- precisions: sknet float32 and %s (`sknet bench|run --precision P`), timed in the same "
+                 "rounds right after the float32 run; `P / f32` = median over rounds of the round's "
+                 "P median / float32 median; logits check at P: max |err| / max |logit| <= %s"
+                 % (", ".join(args.precision), ", ".join("%s %.0e" % (p, PRECISION_TOL[p]) for p in args.precision)))
     L.append("")
     extra_head = " baseline ms | sknet / baseline | paired sknet / baseline |" if args.baseline else ""
+    extra_head += "".join(" sknet %s ms | %s / f32 | %s img/s | %s logits |" % (p, p, p, p) for p in args.precision)
     L.append("| arch | batch | threads | PyTorch ms | sknet ms | sknet / PyTorch "
              "| PyTorch img/s | sknet img/s |%s logits check |" % extra_head)
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|%s---|"
-             % ("---:|---:|---:|" if args.baseline else ""))
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|%s%s---|"
+             % ("---:|---:|---:|" if args.baseline else "", "---:|---:|---:|---|" * len(args.precision)))
     for r in rows:
         tm, sm = r["torch_ms"], r["sknet_ms"]
         extra = ""
@@ -603,6 +630,11 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
             bm = r.get("baseline_ms", float("nan"))
             extra = " %s | %s | %s |" % (fmt(bm), fmt(sm / bm, "%.3fx"),
                                          fmt(r.get("paired", float("nan")), "%.3fx"))
+        for p in args.precision:
+            pm, pc = r.get(p + "_ms", float("nan")), r.get(p + "_check", {"status": "?", "rel": float("nan")})
+            extra += " %s | %s | %s | %s %s |" % (fmt(pm), fmt(r.get(p + "_paired", float("nan")), "%.3fx"),
+                                                  fmt(1e3 * r["batch"] / pm, "%.1f"), pc["status"],
+                                                  fmt(pc["rel"], "%.1e"))
         L.append("| %s | %d | %d | %s | %s | %s | %s | %s |%s %s %s |" % (
             r["arch"], r["batch"], r["threads"], fmt(tm), fmt(sm), fmt(sm / tm, "%.2fx"),
             fmt(1e3 * r["batch"] / tm, "%.1f"), fmt(1e3 * r["batch"] / sm, "%.1f"), extra,
@@ -618,11 +650,12 @@ def report(rows, mems, baseline_rss, args, minfo, tinfo, sknet_headers, modes):
                  "%d warm-up calls, 1 call; `python3 -c \"import torch\"` alone: %s MB):"
                  % (args.warmup, fmt(baseline_rss, "%.0f")))
         L.append("")
-        L.append("| arch | PyTorch MB | sknet run MB | sknet / PyTorch |")
-        L.append("|---|---:|---:|---:|")
-        for arch, (t, s) in mems.items():
-            L.append("| %s | %s | %s | %s |" % (arch, fmt(t, "%.0f"), fmt(s, "%.0f"),
-                                                fmt(s / t, "%.2fx")))
+        L.append("| arch | PyTorch MB | sknet run MB | sknet / PyTorch |%s"
+                 % "".join(" sknet run %s MB |" % p for p in args.precision))
+        L.append("|---|---:|---:|---:|%s" % ("---:|" * len(args.precision)))
+        for arch, (t, s, *ps) in mems.items():
+            L.append("| %s | %s | %s | %s |%s" % (arch, fmt(t, "%.0f"), fmt(s, "%.0f"),
+                                                  fmt(s / t, "%.2fx"), "".join(" %s |" % fmt(v, "%.0f") for v in ps)))
     return "\n".join(L) + "\n"
 
 
@@ -658,6 +691,9 @@ def main():
     ap.add_argument("--baseline", metavar="BIN",
                     help="another sknet binary (e.g. the previous commit) timed in the same rounds; "
                     "adds its median, the ratio of the medians and the median paired ratio")
+    ap.add_argument("--precision", nargs="+", choices=sorted(PRECISION_TOL), default=[], metavar="P",
+                    help="also time (and check, and measure the memory of) sknet at these precisions "
+                    "(%s) in the same rounds, next to float32" % ", ".join(sorted(PRECISION_TOL)))
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep weights/inputs/logs in DIR")
     for flag, (field, _) in SK_FLAGS.items():
@@ -702,7 +738,7 @@ def main():
         for arch in args.arch:
             need = sorted(set(args.batch) | ({1} if not args.no_memory else set()))
             cases = prepare_arch(arch, need, args, workdir)
-            sknet_rss = float("nan")
+            sknet_rss, precision_rss = float("nan"), {}
             for b in args.batch:
                 for t in args.threads:
                     log("%s batch %d threads %d" % (arch, b, t))
@@ -712,6 +748,13 @@ def main():
                     row["check"] = check_logits(cases[b], t, args, workdir, measure_rss=mem_here)
                     if mem_here:
                         sknet_rss = row["check"]["rss_mb"]
+                    for p in args.precision:
+                        row[p + "_check"] = check_logits(cases[b], t, args, workdir, measure_rss=mem_here, precision=p)
+                        if mem_here:
+                            precision_rss[p] = row[p + "_check"]["rss_mb"]
+                        log("  logits at %s: %s, rel err %.2e %s" % (
+                            p, row[p + "_check"]["status"], row[p + "_check"]["rel"], row[p + "_check"]["note"]))
+                        failed |= row[p + "_check"]["status"] != "PASS"
                     log("  logits: %s, rel err %.2e %s" % (row["check"]["status"],
                                                            row["check"]["rel"],
                                                            row["check"]["note"]))
@@ -722,6 +765,9 @@ def main():
                         if args.baseline:
                             row["baseline_ms"] = median(tr["baseline"])
                             row["paired"] = median(tr["paired"])
+                        for p in args.precision:
+                            row[p + "_ms"] = median(tr[p])
+                            row[p + "_paired"] = median(tr[p + "_paired"])
                         modes[arch] = tr["mode"]
                         sknet_headers[arch] = re.sub(
                             r"^arch \S+, batch \d+, \d+x\d+, threads \d+, ", "", tr["sknet_header"])
@@ -738,8 +784,12 @@ def main():
                 if not (1 in args.batch and 1 in args.threads):
                     log("%s: memory run (batch 1, threads 1)" % arch)
                     sknet_rss = check_logits(cases[1], 1, args, workdir, measure_rss=True)["rss_mb"]
-                mems[arch] = memory_pair(cases[1], args, sknet_rss)
-                log("  peak RSS: PyTorch %.0f MB, sknet %.0f MB" % mems[arch])
+                    for p in args.precision:
+                        precision_rss[p] = check_logits(cases[1], 1, args, workdir, measure_rss=True,
+                                                        precision=p)["rss_mb"]
+                mems[arch] = memory_pair(cases[1], args, sknet_rss) + tuple(precision_rss.get(p, float("nan"))
+                                                                           for p in args.precision)
+                log("  peak RSS: PyTorch %.0f MB, sknet %.0f MB" % mems[arch][:2])
             del cases
             gc.collect()
         baseline = float("nan")

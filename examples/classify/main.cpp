@@ -9,7 +9,8 @@
 // 2. Reads the checkpoint's names and shapes (its header): without --arch the network is inferred
 //    from them (sknet::infer_network; one line on stderr says what it is); with --arch they must fit
 //    that network, else the error lists the differences grouped by unit and what the file holds.
-//    Then builds the fast network with sknet::prepare_from_state_dict (strict).
+//    Then builds the fast network layer by layer from the file with sknet::prepare_from_safetensors
+//    (strict).
 // 3. Per image, in order: decodes it to RGB, applies timm's eval transform for that model
 //    (preprocess.hpp: shorter side to floor(224 / crop_pct) with PIL's bicubic, center crop 224,
 //    ImageNet normalisation; crop_pct 0.875, or 0.95 for ResNeXt as timm's resnext50_32x4d), runs
@@ -210,8 +211,7 @@ int run(const Options& o) {
   const std::vector<std::string> names = class_names(o, classes);
   std::optional<sknet::PreparedNetwork> net;
   try {
-    net.emplace(sknet::prepare_from_state_dict(plan, sknet::io::load_safetensors<float>(o.weights),
-                                               sknet::PrepareOptions{o.threads}));
+    net.emplace(sknet::prepare_from_safetensors(plan, o.weights, sknet::PrepareOptions{o.threads}));
   } catch (const sknet::StateDictError& e) {  // checkpoint_plan should have caught this
     throw sknet::FormatError(o.weights + ": " + e.what());
   }

@@ -38,6 +38,14 @@ UInt load_le(const unsigned char* p) {
   return v;
 }
 
+/// Whether this host stores integers (and floats) least significant byte first.
+inline bool host_is_little_endian() {
+  const std::uint32_t one = 1;
+  unsigned char first = 0;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
 template <class UInt>
 void store_le(UInt v, unsigned char* p) {
   for (std::size_t i = 0; i < sizeof(UInt); ++i) p[i] = static_cast<unsigned char>((v >> (8 * i)) & 0xFFu);

@@ -562,6 +562,71 @@ StateDict<Scalar> load_safetensors(const std::string& path) {
   return dict;
 }
 
+/// Loads a model layer by layer straight from a safetensors file: ConsumingLoader over
+/// load_safetensors(path), without holding the converted file. Each parameter's tensor is read and
+/// converted when its layer asks for it (F32 into float: read in place), so the loader holds at most one
+/// tensor at a time and a prepared
+/// engine that packs each layer as it is filled (prepare_from_safetensors) never has the whole
+/// float32 checkpoint in memory. The header is validated on construction (FormatError naming the
+/// path). Call it as fill(layer, prefix) for every piece, then finish().
+template <class Scalar>
+class SafetensorsLoader {
+  static_assert(std::is_floating_point<Scalar>::value, "SafetensorsLoader: Scalar must be float or double");
+
+ public:
+  explicit SafetensorsLoader(const std::string& path) : file_(path), layout_(detail::read_safetensors_layout(file_)) {
+    for (std::size_t i = 0; i < layout_.tensors.size(); ++i) pending_.emplace(layout_.tensors[i].name, i);
+  }
+
+  template <class Layer>
+  void operator()(Layer& layer, const std::string& prefix) {
+    layer.visit_parameters(prefix, [&](ParameterRef<Scalar> p) {
+      const auto it = pending_.find(p.name);
+      if (it == pending_.end()) {
+        report_.missing.push_back(p.name);
+        return;
+      }
+      const TensorLayout& t = layout_.tensors[it->second];
+      pending_.erase(it);
+      const std::vector<Index> shape(t.shape.begin(), t.shape.end());
+      const std::uint64_t nbytes = t.end - t.begin;
+      if (shape != p.shape || nbytes != std::uint64_t(p.size()) * dtype_size(t.dtype)) {
+        report_.mismatched.push_back(p.name + ": expected " + shape_string(p.shape) + ", found " + shape_string(shape));
+        return;
+      }
+      if (nbytes == 0) return;
+      if (std::is_same<Scalar, float>::value && t.dtype == DType::F32 && detail::host_is_little_endian()) {
+        // The file's bytes are the parameter's: read them in place.
+        file_.read_at(layout_.data_start + t.begin, reinterpret_cast<unsigned char*>(p.data),
+                      static_cast<std::size_t>(nbytes));
+        return;
+      }
+      std::vector<unsigned char> bytes(static_cast<std::size_t>(nbytes));  // freed before the next tensor
+      file_.read_at(layout_.data_start + t.begin, bytes.data(), bytes.size());
+      std::vector<Scalar> values(static_cast<std::size_t>(p.size()));
+      detail::convert_values(t.dtype, bytes.data(), values);
+      std::copy(values.begin(), values.end(), p.data);
+    });
+  }
+
+  /// Reports the tensors no layer asked for as unexpected; strict: throws StateDictError (naming the
+  /// file) listing every problem (the half-built model must then be discarded).
+  LoadReport finish(bool strict = true) {
+    for (const auto& entry : pending_)
+      if (!ignored_state_key(entry.first)) report_.unexpected.push_back(entry.first);
+    pending_.clear();
+    if (strict && !report_.ok())
+      throw StateDictError("load: " + file_.path() + " does not match the model:" + report_.to_string());
+    return report_;
+  }
+
+ private:
+  InputFile file_;
+  SafetensorsLayout layout_;
+  std::map<std::string, std::size_t> pending_;  ///< tensors not read yet -> index into layout_.tensors
+  LoadReport report_;
+};
+
 /// The file as bytes: "__metadata__" first (when not empty), then tensors in sorted key order,
 /// data packed in that order, header space-padded so the data section starts at a multiple of 8.
 /// Throws FormatError when a tensor's byte count does not match its shape and dtype.

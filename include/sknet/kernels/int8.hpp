@@ -40,6 +40,31 @@ inline u8_t quantize_u8(float x, float inv_scale, int zero_point) noexcept {
   return u8_t(std::clamp(int(std::nearbyint(v)) + zero_point, 0, 255));
 }
 
+/// The per-tensor u8 quantization of activations in [lo, hi]: x ~ scale * (code - zero_point). The range
+/// is widened to hold 0 (so that 0, the ReLU floor and the zero padding, is exact); an empty or
+/// non-finite range gives scale 1, zero point 0.
+struct U8Quantization {
+  float scale = 1.0f;
+  int zero_point = 0;
+  static U8Quantization for_range(float lo, float hi) noexcept {
+    U8Quantization q;
+    lo = std::min(lo, 0.0f), hi = std::max(hi, 0.0f);
+    if (!(hi > lo) || !std::isfinite(hi - lo)) return q;
+    q.scale = (hi - lo) / 255.0f;
+    q.zero_point = std::clamp(int(std::nearbyint(-lo / q.scale)), 0, 255);
+    return q;
+  }
+};
+
+/// Quantizes n floats to u8 codes (quantize_u8 each, at inv_scale and zero_point); returns whether every
+/// value was finite (a NaN or infinity has no code: the caller marks what it feeds). One per ISA: the
+/// int8 engine's boundaries (the activations an int8 1x1 convolution reads).
+using U8QuantizeFn = bool (*)(const float* src, u8_t* dst, std::int64_t n, float inv_scale, int zero_point);
+inline namespace SKNET_KERNEL_ABI {
+/// The quantizing kernel this CPU runs for `isa` (AVX-512 or portable; every form gives the same codes).
+SKNET_KERNEL_ENTRY U8QuantizeFn u8_quantize_kernel(Isa isa) noexcept;
+}  // namespace SKNET_KERNEL_ABI
+
 /// Whether this CPU runs AVX512_VNNI (with the AVX-512 subset sknet's avx512 kernels need).
 inline bool cpu_has_avx512_vnni() noexcept { return cpu_has(Avx512Extension::vnni); }
 

@@ -315,6 +315,15 @@ SKNET_KERNEL_ENTRY Bf16WidenFn bf16_widen_kernel(Isa isa) noexcept {
   return &portable::widen_bf16_rows;
 }
 
+SKNET_KERNEL_ENTRY U8QuantizeFn u8_quantize_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512)) return &avx512::quantize_u8_row;
+#else
+  (void)isa;
+#endif
+  return &portable::quantize_u8_row;
+}
+
 inline const PointwiseInt8KernelInfo& pointwise_int8_entry(Isa isa) noexcept {
   return first_runnable(kernel_list().pointwise_int8, kernel_list().pointwise_int8_count, isa);
 }

@@ -44,7 +44,7 @@ namespace sknet {
 namespace kernels {
 
 /// What happens to each output after the reduction, in this order: v = fma(acc, scale[co], bias[co]),
-/// + residual[p, co] * residual_scale, ReLU, channel_sums[co] += v; then v is stored as float into
+/// + residual[p, co] * residual_scale, + float_residual[p, co], ReLU, channel_sums[co] += v; then v is stored as float into
 /// float_dst when that is set, else as u8 into dst (clamp(round(v * out_inv_scale) + out_zero_point,
 /// 0, 255)). Strides of dst and float_dst are the geometry's dst_stride.
 struct PointwiseInt8Epilogue {
@@ -53,6 +53,8 @@ struct PointwiseInt8Epilogue {
   const u8_t* residual = nullptr;  ///< [pixels x cout] u8 codes (zero point 0), row stride residual_stride, or null
   dim_t residual_stride = 0;
   float residual_scale = 1.0f;
+  const float* float_residual = nullptr;  ///< [pixels x cout] float, row stride residual_stride, or null
+                                          ///< (may be float_dst)
   bool relu = false;
   float* channel_sums = nullptr;  ///< [cout] or null, zeroed by the caller (threads splitting pixels: one each)
   float* float_dst = nullptr;     ///< when set: the outputs as float here instead of u8 in dst
@@ -88,6 +90,7 @@ struct PointwiseInt8Tile {
   const u8_t* residual = nullptr;
   dim_t residual_stride = 0;
   float residual_scale = 1.0f;
+  const float* float_residual = nullptr;
   bool relu = false;
   float* channel_sums = nullptr;
   float out_inv_scale = 1.0f;
@@ -142,6 +145,8 @@ inline void pointwise_int8_blocked(const PointwiseGeometry& g, const u8_t* src, 
                             t.dst = ep.float_dst ? nullptr : dst + r0 * g.dst_stride + c0;
                             t.float_dst = ep.float_dst ? ep.float_dst + r0 * g.dst_stride + c0 : nullptr;
                             t.residual = ep.residual ? ep.residual + r0 * ep.residual_stride + c0 : nullptr;
+                            t.float_residual =
+                                ep.float_residual ? ep.float_residual + r0 * ep.residual_stride + c0 : nullptr;
                             tile(mr, nv)(t);
                           });
 }

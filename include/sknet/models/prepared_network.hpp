@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "sknet/init.hpp"
+#include "sknet/io/safetensors.hpp"
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/models/plan_layers.hpp"
 #include "sknet/models/resnext.hpp"
@@ -440,6 +441,18 @@ PreparedNetwork prepare(const Network<float, M>& net, const PrepareOptions& opti
 inline PreparedNetwork prepare_from_state_dict(const NetworkPlan& plan, StateDict<float>&& dict,
                                                const PrepareOptions& options = {}, bool strict = true) {
   ConsumingLoader<float> loader(std::move(dict));
+  PreparedNetwork net(plan, loader, options);
+  loader.finish(strict);
+  return net;
+}
+
+/// The fast form of `plan` loaded straight from a safetensors checkpoint, layer by layer
+/// (io::SafetensorsLoader): each layer is read, converted and packed before the next is read, so the
+/// float32 checkpoint is never held whole (peak memory: the packed weights plus one layer). Throws
+/// FormatError for a malformed file and StateDictError (strict) when it does not match `plan`.
+inline PreparedNetwork prepare_from_safetensors(const NetworkPlan& plan, const std::string& path,
+                                                const PrepareOptions& options = {}, bool strict = true) {
+  io::SafetensorsLoader<float> loader(path);
   PreparedNetwork net(plan, loader, options);
   loader.finish(strict);
   return net;

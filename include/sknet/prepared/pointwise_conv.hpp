@@ -2,12 +2,16 @@
 // weights, bias (BN folded in), and how it splits over a thread pool.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sknet/kernels/pointwise.hpp"
 #include "sknet/kernels/pointwise_bf16.hpp"
+#include "sknet/kernels/pointwise_int8.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 
@@ -114,6 +118,95 @@ class PreparedPointwiseBf16 {
  private:
   kernels::PackedPointwiseBf16Weights weights_;
   std::vector<float> bias_;
+};
+
+/// The int8 form of a 1x1 convolution on float activations: weights folded with BN in float32, then
+/// quantized per output channel (symmetric s8, PackedPointwiseInt8Weights); the input is quantized per
+/// tensor to u8 codes (U8Quantization of its calibrated range) just before the GEMM; exact int32 sums and
+/// a float epilogue (the scales, the bias with the zero-point compensation, + float residual, ReLU,
+/// channel sums); float outputs. An input row holding a NaN or an infinity (no code holds it) gives a
+/// row of NaN outputs (and NaN channel sums), as NaN in gives NaN out.
+class PreparedPointwiseInt8 {
+ public:
+  using dim_t = kernels::dim_t;
+  /// What run() does after the GEMM: + float residual [pixels x cout] (row stride residual_stride,
+  /// may be dst), ReLU, channel sums (per thread into run()'s per_thread_sums).
+  struct Epilogue {
+    const float* residual = nullptr;
+    dim_t residual_stride = 0;
+    bool relu = false;
+    bool channel_sums = false;
+  };
+
+  PreparedPointwiseInt8() = default;
+  /// weight [cout][cin] and bias [cout] (already folded), for inputs in [input_lo, input_hi].
+  PreparedPointwiseInt8(const float* weight, const float* bias, dim_t cout, dim_t cin, kernels::Isa isa,
+                        float input_lo, float input_hi)
+      : weights_(weight, cout, cin, isa), input_(kernels::U8Quantization::for_range(input_lo, input_hi)),
+        scale_(std::size_t(cout)), bias_(std::size_t(cout)) {
+    for (dim_t co = 0; co < cout; ++co) {
+      const float s = input_.scale * weights_.weight_scales()[std::size_t(co)];
+      scale_[std::size_t(co)] = s;
+      bias_[std::size_t(co)] = bias[co] - float(input_.zero_point) * s * float(weights_.weight_sums()[std::size_t(co)]);
+    }
+  }
+  static PreparedPointwiseInt8 from(const ConvBnAct<float>& layer, kernels::Isa isa, float input_lo, float input_hi) {
+    std::vector<float> w, b;
+    fold_conv_bn(layer.conv(), layer.bn(), w, b);
+    const auto& o = layer.conv().options();
+    return PreparedPointwiseInt8(w.data(), b.data(), o.out_channels(), o.in_channels(), isa, input_lo, input_hi);
+  }
+
+  dim_t cin() const { return weights_.cin(); }
+  dim_t cout() const { return weights_.cout(); }
+  const kernels::PackedPointwiseInt8Weights& weights() const { return weights_; }
+  const kernels::U8Quantization& input_quantization() const { return input_; }
+  /// Bytes of scratch run() needs for `pixels` rows: their codes and a flag per row.
+  std::size_t scratch_bytes(dim_t pixels) const { return std::size_t(pixels) * std::size_t(cin() + 1); }
+
+  /// dst[pixels x cout] = epilogue(quantized src[pixels x cin] * W^T + bias) over the pool: the rows are
+  /// quantized into `scratch` (scratch_bytes(pixels)) by rows, then the GEMM splits as
+  /// PreparedPointwise::run. src_stride: floats between src's rows (0: cin). With ep.channel_sums,
+  /// per_thread_sums [threads][cout] receives each thread's sums (zeroed here).
+  void run(ThreadPool& pool, dim_t pixels, const float* src, const Epilogue& ep, float* dst, kernels::u8_t* scratch,
+           float* per_thread_sums = nullptr, dim_t src_stride = 0) const {
+    const dim_t cin = this->cin(), cout = this->cout(), stride = src_stride > 0 ? src_stride : cin;
+    const int threads = pool.size();
+    kernels::u8_t* codes = scratch;
+    kernels::u8_t* bad = scratch + std::size_t(pixels) * std::size_t(cin);  // 1: the row is not finite
+    const kernels::U8QuantizeFn quantize = kernels::u8_quantize_kernel(weights_.isa());
+    const float inv = 1.0f / input_.scale;
+    pool.run([&](int t) {
+      const auto rows = split_range(pixels, threads, t);
+      for (dim_t p = rows.first; p < rows.second; ++p)
+        bad[p] = quantize(src + p * stride, codes + p * cin, cin, inv, input_.zero_point) ? 0 : 1;
+    });
+    if (ep.channel_sums) std::fill_n(per_thread_sums, std::size_t(threads) * std::size_t(cout), 0.0f);
+    const kernels::PointwiseGeometry g{pixels, cin, cout, cin, cout};
+    split_gemm(pool, pixels, cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
+      kernels::PointwiseInt8Epilogue k;
+      k.scale = scale_.data();
+      k.bias = bias_.data();
+      k.float_residual = ep.residual;
+      k.residual_stride = ep.residual_stride;
+      k.relu = ep.relu;
+      float* sums = ep.channel_sums ? per_thread_sums + std::size_t(t) * std::size_t(cout) : nullptr;
+      k.channel_sums = sums;
+      k.float_dst = dst;
+      kernels::pointwise_conv_int8(g, codes, weights_, k, nullptr, p0, p1, c0, c1);
+      const float nan = std::numeric_limits<float>::quiet_NaN();
+      for (dim_t p = p0; p < p1; ++p)
+        if (bad[p]) {
+          std::fill(dst + p * cout + c0, dst + p * cout + c1, nan);
+          if (sums) std::fill(sums + c0, sums + c1, nan);
+        }
+    });
+  }
+
+ private:
+  kernels::PackedPointwiseInt8Weights weights_;
+  kernels::U8Quantization input_;
+  std::vector<float> scale_, bias_;  ///< the epilogue's: input scale x weight scale; bias - compensation
 };
 
 }  // namespace sknet

@@ -87,36 +87,22 @@ inline void pointwise_bf16(const PointwiseGeometry& g, const bf16_t* src, const 
                                  kPointwiseBf16Blocking, pointwise_bf16_tile);
 }
 
-/// Peak pair-dot throughput of one core in GFLOP/s (2 per multiply-add, 32 multiply-adds per
-/// vdpbf16ps): 24 independent chains for about `seconds`, best of several runs.
-inline double bf16_dot_peak_gflops(double seconds) {
-  constexpr int kChains = 24;
-  constexpr long kSteps = 20000;
-  double best = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (int run = 0;; ++run) {
-    const __m512i a = _mm512_set1_epi32(0x3F7F3F7F), b = _mm512_set1_epi32(0x358C358C);  // 0.996, 1e-6 pairs
-    __m512 acc[kChains];
-#pragma GCC unroll 32
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long s = 0; s < kSteps; ++s) {
-#pragma GCC unroll 32
-      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)a, (__m512bh)b);
-      __asm__ volatile("" ::: "memory");
-    }
-    const auto t1 = std::chrono::steady_clock::now();
-    __m512 total = _mm512_setzero_ps();
-#pragma GCC unroll 32
-    for (int i = 0; i < kChains; ++i) total = _mm512_add_ps(total, acc[i]);
-    volatile float sink = _mm512_cvtss_f32(total);
-    (void)sink;
-    const double elapsed = std::chrono::duration<double>(t1 - t0).count();
-    if (run >= 10) best = std::max(best, 2.0 * 32 * kChains * double(kSteps) / elapsed * 1e-9);
-    if (run >= 30 && std::chrono::duration<double>(t1 - start).count() >= seconds) break;
+#include "sknet/kernels/fma_peak_body.inc"
+
+/// vdpbf16ps on zmm: 32 multiply-adds per instruction, 24 chains.
+struct Bf16DotPeakOps {
+  using acc = __m512;
+  static constexpr int chains = 24, ops_per_step = 2 * 32;
+  static acc init(int i) { return _mm512_set1_ps(float(i)); }
+  static acc step(acc a) {  // pairs (0.996, 0.996) . (1e-6, 1e-6)
+    return _mm512_dpbf16_ps(a, (__m512bh)_mm512_set1_epi32(0x3F7F3F7F), (__m512bh)_mm512_set1_epi32(0x358C358C));
   }
-  return best;
-}
+  static acc add(acc a, acc b) { return _mm512_add_ps(a, b); }
+  static float first(acc a) { return _mm512_cvtss_f32(a); }
+};
+
+/// Peak pair-dot throughput of one core in GFLOP/s (2 per multiply-add), measured for about `seconds`.
+inline double bf16_dot_peak_gflops(double seconds) { return peak_rate<Bf16DotPeakOps>(seconds); }
 
 }  // namespace SKNET_BASELINE_TAG
 }  // namespace avx512_bf16

@@ -62,37 +62,23 @@ struct Int8Ops {
 
 #include "sknet/kernels/pointwise_int8_body.inc"
 
-/// Peak quad-dot throughput of one core in GOP/s (2 per multiply-add, 64 multiply-adds per vpdpbusd):
-/// 12 independent chains for about `seconds`, best of several runs. (On Zen 5, 8 to 12 chains reach
-/// 4x the FMA rate and 16 or more only 2.2x.)
-inline double int8_dot_peak_gops(double seconds) {
-  constexpr int kChains = 12;
-  constexpr long kSteps = 20000;
-  double best = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (int run = 0;; ++run) {
-    const __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x01FF01FF);  // sums stay 0
-    __m512i acc[kChains];
-#pragma GCC unroll 32
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_epi32(i);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long s = 0; s < kSteps; ++s) {
-#pragma GCC unroll 32
-      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-      __asm__ volatile("" ::: "memory");
-    }
-    const auto t1 = std::chrono::steady_clock::now();
-    __m512i total = _mm512_setzero_si512();
-#pragma GCC unroll 32
-    for (int i = 0; i < kChains; ++i) total = _mm512_add_epi32(total, acc[i]);
-    volatile int sink = _mm512_reduce_add_epi32(total);
-    (void)sink;
-    const double elapsed = std::chrono::duration<double>(t1 - t0).count();
-    if (run >= 10) best = std::max(best, 2.0 * 64 * kChains * double(kSteps) / elapsed * 1e-9);
-    if (run >= 30 && std::chrono::duration<double>(t1 - start).count() >= seconds) break;
+#include "sknet/kernels/fma_peak_body.inc"
+
+/// vpdpbusd on zmm: 64 multiply-adds per instruction, 12 chains (on Zen 5, 8 to 12 chains reach 4x the
+/// FMA rate and 16 or more only 2.2x).
+struct Int8DotPeakOps {
+  using acc = __m512i;
+  static constexpr int chains = 12, ops_per_step = 2 * 64;
+  static acc init(int i) { return _mm512_set1_epi32(i); }
+  static acc step(acc a) {  // u8 1 x s8 (1, -1, 1, -1): the sums stay put
+    return _mm512_dpbusd_epi32(a, _mm512_set1_epi32(0x01010101), _mm512_set1_epi32(0x01FF01FF));
   }
-  return best;
-}
+  static acc add(acc a, acc b) { return _mm512_add_epi32(a, b); }
+  static int first(acc a) { return _mm512_reduce_add_epi32(a); }
+};
+
+/// Peak quad-dot throughput of one core in GOP/s (2 per multiply-add), measured for about `seconds`.
+inline double int8_dot_peak_gops(double seconds) { return peak_rate<Int8DotPeakOps>(seconds); }
 
 }  // namespace SKNET_BASELINE_TAG
 }  // namespace avx512_vnni

@@ -12,6 +12,16 @@ namespace kernels {
 namespace portable {
 inline namespace SKNET_BASELINE_TAG {
 
+/// n floats as u8 codes (quantize_u8 each); whether all were finite. See kernels::U8QuantizeFn.
+inline bool quantize_u8_row(const float* src, u8_t* dst, std::int64_t n, float inv_scale, int zero_point) {
+  bool finite = true;
+  for (std::int64_t i = 0; i < n; ++i) {
+    finite &= std::isfinite(src[i]);
+    dst[i] = quantize_u8(src[i], inv_scale, zero_point);
+  }
+  return finite;
+}
+
 /// v as a u8 code, exactly as the SIMD kernels store it (quantize_u8).
 inline u8_t pointwise_int8_store(float v, float inv_scale, int zero_point) { return quantize_u8(v, inv_scale, zero_point); }
 
@@ -29,6 +39,7 @@ inline void pointwise_int8(const PointwiseGeometry& g, const u8_t* src, const s8
       for (dim_t ci = 0; ci < g.cin; ++ci) acc += std::int32_t(a[ci]) * std::int32_t(w[(ci / 4) * kInt8Block * 4 + ci % 4]);
       float v = std::fma(float(acc), ep.scale[co], ep.bias ? ep.bias[co] : 0.0f);
       if (ep.residual) v = std::fma(float(ep.residual[p * ep.residual_stride + co]), ep.residual_scale, v);
+      if (ep.float_residual) v += ep.float_residual[p * ep.residual_stride + co];
       if (ep.relu) v = v > 0.0f || v != v ? v : 0.0f;  // ReLU keeping NaN
       sum += v;
       if (ep.float_dst)
