@@ -233,12 +233,14 @@ kernels::Precision precision_option(const Args& args) {
   return p == "bf16" ? kernels::Precision::bf16 : p == "int8" ? kernels::Precision::int8 : kernels::Precision::f32;
 }
 
-/// What runs at `precision` on the weights packed for `isa`: "f32", or "bf16 (1x1: <kernel>)", ...
+/// What runs at `precision` on the weights packed for `isa`: "f32", "bf16 (1x1: <kernel>, SK branches:
+/// <kernel>)" or "int8 (1x1: <kernel>)".
 std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
   if (precision == kernels::Precision::f32) return "f32";
   if (precision == kernels::Precision::int8)
     return std::string("int8 (1x1: ") + kernels::pointwise_int8_kernel_name(isa) + ")";
-  return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) + ")";
+  return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) +
+         ", SK branches: " + kernels::sk_branches_bf16_kernel_name(isa) + ")";
 }
 
 /// NCHW float32 batches of --inputs: X.npy, or every .npy file of a directory (sorted by name), each
@@ -361,6 +363,7 @@ int cmd_info(const Args& args) {
   const Index size = args.integer("--size", default_input_size(plan.config), 1);
   std::cout << plan.summary(size, size).to_string();
   std::cout << "bf16 1x1 kernel: " << kernels::pointwise_bf16_kernel_name(kernels::active_isa())
+            << "; bf16 SK branch kernel: " << kernels::sk_branches_bf16_kernel_name(kernels::active_isa())
             << "; int8 1x1 kernel: " << kernels::pointwise_int8_kernel_name(kernels::active_isa()) << "\n";
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";

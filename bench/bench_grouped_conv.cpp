@@ -9,7 +9,9 @@
 // one core measured by the same process (bench/support/fma_peak.hpp). oneDNN (PyTorch 1.13) on the same shapes:
 // 38 / 87 / 171 / 115 GF/s for gw 4 / 8 / 16 / 32.
 // Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
-// is reported as skipped.
+// is reported as skipped. Last, the bf16 SK branch kernels (grouped_conv3x3_sk_bf16__*, float input
+// rounded in the ring copy, float outputs) at the SKNet-50 and ResNeXt-50 shapes, with peak_pct against
+// the in-process vdpbf16ps peak (bench/support/fma_peak.hpp) and fma_pct against the FMA peak.
 // Then ("<kernel>/depthwise") the depthwise SK convolutions of SK-ShuffleNetV2 1.0x at 224x224 (G = C,
 // M = 2, batch 1): memory-bound (9 MACs per output and branch), so they also report bound_pct, the
 // fraction of the time it takes just to move their bytes that the kernel reaches: the process times
@@ -31,6 +33,7 @@
 #include <utility>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <sknet/kernels/kernel_list.hpp>
@@ -103,11 +106,23 @@ std::pair<double, double> dram_bandwidth() {
   return bw;
 }
 
-/// Runs `kernel` on geometry g (random input with a zero border of g.pad, random weights), epilogue e.
-void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel, const SKBranchGeometry& g,
+using BranchInfo = sknet::kernels::SKBranchKernelInfo;
+using BranchBf16Info = sknet::kernels::SKBranchBf16KernelInfo;
+/// Why `kernel` does not run here ("" when it does).
+std::string skip_reason(const BranchInfo& kernel) { return sknet_bench::skip_reason(kernel.isa); }
+std::string skip_reason(const BranchBf16Info& kernel) {
+  return kernel.runs_here() ? std::string() : std::string("skipped: this CPU does not run ") + kernel.name;
+}
+
+/// Runs `kernel` (float, or bf16 with Info = BranchBf16Info) on geometry g (random input with a zero
+/// border of g.pad, random weights), epilogue e. bf16 kernels: peak_pct is against the vdpbf16ps peak
+/// (2x the FMA peak, when the CPU has AVX512_BF16; else the FMA peak), fma_pct against the FMA peak.
+template <class Info>
+void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry& g,
              const sknet::kernels::SKBranchEpilogue& e, bool bound = false) {
-  if (!sknet::kernels::cpu_supports(kernel.isa)) {
-    state.SkipWithError(sknet_bench::skip_reason(kernel.isa).c_str());
+  constexpr bool kBf16 = std::is_same_v<Info, BranchBf16Info>;
+  if (const std::string why = skip_reason(kernel); !why.empty()) {
+    state.SkipWithError(why.c_str());
     return;
   }
   const dim_t n = g.n, c = g.c, cin = g.in_channels(), paths = g.paths;
@@ -127,7 +142,8 @@ void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& 
     wp.push_back(weights.back().data());
     bp.push_back(bias.back().data());
   }
-  const PackedBranchWeights packed(g, wp.data(), bp.data(), kernel.isa);
+  using Packed = std::conditional_t<kBf16, sknet::kernels::PackedBranchWeightsBf16, PackedBranchWeights>;
+  const Packed packed(g, wp.data(), bp.data(), kernel.isa);
   std::vector<std::vector<float>> dst;
   std::vector<float*> dp;
   for (dim_t m = 0; m < paths; ++m) dst.emplace_back(std::size_t(n * g.oh() * g.ow() * c));
@@ -152,12 +168,17 @@ void measure(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& 
     const double td = double(in_bytes + weight_bytes) / dram.first + double(paths * out_bytes) / dram.second;
     state.counters["dram_bound_pct"] = benchmark::Counter(td * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   }
-  state.counters["peak_pct"] =
-      benchmark::Counter(g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  const double fma_peak = sknet_bench::fma_peak_gflops(kernel.isa);
+  const double peak = kBf16 && sknet_bench::bf16_dot_peak_gflops() > 0 ? sknet_bench::bf16_dot_peak_gflops() : fma_peak;
+  state.counters["peak_pct"] = benchmark::Counter(g.flops() * 1e-9 / peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  if (kBf16)
+    state.counters["fma_pct"] =
+        benchmark::Counter(g.flops() * 1e-9 / fma_peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 /// SKNet-50's SK convs. Args: N, C, H (= W, input), G, S; M = 2 branches, pad = 2.
-void run_sknet(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+template <class Info>
+void run_sknet(benchmark::State& state, const Info& kernel) {
   const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
   const dim_t stride = state.range(4), paths = 2;
   measure(state, kernel, SKBranchGeometry{n, h, h, c, groups, paths, stride, paths}, {});
@@ -180,7 +201,8 @@ void run_dense(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo
 }
 
 /// ResNeXt-50's grouped middle: one path, dilation 1, dense input (pad 0), ReLU. Args as run_sknet.
-void run_resnext(benchmark::State& state, const sknet::kernels::SKBranchKernelInfo& kernel) {
+template <class Info>
+void run_resnext(benchmark::State& state, const Info& kernel) {
   const dim_t n = state.range(0), c = state.range(1), h = state.range(2), groups = state.range(3);
   sknet::kernels::SKBranchEpilogue e;
   e.relu = true;
@@ -313,6 +335,13 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/depthwise").c_str(),
                                  [&kernel](benchmark::State& s) { run_depthwise(s, kernel); })
         ->Apply(depthwise_shapes);
+  }
+  for (int i = 0; i < list.sk_branches_bf16_count; ++i) {  // bf16: SKNet-50's and ResNeXt-50's shapes
+    const auto& kernel = list.sk_branches_bf16[i];
+    benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run_sknet(s, kernel); })->Apply(shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext").c_str(),
+                                 [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
+        ->Apply(shapes);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -53,12 +53,13 @@
 #if defined(SKNET_IMPLEMENTATION) || defined(SKNET_KERNELS_EXTERN)
 // One definition in the program (the SKNET_IMPLEMENTATION translation unit): translation units built
 // with other -m flags link to it. The version changes whenever a kernel's arguments change (v2: per-path
-// kernel sizes and dilations in SKBranchGeometry, the bf16 and int8 kernels), so a program never links
-// a prebuilt kernel library of another layout.
-#define SKNET_KERNEL_ABI compiled_v3
+// kernel sizes and dilations in SKBranchGeometry, the bf16 and int8 kernels; v3: the int8 epilogue's
+// float residual and u8 quantization; v4: the bf16 SK branch and Select kernels in the kernel list), so a
+// program never links a prebuilt kernel library of another layout.
+#define SKNET_KERNEL_ABI compiled_v4
 #define SKNET_KERNEL_ENTRY
 #else
-#define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v3, SKNET_BASELINE_TAG)
+#define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v4, SKNET_BASELINE_TAG)
 #define SKNET_KERNEL_ENTRY inline
 #endif
 #if defined(SKNET_IMPLEMENTATION) || !defined(SKNET_KERNELS_EXTERN)

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "sknet/kernels/aligned.hpp"
+#include "sknet/kernels/bf16.hpp"
 
 // SKNET_GENERIC_TILES=1 compiles every SK branch tile in its generic form (run-time stride, dilation
 // and kernel size) instead of the forms specialised for them: the same results (every tile adds in the
@@ -149,6 +150,9 @@ struct SKBranchEpilogue {
   bool relu = true;                 ///< false: no activation (e.g. a ResNet basic block's conv2)
   const float* residual = nullptr;  ///< [n, oh, ow, c] (dst's layout) added to every branch, or null;
                                     ///< may be dst[0] itself when paths == 1 (in-place add)
+  /// The bf16 kernels only (kernels/sk_branches_bf16.hpp; the float kernels throw KernelError): dst[m]
+  /// holds bf16 values, each output rounded to nearest even after it is added to the channel sums.
+  bool bf16_out = false;
 };
 
 /// Channel ranges passed to sk_branches_conv3x3 start at multiples of this (and end at one, or at c).
@@ -214,6 +218,7 @@ struct SKTile {
   dim_t dst_pix = 0, dst_row = 0;  ///< floats between output pixels (c) and rows (ow * c), also of res
   float* sums = nullptr;         ///< channel_sums at (n, c0), or null
   bool relu = true;              ///< ReLU after bias + residual + convolution
+  bool bf16_out = false;         ///< pair vocabularies: dst is bf16 (offsets count bf16 values)
   int lanes = 0;                 ///< valid channels of the (last) block, 1..L
 };
 using SKTileFn = void (*)(const SKTile&);
@@ -260,36 +265,16 @@ SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept;
 SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept;
 }  // namespace SKNET_KERNEL_ABI
 
-/// The branch weights and biases of one SK Split step, packed once for one ISA's kernels (lanes: 16
-/// for avx512, 8 otherwise) in 64-byte aligned memory; immutable once built. Per block of L output
-/// channels and branch m: [k_m ky][steps][k_m kx][L] with steps = gw for gw < L dividing L (1 for
-/// depthwise) and otherwise the width of the input-channel span the block reads; then biases
-/// [M][blocks * L].
-class PackedBranchWeights {
- public:
-  PackedBranchWeights() = default;
-  /// weights[m]: PyTorch [c, path_in_channels / groups, k_m, k_m] of branch m (g.path_kernel(m)); bias[m]:
-  /// [c] (BN folded in); packed for `isa` (default: active_isa()). Throws KernelError for an invalid
-  /// geometry or an ISA this CPU lacks.
-  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias)
-      : PackedBranchWeights(g, weights, bias, active_isa()) {}
-  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa);
-  PackedBranchWeights(const PackedBranchWeights& o) { *this = o; }
-  PackedBranchWeights& operator=(const PackedBranchWeights& o) {
-    if (this == &o) return *this;
-    shape_ = o.shape_;
-    offset_ = o.offset_, steps_ = o.steps_, span_begin_ = o.span_begin_, ctrl_ = o.ctrl_;
-    kernel_ = o.kernel_, taps_before_ = o.taps_before_;
-    data_.reset();
-    if (o.data_) {
-      allocate(shape_.size);
-      std::memcpy(data_.get(), o.data_.get(), sizeof(float) * std::size_t(shape_.size));
-    }
-    return *this;
-  }
-  PackedBranchWeights(PackedBranchWeights&&) noexcept = default;
-  PackedBranchWeights& operator=(PackedBranchWeights&&) noexcept = default;
+namespace detail {
 
+/// What the packed branch weights of one SK Split step hold, float (PackedBranchWeights) or bf16
+/// (PackedBranchWeightsBf16): 64-byte aligned 32-bit words, per block of L output channels and branch
+/// m [k_m ky][steps][k_m kx][L] (a word is a weight, or the pair of bf16 weights of `group` = 2
+/// consecutive input channels, zero where the lane's group has no such input), then float biases
+/// [M][blocks * L]. Steps, spans and lane tables count words (the kernel's reduction elements).
+/// Immutable once built.
+class SKBranchPacking {
+ public:
   bool empty() const noexcept { return !data_; }
   dim_t channels() const noexcept { return shape_.c; }
   /// Channels of the input buffer and whether each branch reads its own slice (SKBranchGeometry).
@@ -300,47 +285,70 @@ class PackedBranchWeights {
   dim_t lanes() const noexcept { return shape_.lanes; }
   /// The ISA whose kernels this layout is for.
   Isa isa() const noexcept { return shape_.isa; }
-  Precision precision() const noexcept { return Precision::f32; }
-  PackedLayout layout() const noexcept { return {shape_.isa, precision(), shape_.lanes, reduction_group(precision())}; }
   dim_t blocks() const noexcept { return shape_.blocks; }
-  detail::SKKind kind() const noexcept { return shape_.kind; }
-  /// Floats of packed weights and biases.
+  SKKind kind() const noexcept { return shape_.kind; }
+  /// Words of packed weights and biases.
   dim_t size() const noexcept { return shape_.size; }
   /// Kernel size of branch m.
   dim_t kernel(dim_t m) const { return kernel_[std::size_t(m)]; }
-  /// Block b, branch m (0-based): [kernel(m)][steps(b)][kernel(m)][lanes()].
+  /// Block b, branch m (0-based): [kernel(m)][steps(b)][kernel(m)][lanes()] words (typed float: the
+  /// shared driver only moves them).
   const float* weights(dim_t b, dim_t m) const {
     return data_.get() + offset_[std::size_t(b)] + taps_before_[std::size_t(m)] * steps(b) * shape_.lanes;
   }
   const float* bias(dim_t b, dim_t m) const {
     return data_.get() + shape_.bias_offset + (m * shape_.blocks + b) * shape_.lanes;
   }
+  /// Reduction words per tap of block b.
   dim_t steps(dim_t b) const { return steps_[std::size_t(b)]; }
-  /// The input channels block b reads, [span_begin(b), span_end(b)), counted within a branch's input
+  /// The input words block b reads, [span_begin(b), span_end(b)), counted within a branch's input
   /// (the broadcast kind: its groups' inputs; the others: the block's own channels).
   dim_t span_begin(dim_t b) const { return span_begin_[std::size_t(b)]; }
   dim_t span_end(dim_t b) const {
-    return shape_.kind == detail::SKKind::kBroadcast ? span_begin(b) + steps(b)
-                                                     : std::min(span_begin(b) + shape_.lanes, shape_.c);
+    return shape_.kind == SKKind::kBroadcast ? span_begin(b) + steps(b)
+                                             : std::min(span_begin(b) + shape_.lanes / shape_.group, shape_.c / shape_.group);
   }
   /// Consecutive blocks that read the same span (the broadcast kind with gwo a multiple of lanes()),
   /// which a multi-block tile may cover together; 1 otherwise.
   dim_t blocks_per_span() const noexcept {
     const dim_t gwo = shape_.c / std::max<dim_t>(shape_.groups, 1);
-    return shape_.kind == detail::SKKind::kBroadcast ? std::max<dim_t>(1, gwo / std::max<dim_t>(shape_.lanes, 1)) : 1;
+    return shape_.kind == SKKind::kBroadcast ? std::max<dim_t>(1, gwo / std::max<dim_t>(shape_.lanes, 1)) : 1;
   }
-  /// In-lane / cross kinds: [steps][lanes] source lane (within the block) of each lane per step.
+  /// In-lane / cross kinds: [steps][lanes] source word (within the block's) of each lane per step.
   const std::int32_t* lane_table() const { return ctrl_.empty() ? nullptr : ctrl_.data(); }
 
- private:
-  void allocate(dim_t n) {
-    data_ = allocate_aligned<float>(std::size_t(std::max<dim_t>(n, 1)));
+ protected:
+  SKBranchPacking() = default;
+  SKBranchPacking(const SKBranchPacking& o) { *this = o; }
+  SKBranchPacking& operator=(const SKBranchPacking& o) {
+    if (this == &o) return *this;
+    shape_ = o.shape_;
+    offset_ = o.offset_, steps_ = o.steps_, span_begin_ = o.span_begin_, ctrl_ = o.ctrl_;
+    kernel_ = o.kernel_, taps_before_ = o.taps_before_;
+    data_.reset();
+    if (o.data_) {
+      data_ = allocate_aligned<float>(std::size_t(shape_.size));
+      std::memcpy(data_.get(), o.data_.get(), sizeof(float) * std::size_t(shape_.size));
+    }
+    return *this;
   }
+  SKBranchPacking(SKBranchPacking&&) noexcept = default;
+  SKBranchPacking& operator=(SKBranchPacking&&) noexcept = default;
+
+  /// Lays out and fills the packing of g's branches (weights[m]: PyTorch [c, path_in_channels / groups,
+  /// k_m, k_m]; bias[m]: [c]) for `lanes`-wide blocks of `group` input channels per word and tile kind
+  /// `kind`; word(v) makes the bits of the word of the `group` weights v (0 where a lane's group has no
+  /// such input).
+  template <class Word>
+  void pack(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa, dim_t lanes,
+            dim_t group, SKKind kind, Word word);
+
+ private:
   struct Shape {
     Isa isa = Isa::portable;
-    dim_t c = 0, cin = 0, groups = 0, paths = 0, lanes = 0, blocks = 0, size = 0, bias_offset = 0;
+    dim_t c = 0, cin = 0, groups = 0, paths = 0, lanes = 0, group = 1, blocks = 0, size = 0, bias_offset = 0;
     bool split = false;
-    detail::SKKind kind = detail::SKKind::kBroadcast;
+    SKKind kind = SKKind::kBroadcast;
   } shape_;
   std::vector<dim_t> offset_, steps_, span_begin_;
   std::vector<std::int32_t> ctrl_;
@@ -348,32 +356,27 @@ class PackedBranchWeights {
   AlignedArray<float> data_;
 };
 
-// Each ISA: kSKBranchLanes and
-//   sk_branches_conv3x3(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue)
-// taking a PackedBranchWeights with lanes() == kSKBranchLanes. Defined in kernels/<isa>/grouped_conv.hpp.
-
-inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights,
-                                                const float* const* bias, Isa isa) {
-  validate(g);
-  require_kernels(isa, Precision::f32, "PackedBranchWeights");
-  const dim_t L = sk_branch_lanes(isa);
+template <class Word>
+void SKBranchPacking::pack(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa,
+                           dim_t lanes, dim_t group, SKKind kind, Word word) {
+  const dim_t L = lanes, G = group;
   const dim_t C = g.c, gwo = g.group_width(), gwi = g.in_group_width(), cin = g.path_in_channels(), M = g.paths;
   Shape& sh = shape_;
   sh.isa = isa, sh.c = C, sh.cin = g.in_channels(), sh.split = g.split_input;
-  sh.groups = g.groups, sh.paths = M, sh.lanes = L;
+  sh.groups = g.groups, sh.paths = M, sh.lanes = L, sh.group = G;
   sh.blocks = (C + L - 1) / L;
-  sh.kind = detail::sk_kind(gwi, gwo, L);
+  sh.kind = kind;
   const dim_t taps = g.taps();
   for (dim_t m = 0, before = 0; m < M; ++m) {
     kernel_[std::size_t(m)] = g.path_kernel(m);
     taps_before_[std::size_t(m)] = before;
     before += g.path_kernel(m) * g.path_kernel(m);
   }
-  const bool permuted = sh.kind == detail::SKKind::kInLane || sh.kind == detail::SKKind::kCross;
-  if (permuted) {  // step j: lane l reads input j of its own group
-    ctrl_.resize(std::size_t(gwo * L));
-    for (dim_t j = 0; j < gwo; ++j)
-      for (dim_t l = 0; l < L; ++l) ctrl_[std::size_t(j * L + l)] = std::int32_t(l / gwo * gwo + j);
+  const bool permuted = kind == SKKind::kInLane || kind == SKKind::kCross;
+  if (permuted) {  // step j: lane l reads word j of its own group
+    ctrl_.resize(std::size_t(gwo / G * L));
+    for (dim_t j = 0; j < gwo / G; ++j)
+      for (dim_t l = 0; l < L; ++l) ctrl_[std::size_t(j * L + l)] = std::int32_t(l / gwo * (gwo / G) + j);
   }
   offset_.resize(std::size_t(sh.blocks));
   steps_.resize(std::size_t(sh.blocks));
@@ -381,10 +384,10 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
   dim_t total = 0;
   for (dim_t b = 0; b < sh.blocks; ++b) {
     const dim_t c0 = b * L, last = std::min(c0 + L, C) - 1;
-    dim_t steps = permuted ? gwo : 1, begin = c0;
-    if (sh.kind == detail::SKKind::kBroadcast) {  // the inputs of groups c0 / gwo .. last / gwo
-      begin = c0 / gwo * gwi;
-      steps = (last / gwo + 1) * gwi - begin;
+    dim_t steps = permuted ? gwo / G : 1, begin = c0 / G;
+    if (kind == SKKind::kBroadcast) {  // the inputs of groups c0 / gwo .. last / gwo
+      begin = c0 / gwo * gwi / G;
+      steps = (last / gwo + 1) * gwi / G - begin;
     }
     offset_[std::size_t(b)] = total;
     steps_[std::size_t(b)] = steps;
@@ -393,9 +396,10 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
   }
   sh.bias_offset = total;
   sh.size = total + M * sh.blocks * L;
-  allocate(sh.size);
+  data_ = allocate_aligned<float>(std::size_t(sh.size));
   float* p = data_.get();
   std::fill(p, p + sh.size, 0.0f);
+  float v[2];
   for (dim_t b = 0; b < sh.blocks; ++b) {
     const dim_t c0 = b * L, steps = steps_[std::size_t(b)];
     for (dim_t m = 0; m < M; ++m) {
@@ -404,23 +408,57 @@ inline PackedBranchWeights::PackedBranchWeights(const SKBranchGeometry& g, const
       for (dim_t ky = 0; ky < k; ++ky)
         for (dim_t j = 0; j < steps; ++j)
           for (dim_t kx = 0; kx < k; ++kx)
-            for (dim_t l = 0; l < L; ++l) {
+            for (dim_t l = 0; l < L && c0 + l < C; ++l) {
               const dim_t oc = c0 + l;
-              dim_t ic;  // the input channel (of the branch's input) lane l reads at step j
-              switch (sh.kind) {
-                case detail::SKKind::kVertical: ic = oc; break;
-                case detail::SKKind::kBroadcast: ic = span_begin_[std::size_t(b)] + j; break;
-                default: ic = c0 + ctrl_[std::size_t(j * L + l)]; break;
+              for (dim_t e = 0; e < G; ++e) {
+                dim_t ic;  // the input channel (of the branch's input) element e of lane l reads at step j
+                switch (kind) {
+                  case SKKind::kVertical: ic = oc; break;
+                  case SKKind::kBroadcast: ic = G * (span_begin_[std::size_t(b)] + j) + e; break;
+                  default: ic = G * (c0 / G + ctrl_[std::size_t(j * L + l)]) + e; break;
+                }
+                const dim_t icg = ic - oc / gwo * gwi;  // index within oc's group
+                v[e] = ic < cin && icg >= 0 && icg < gwi ? weights[m][((oc * gwi + icg) * k + ky) * k + kx] : 0.0f;
               }
-              if (oc >= C) continue;
-              const dim_t icg = ic - oc / gwo * gwi;  // index within oc's group
-              if (ic >= cin || icg < 0 || icg >= gwi) continue;
-              dst[((ky * steps + j) * k + kx) * L + l] = weights[m][((oc * gwi + icg) * k + ky) * k + kx];
+              const std::uint32_t bits = word(v);
+              std::memcpy(dst + ((ky * steps + j) * k + kx) * L + l, &bits, sizeof bits);
             }
       for (dim_t l = 0; l < L && c0 + l < C; ++l) p[sh.bias_offset + (m * sh.blocks + b) * L + l] = bias[m][c0 + l];
     }
   }
 }
+
+}  // namespace detail
+
+/// The branch weights and biases of one SK Split step, packed once for one ISA's float kernels (lanes:
+/// 16 for avx512, 8 otherwise; detail::SKBranchPacking with a float per word): steps = gw for gw < L
+/// dividing L (1 for depthwise) and otherwise the width of the input-channel span the block reads.
+class PackedBranchWeights : public detail::SKBranchPacking {
+ public:
+  PackedBranchWeights() = default;
+  /// weights[m]: PyTorch [c, path_in_channels / groups, k_m, k_m] of branch m (g.path_kernel(m)); bias[m]:
+  /// [c] (BN folded in); packed for `isa` (default: active_isa()). Throws KernelError for an invalid
+  /// geometry or an ISA this CPU lacks.
+  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias)
+      : PackedBranchWeights(g, weights, bias, active_isa()) {}
+  PackedBranchWeights(const SKBranchGeometry& g, const float* const* weights, const float* const* bias, Isa isa) {
+    validate(g);
+    require_kernels(isa, Precision::f32, "PackedBranchWeights");
+    const dim_t L = sk_branch_lanes(isa);
+    pack(g, weights, bias, isa, L, 1, detail::sk_kind(g.in_group_width(), g.group_width(), L),
+         [](const float* v) {
+           std::uint32_t bits;
+           std::memcpy(&bits, v, sizeof bits);
+           return bits;
+         });
+  }
+  Precision precision() const noexcept { return Precision::f32; }
+  PackedLayout layout() const noexcept { return {isa(), precision(), lanes(), reduction_group(precision())}; }
+};
+
+// Each ISA: kSKBranchLanes and
+//   sk_branches_conv3x3(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue)
+// taking a PackedBranchWeights with lanes() == kSKBranchLanes. Defined in kernels/<isa>/grouped_conv.hpp.
 
 /// Computes output rows [oy_begin, oy_end) and channels [c_begin, c_end) of every image for all
 /// branches with the kernel of the ISA `w` was packed for: dst[m] (m = 0..M-1, dilation m+1) is

@@ -12,6 +12,7 @@
 #include "sknet/kernels/pointwise.hpp"
 #include "sknet/kernels/pointwise_bf16.hpp"
 #include "sknet/kernels/pointwise_int8.hpp"
+#include "sknet/kernels/sk_branches_bf16.hpp"
 
 // X(isa, function in namespace sknet::kernels::<isa>, blocking (or none), name)
 #define SKNET_POINTWISE_KERNEL_LIST(X)                                              \
@@ -42,6 +43,19 @@
   X(avx512, grouped_conv3x3_sk__avx512, "grouped_conv3x3_sk__avx512")        \
   X(avx2, grouped_conv3x3_sk__avx2, "grouped_conv3x3_sk__avx2")              \
   X(portable, grouped_conv3x3_sk__portable, "grouped_conv3x3_sk__portable")
+
+// X(namespace, isa, needs AVX512_BF16, function, name): the bf16 SK branch convolutions (the dispatcher
+// runs the first that the packed ISA and the CPU allow).
+#define SKNET_SK_BRANCH_BF16_KERNEL_LIST(X)                                                             \
+  X(avx512_bf16, avx512, true, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__avx512_bf16")         \
+  X(avx512, avx512, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__avx512_widening")         \
+  X(portable, portable, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__portable")
+
+// X(namespace, isa, needs AVX512_BF16, function, name): the Select step on bf16 branch outputs.
+#define SKNET_SK_SELECT_BF16_KERNEL_LIST(X)                                         \
+  X(avx512_bf16, avx512, true, sk_select_bf16, "sk_select_bf16__avx512_bf16")         \
+  X(avx512, avx512, false, sk_select_bf16, "sk_select_bf16__avx512_widening")         \
+  X(portable, portable, false, sk_select_bf16, "sk_select_bf16__portable")
 
 // X(isa, function in namespace sknet::kernels::<isa>, name)
 #define SKNET_SK_SELECT_KERNEL_LIST(X)                     \
@@ -92,6 +106,19 @@ struct SKBranchKernelInfo {
   SKBranchKernelFn fn;
 };
 
+/// A kernel of a bf16 SK list (function type Fn).
+template <class Fn>
+struct SKBf16KernelInfo {
+  const char* name;
+  Isa isa;
+  bool needs_avx512_bf16;  ///< runs only where cpu_has_avx512_bf16()
+  Fn fn;
+  /// Whether this CPU runs it.
+  bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_bf16 || cpu_has_avx512_bf16()); }
+};
+using SKBranchBf16KernelInfo = SKBf16KernelInfo<SKBranchBf16KernelFn>;
+using SKSelectBf16KernelInfo = SKBf16KernelInfo<SKSelectBf16KernelFn>;
+
 struct SKSelectKernelInfo {
   const char* name;
   Isa isa;
@@ -127,6 +154,10 @@ struct KernelList {
   /// The vpdpbusd peak (GOP/s, 2 per multiply-add; null without x86 SIMD kernels): run it only where
   /// cpu_has_avx512_vnni().
   FmaPeakFn int8_dot_peak;
+  const SKBranchBf16KernelInfo* sk_branches_bf16;
+  int sk_branches_bf16_count;
+  const SKSelectBf16KernelInfo* sk_select_bf16;
+  int sk_select_bf16_count;
 };
 
 inline namespace SKNET_KERNEL_ABI {
@@ -152,6 +183,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
 #include "sknet/kernels/portable/pointwise_bf16.hpp"
 #include "sknet/kernels/avx512/pointwise_int8.hpp"
 #include "sknet/kernels/portable/pointwise_int8.hpp"
+#include "sknet/kernels/avx512/sk_branches_bf16.hpp"
+#include "sknet/kernels/portable/sk_branches_bf16.hpp"
 
 // Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
 #define SKNET_IF_ISA_portable(...) __VA_ARGS__
@@ -191,6 +224,11 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
   static const PointwiseInt8KernelInfo pointwise_int8[] = {
 #define SKNET_POINTWISE_INT8_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
       SKNET_POINTWISE_INT8_KERNEL_LIST(SKNET_POINTWISE_INT8_ROW)};
+  static const SKBranchBf16KernelInfo sk_branches_bf16[] = {
+#define SKNET_SK_BRANCH_BF16_ROW(ns, isa, native, fn, name) SKNET_IF_ISA_##isa({name, Isa::isa, native, ns::fn}, )
+      SKNET_SK_BRANCH_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
+  static const SKSelectBf16KernelInfo sk_select_bf16[] = {
+      SKNET_SK_SELECT_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
                                sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
@@ -203,11 +241,12 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
 #endif
                                pointwise_int8, int(sizeof(pointwise_int8) / sizeof(pointwise_int8[0])),
 #if SKNET_HAS_SIMD_KERNELS
-                               &avx512_vnni::int8_dot_peak_gops
+                               &avx512_vnni::int8_dot_peak_gops,
 #else
-                               nullptr
+                               nullptr,
 #endif
-  };
+                               sk_branches_bf16, int(sizeof(sk_branches_bf16) / sizeof(sk_branches_bf16[0])),
+                               sk_select_bf16, int(sizeof(sk_select_bf16) / sizeof(sk_select_bf16[0]))};
   return list;
 }
 
@@ -229,22 +268,29 @@ SKNET_KERNEL_ENTRY PointwiseKernelFn pointwise_kernel(Isa isa) noexcept {
   return table[std::size_t(isa)];
 }
 
-/// The first listed bf16 kernel that weights packed for `isa` may run on this CPU.
+/// The first listed kernel (of a bf16 or int8 list, which ends with the portable one) that weights packed
+/// for `isa` may run on this CPU.
+template <class Info>
+const Info& first_runnable(const Info* list, int count, Isa isa) noexcept {
+  for (int i = 0; i < count; ++i)
+    if (int(list[i].isa) <= int(isa) && list[i].runs_here()) return list[i];
+  return list[count - 1];  // portable
+}
+
+/// The kernel function of entry(isa) for every ISA.
+template <class Info>
+std::array<decltype(Info::fn), kIsaCount> per_isa(const Info& (*entry)(Isa) noexcept) {
+  std::array<decltype(Info::fn), kIsaCount> table{};
+  for (int i = 0; i < kIsaCount; ++i) table[std::size_t(i)] = entry(Isa(i)).fn;
+  return table;
+}
+
 inline const PointwiseBf16KernelInfo& pointwise_bf16_entry(Isa isa) noexcept {
-  const KernelList& list = kernel_list();
-  for (int i = 0; i < list.pointwise_bf16_count; ++i) {
-    const PointwiseBf16KernelInfo& k = list.pointwise_bf16[i];
-    if (int(k.isa) <= int(isa) && k.runs_here()) return k;
-  }
-  return list.pointwise_bf16[list.pointwise_bf16_count - 1];  // portable
+  return first_runnable(kernel_list().pointwise_bf16, kernel_list().pointwise_bf16_count, isa);
 }
 
 SKNET_KERNEL_ENTRY PointwiseBf16KernelFn pointwise_bf16_kernel(Isa isa) noexcept {
-  static const auto table = [] {
-    std::array<PointwiseBf16KernelFn, kIsaCount> t{};
-    for (int i = 0; i < kIsaCount; ++i) t[std::size_t(i)] = pointwise_bf16_entry(Isa(i)).fn;
-    return t;
-  }();
+  static const auto table = per_isa(pointwise_bf16_entry);
   return table[std::size_t(isa)];
 }
 
@@ -278,26 +324,36 @@ SKNET_KERNEL_ENTRY U8QuantizeFn u8_quantize_kernel(Isa isa) noexcept {
   return &portable::quantize_u8_row;
 }
 
-/// The first listed int8 kernel that weights packed for `isa` may run on this CPU.
 inline const PointwiseInt8KernelInfo& pointwise_int8_entry(Isa isa) noexcept {
-  const KernelList& list = kernel_list();
-  for (int i = 0; i < list.pointwise_int8_count; ++i) {
-    const PointwiseInt8KernelInfo& k = list.pointwise_int8[i];
-    if (int(k.isa) <= int(isa) && k.runs_here()) return k;
-  }
-  return list.pointwise_int8[list.pointwise_int8_count - 1];  // portable
+  return first_runnable(kernel_list().pointwise_int8, kernel_list().pointwise_int8_count, isa);
 }
 
 SKNET_KERNEL_ENTRY PointwiseInt8KernelFn pointwise_int8_kernel(Isa isa) noexcept {
-  static const auto table = [] {
-    std::array<PointwiseInt8KernelFn, kIsaCount> t{};
-    for (int i = 0; i < kIsaCount; ++i) t[std::size_t(i)] = pointwise_int8_entry(Isa(i)).fn;
-    return t;
-  }();
+  static const auto table = per_isa(pointwise_int8_entry);
   return table[std::size_t(isa)];
 }
 
 SKNET_KERNEL_ENTRY const char* pointwise_int8_kernel_name(Isa isa) noexcept { return pointwise_int8_entry(isa).name; }
+
+inline const SKBranchBf16KernelInfo& sk_branches_bf16_entry(Isa isa) noexcept {
+  return first_runnable(kernel_list().sk_branches_bf16, kernel_list().sk_branches_bf16_count, isa);
+}
+
+SKNET_KERNEL_ENTRY SKBranchBf16KernelFn sk_branches_bf16_kernel(Isa isa) noexcept {
+  static const auto table = per_isa(sk_branches_bf16_entry);
+  return table[std::size_t(isa)];
+}
+
+SKNET_KERNEL_ENTRY const char* sk_branches_bf16_kernel_name(Isa isa) noexcept { return sk_branches_bf16_entry(isa).name; }
+
+inline const SKSelectBf16KernelInfo& sk_select_bf16_entry(Isa isa) noexcept {
+  return first_runnable(kernel_list().sk_select_bf16, kernel_list().sk_select_bf16_count, isa);
+}
+
+SKNET_KERNEL_ENTRY SKSelectBf16KernelFn sk_select_bf16_kernel(Isa isa) noexcept {
+  static const auto table = per_isa(sk_select_bf16_entry);
+  return table[std::size_t(isa)];
+}
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
   static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,

@@ -227,6 +227,9 @@ class PreparedNetwork {
   void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
   bool bf16() const { return options_.precision == kernels::Precision::bf16; }
   bool int8() const { return options_.precision == kernels::Precision::int8; }
+  /// The precision of the bottlenecks' middles (3x3 convolutions): bf16 in a bf16 model, else float
+  /// (an int8 model's middles run in float).
+  kernels::Precision middle_precision() const { return bf16() ? kernels::Precision::bf16 : kernels::Precision::f32; }
   /// ConfigError: `what` has no form in the model's precision.
   void refuse_precision(const std::string& what) const {
     detail::fail<ConfigError>("prepare", "precision of " + what, "f32", kernels::precision_name(options_.precision));
@@ -246,7 +249,8 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKUnit<float, M>& u) {
-    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_), u.conv3(), u.shortcut(), nullptr);
+    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_, middle_precision()), u.conv3(), u.shortcut(),
+                   nullptr);
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
@@ -259,7 +263,8 @@ class PreparedNetwork {
                                                                           u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
-    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_), u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);
+    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_, middle_precision()), u.conv3(), u.shortcut(),
+                   u.se() ? &*u.se() : nullptr);
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {

@@ -12,14 +12,17 @@
 // Every block states its workspace needs for an input shape and runs on the workspace it is given.
 //
 // Activations between blocks are float, or bf16 (Act = kernels::bf16_t: the bottleneck's 1x1
-// convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; conv1 hands the middle
-// float rows, the middle, its attention and V stay float, and V is rounded to bf16 block by block just
-// before conv3, which writes the bf16 output).
+// convolutions and its shortcut projection run the bf16 kernels on bf16 inputs; a middle built with
+// Precision::bf16 runs the bf16 SK branch kernel and conv1 hands it bf16 rows (a float middle, where the
+// bf16 kernel does not support the groups: float rows) and receives bf16 outputs U_m (rounded after
+// their float channel sums), from which select_bf16 builds bf16 V rows block by block just before conv3
+// (a float middle: float U_m and V, V rounded block by block); the attention stays float; conv3 writes
+// the bf16 output).
 //
-// int8 blocks (Pointwise = PreparedPointwiseInt8) keep float activations and run their 1x1
-// convolutions in int8: conv1 and the projection quantize the block input, conv3 each block of V rows,
-// per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float block
-// records them when BlockRun::recorder is set).
+// int8 blocks (Pointwise = PreparedPointwiseInt8) keep float activations and a float middle and run
+// their 1x1 convolutions in int8: conv1 and the projection quantize the block input, conv3 each block
+// of V rows, per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float
+// block records them when BlockRun::recorder is set).
 #pragma once
 
 #include <array>
@@ -113,15 +116,21 @@ template <int M>
 class SKMiddle {
  public:
   using dim_t = kernels::dim_t;
-  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa) : sk_(sk, isa) {}
+  /// precision: of the branch convolutions (bf16 where the bf16 kernels support them).
+  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+      : sk_(sk, isa, precision) {}
   dim_t channels() const { return sk_.channels(); }
   dim_t stride() const { return sk_.stride(); }
   dim_t out_extent(dim_t in) const { return sk_.out_extent(in); }
   static constexpr int paths() { return M; }
   dim_t attention_channels() const { return sk_.channels(); }
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
-  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float* per_thread_sums) const {
-    sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums);
+  /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
+  bool reads_bf16() const { return sk_.branch_precision() == kernels::Precision::bf16; }
+  /// With reads_bf16(), x may be bf16 rows and U_m is written as bf16 (for select_bf16).
+  template <class Src>
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float* per_thread_sums) const {
+    sk_.split(pool, sk_.geometry(n, h, w), x, u, per_thread_sums, reads_bf16());
   }
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t opix, float* attention, float* scratch) const {
     sk_.attend(per_thread_sums, threads, n, opix, attention, scratch);
@@ -129,6 +138,14 @@ class SKMiddle {
   /// V rows [p0, p1) built into `v` ([p1 - p0][C]).
   const float* select(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1, float* v) const {
     sk_.select(attention, u, opix, p0, p1, v);
+    return v;
+  }
+  /// The same from bf16 U_m (reads_bf16()) into bf16 rows.
+  const kernels::bf16_t* select_bf16(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1,
+                                     kernels::bf16_t* v) const {
+    std::array<const kernels::bf16_t*, M> ub{};
+    for (int m = 0; m < M; ++m) ub[std::size_t(m)] = reinterpret_cast<const kernels::bf16_t*>(u[m]);
+    sk_.select_bf16(attention, ub.data(), opix, p0, p1, v);
     return v;
   }
 
@@ -141,7 +158,9 @@ class SKMiddle {
 class GroupedMiddle {
  public:
   using dim_t = kernels::dim_t;
-  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa) : conv_(conv, isa) {
+  /// precision: of the convolution (bf16 where the bf16 SK branch kernel supports its groups).
+  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+      : conv_(conv, isa, precision) {
     detail::require<ConfigError>(conv_.in_channels() == conv_.out_channels() && conv_.relu(), "prepare",
                                  "middle convolution of " + conv.label(), "in = out channels, ReLU", "another shape");
   }
@@ -151,13 +170,20 @@ class GroupedMiddle {
   static constexpr int paths() { return 1; }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
-  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* const* u, float*) const {
-    conv_.run(pool, n, h, w, x, u[0]);
+  /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
+  bool reads_bf16() const { return conv_.precision() == kernels::Precision::bf16; }
+  template <class Src>
+  void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float*) const {
+    conv_.run(pool, n, h, w, x, u[0], nullptr, false, nullptr, reads_bf16());
   }
   void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
   /// V = U_1: conv3 reads the rows in place.
   const float* select(const float*, const float* const* u, dim_t, dim_t p0, dim_t, float*) const {
     return u[0] + p0 * channels();
+  }
+  /// The same for bf16 U_1 (reads_bf16()): conv3 reads its bf16 rows in place.
+  const kernels::bf16_t* select_bf16(const float*, const float* const* u, dim_t, dim_t p0, dim_t, kernels::bf16_t*) const {
+    return reinterpret_cast<const kernels::bf16_t*>(u[0]) + p0 * channels();
   }
 
  private:
@@ -341,29 +367,33 @@ class PreparedBottleneck final : public PreparedBlock {
     Act* y = reinterpret_cast<Act*>(r.y);
 
     // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies. Its
-    // output is float in both precisions (the middle reads float rows).
+    // output is what the middle reads: bf16 rows for a bf16 middle, else float rows.
+    bool bf16_mid = false;
     if constexpr (kInt8) {
       typename Pointwise::Epilogue relu;
       relu.relu = true;
       conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid), reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)));
-    } else {
-      if constexpr (!kBf16)
-        if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
+    } else if constexpr (kBf16) {
       PointwiseEpilogueOf<Act> relu;
       relu.relu = true;
-      if constexpr (kBf16) {
-        relu.float_dst = ws.get(Slot::mid);
-        conv1_.run(pool, n * h * w, x, relu, nullptr);
-      } else {
-        conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
-      }
+      bf16_mid = middle_.reads_bf16();
+      relu.float_dst = bf16_mid ? nullptr : ws.get(Slot::mid);
+      conv1_.run(pool, n * h * w, x, relu, reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::mid)));
+    } else {
+      if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
+      PointwiseEpilogueOf<Act> relu;
+      relu.relu = true;
+      conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
     }
     Profiler::mark(r.profiler, 1);
 
     // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
     std::array<float*, Middle::paths()> u{};
     for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
-    middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
+    if (bf16_mid)
+      middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
+    else
+      middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
     Profiler::mark(r.profiler, 3);
@@ -401,26 +431,26 @@ class PreparedBottleneck final : public PreparedBlock {
       if (cols.first >= cols.second) return;
       for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
         const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
-        const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
-        v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         mine.residual = residual + p0 * cout;
-        if constexpr (kInt8) {
-          typename Pointwise::Epilogue e8;
-          e8.residual = reinterpret_cast<const float*>(residual) + p0 * cout;
-          e8.residual_stride = cout;
-          e8.relu = true;
-          e8.channel_sums = mine.channel_sums != nullptr;
-          conv3_.run_rows(p1 - p0, vrows, c, e8, reinterpret_cast<float*>(y) + p0 * cout, cols.first, cols.second,
-                          quantized_rows(ws, t), mine.channel_sums);
-        } else if constexpr (kBf16) {
-          // V's rows rounded to bf16 (behind this thread's float rows), then the bf16 conv3.
-          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
-          narrow(vrows, vb, (p1 - p0) * c);
+        if constexpr (kBf16) {
+          const kernels::bf16_t* vb = bf16_rows_of_v(r.attention, u.data(), opix, p0, p1, v, narrow);
           kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
         } else {
           (void)narrow;
-          kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+          const float* vrows = middle_.select(r.attention, u.data(), opix, p0, p1, v);
+          v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
+          if constexpr (kInt8) {
+            typename Pointwise::Epilogue e8;
+            e8.residual = residual + p0 * cout;
+            e8.residual_stride = cout;
+            e8.relu = true;
+            e8.channel_sums = mine.channel_sums != nullptr;
+            conv3_.run_rows(p1 - p0, vrows, c, e8, y + p0 * cout, cols.first, cols.second, quantized_rows(ws, t),
+                            mine.channel_sums);
+          } else {
+            kernels::pointwise_conv(g, vrows, conv3_.weights(), mine, y + p0 * cout, 0, p1 - p0, cols.first, cols.second);
+          }
         }
       }
     });
@@ -449,21 +479,22 @@ class PreparedBottleneck final : public PreparedBlock {
       ep.bias = conv3_.bias();
       for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
         const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
-        const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
-        v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
         ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
-        if constexpr (kInt8) {
-          typename Pointwise::Epilogue e8;
-          e8.channel_sums = true;
-          conv3_.run_rows(p1 - p0, vrows, c, e8, y + p0 * cout, 0, cout, quantized_rows(ws, t), ep.channel_sums);
-        } else if constexpr (kBf16) {
-          kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
-          narrow(vrows, vb, (p1 - p0) * c);
+        if constexpr (kBf16) {
+          const kernels::bf16_t* vb = bf16_rows_of_v(r.attention, u, opix, p0, p1, v, narrow);
           ep.float_dst = y + p0 * cout;
           kernels::pointwise_conv_bf16(g, vb, conv3_.weights(), ep, nullptr, 0, p1 - p0, 0, cout);
         } else {
-          kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
+          const float* vrows = middle_.select(r.attention, u, opix, p0, p1, v);
+          v_ranges.add(t, vrows, std::size_t((p1 - p0) * c));
+          if constexpr (kInt8) {
+            typename Pointwise::Epilogue e8;
+            e8.channel_sums = true;
+            conv3_.run_rows(p1 - p0, vrows, c, e8, y + p0 * cout, 0, cout, quantized_rows(ws, t), ep.channel_sums);
+          } else {
+            kernels::pointwise_conv(g, vrows, conv3_.weights(), ep, y + p0 * cout, 0, p1 - p0, 0, cout);
+          }
         }
         p0 = p1;
       }
@@ -527,6 +558,16 @@ class PreparedBottleneck final : public PreparedBlock {
            std::size_t(t) * sizeof(float) * detail::floats_for_bytes(conv3_.scratch_bytes(kBlockRows));
   }
 
+  /// V's rows [p0, p1) as bf16 for conv3: from a bf16 middle's bf16 U directly, else V's float rows
+  /// (built in this thread's v) rounded behind them.
+  const kernels::bf16_t* bf16_rows_of_v(const float* attention, const float* const* u, dim_t opix, dim_t p0, dim_t p1,
+                                        float* v, kernels::Bf16NarrowFn narrow) const {
+    const dim_t c = middle_.channels();
+    kernels::bf16_t* vb = reinterpret_cast<kernels::bf16_t*>(v + kBlockRows * c);
+    if (middle_.reads_bf16()) return middle_.select_bf16(attention, u, opix, p0, p1, vb);
+    narrow(middle_.select(attention, u, opix, p0, p1, v), vb, (p1 - p0) * c);
+    return vb;
+  }
   static kernels::Isa isa_of(const Pointwise& p) { return p.weights().isa(); }
   static float as_float(float v) { return v; }
   static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }

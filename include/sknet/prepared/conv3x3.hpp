@@ -1,12 +1,16 @@
 // sknet prepared engine: one 3x3 convolution (padding 1, any stride and groups, Cin -> Cout) with BN
 // folded in, on the SK branch kernel with a single path: ResNeXt's grouped middle, and the second
-// 3x3 of a basic block with its shortcut and ReLU in the epilogue.
+// 3x3 of a basic block with its shortcut and ReLU in the epilogue. Built with Precision::bf16 it runs
+// the bf16 SK branch kernel (kernels/sk_branches_bf16.hpp) where that supports the groups (float in and
+// out, bf16 products, float sums), the float kernel elsewhere.
 #pragma once
 
 #include <array>
+#include <type_traits>
 #include <vector>
 
 #include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/sk_branches_bf16.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 
@@ -17,7 +21,8 @@ class PreparedConv3x3 {
   using dim_t = kernels::dim_t;
   PreparedConv3x3() = default;
   /// Folds and packs `conv` (3x3, padding 1, no dilation, square stride); ConfigError otherwise.
-  PreparedConv3x3(const ConvBnAct<float>& conv, kernels::Isa isa) {
+  PreparedConv3x3(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+      : isa_(isa) {
     const auto& o = conv.conv().options();
     detail::require<ConfigError>(o.kernel_size() == std::array<Index, 2>{3, 3} && o.padding() == std::array<Index, 2>{1, 1} &&
                                      o.dilation() == std::array<Index, 2>{1, 1} && o.stride()[0] == o.stride()[1],
@@ -29,11 +34,17 @@ class PreparedConv3x3 {
     fold_conv_bn(conv.conv(), conv.bn(), w, b);
     const float* wp = w.data();
     const float* bp = b.data();
-    weights_ = kernels::PackedBranchWeights(geometry(1, 1, 1), &wp, &bp, isa);
+    const kernels::SKBranchGeometry g = geometry(1, 1, 1);
+    if (precision == kernels::Precision::bf16 && kernels::sk_branches_bf16_unsupported(g).empty())
+      weights_bf16_ = kernels::PackedBranchWeightsBf16(g, &wp, &bp, isa);
+    else
+      weights_ = kernels::PackedBranchWeights(g, &wp, &bp, isa);
   }
 
   dim_t in_channels() const { return cin_; }
-  kernels::Isa isa() const { return weights_.isa(); }
+  kernels::Isa isa() const { return isa_; }
+  /// bf16 when it runs the bf16 kernel (and then also reads bf16 inputs), else f32.
+  kernels::Precision precision() const { return weights_bf16_.empty() ? kernels::Precision::f32 : kernels::Precision::bf16; }
   dim_t out_channels() const { return cout_; }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
@@ -43,18 +54,27 @@ class PreparedConv3x3 {
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
-  /// Output channels are split over the pool.
-  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const float* x, float* dst, const float* residual = nullptr,
-           bool force_relu = false, float* channel_sums = nullptr) const {
+  /// Output channels are split over the pool. When precision() is bf16, x may hold bf16 values
+  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values.
+  template <class Src>
+  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
+           bool force_relu = false, float* channel_sums = nullptr, bool bf16_out = false) const {
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    if ((kBf16Input || bf16_out) && weights_bf16_.empty())
+      detail::fail<ConfigError>("PreparedConv3x3", "input and output precision", "f32 (a float convolution)", "bf16");
     const kernels::SKBranchGeometry g = geometry(n, h, w);
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
     ep.residual = residual;
+    ep.bf16_out = bf16_out;
     float* const out[1] = {dst};
     const int threads = pool.size();
     pool.run([&](int t) {
       const auto r = split_range(cout_, threads, t, kernels::kSKBranchChannelStep);
-      if (r.first < r.second)
+      if (r.first >= r.second) return;
+      if (!weights_bf16_.empty())
+        kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
+      else if constexpr (!kBf16Input)
         kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
     });
   }
@@ -68,7 +88,9 @@ class PreparedConv3x3 {
   }
   dim_t cin_ = 0, cout_ = 0, groups_ = 1, stride_ = 1;
   bool relu_ = true;
+  kernels::Isa isa_ = kernels::Isa::portable;
   kernels::PackedBranchWeights weights_;
+  kernels::PackedBranchWeightsBf16 weights_bf16_;  // instead of weights_ in bf16
 };
 
 }  // namespace sknet

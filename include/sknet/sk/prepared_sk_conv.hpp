@@ -6,16 +6,22 @@
 // groups (one call per path, each with its own packing), and sum aggregation (attention all ones). The three steps are exposed
 // separately so a network can fuse them with its neighbours (PreparedSKNet feeds conv1's output
 // straight to split() and builds V with select() block by block just before conv3); forward() runs them back to back for a standalone SK convolution.
+// With Precision::bf16 the branch convolutions run the bf16 SK branch kernels (kernels/sk_branches_bf16.hpp:
+// the folded weights rounded to bf16, the input rounded as it is read, float accumulation and float
+// U_m) wherever they support the geometry (even input channels per group), the float kernels
+// elsewhere; the attention and Select stay float.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "sknet/error.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/sk_branches_bf16.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 #include "sknet/sk/sk_conv.hpp"
@@ -35,9 +41,12 @@ class PreparedSKConv {
 
   PreparedSKConv() = default;
 
-  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`.
+  /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`, the branch
+  /// convolutions in `precision` (f32, or bf16 where the bf16 kernels support them).
   /// Throws ConfigError for a branch kernel larger than kernels::kSKMaxKernel (15).
-  explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa()) {
+  explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa(),
+                          kernels::Precision precision = kernels::Precision::f32)
+      : isa_(isa) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
     width_ = o.out_channels();
@@ -63,10 +72,16 @@ class PreparedSKConv {
       wp[m] = weights[m].data();
       bp[m] = biases[m].data();
     }
+    bf16_ = precision == kernels::Precision::bf16;
+    for (dim_t call = 0; call < calls(); ++call)
+      bf16_ = bf16_ && kernels::sk_branches_bf16_unsupported(call_geometry(call, 1, 1, 1)).empty();
     for (dim_t call = 0; call < calls(); ++call) {
       const dim_t first = one_call_per_path_ ? call : 0;
-      branches_[std::size_t(call)] =
-          kernels::PackedBranchWeights(call_geometry(call, 1, 1, 1), wp.data() + first, bp.data() + first, isa);
+      const kernels::SKBranchGeometry g = call_geometry(call, 1, 1, 1);
+      if (bf16_)
+        branches_bf16_[std::size_t(call)] = kernels::PackedBranchWeightsBf16(g, wp.data() + first, bp.data() + first, isa);
+      else
+        branches_[std::size_t(call)] = kernels::PackedBranchWeights(g, wp.data() + first, bp.data() + first, isa);
     }
     if (!attention_) return;
     fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
@@ -88,7 +103,9 @@ class PreparedSKConv {
   dim_t attention_width() const { return attn_width_; }
   /// Whether V is attention-weighted (otherwise the plain sum of the paths, attention all ones).
   bool has_attention() const { return attention_; }
-  kernels::Isa isa() const { return branches_[0].isa(); }
+  kernels::Isa isa() const { return isa_; }
+  /// The precision the branch convolutions run in (bf16 only where requested and supported).
+  kernels::Precision branch_precision() const { return bf16_ ? kernels::Precision::bf16 : kernels::Precision::f32; }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
@@ -125,17 +142,34 @@ class PreparedSKConv {
   /// x: [g.n, g.h, g.w, Cin] (g from geometry(); only its n, h, w are read); branches[m]: [g.n, oh, ow, C];
   /// per_thread_sums: [pool.size()][g.n][C], overwritten with each thread's channel sums of
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
-  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const float* x, float* const* branches,
-             float* per_thread_sums) const {
+  /// When branch_precision() is bf16, x may hold bf16 values (Src = kernels::bf16_t) and, with
+  /// bf16_out, branches[m] receive bf16 values (the sums stay those of the float outputs; read them
+  /// with select_bf16).
+  template <class Src>
+  void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const Src* x, float* const* branches,
+             float* per_thread_sums, bool bf16_out = false) const {
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    if ((kBf16Input || bf16_out) && !bf16_)
+      detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input and output precision",
+                                "f32 (float branches)", "bf16");
+    kernels::SKBranchEpilogue ep;
+    ep.bf16_out = bf16_out;
     const int threads = pool.size();
     std::fill(per_thread_sums, per_thread_sums + std::size_t(threads) * std::size_t(g.n * width_), 0.0f);
     pool.run([&](int t) {
       const auto r = split_range(width_, threads, t, kernels::kSKBranchChannelStep);
       if (r.first >= r.second) return;
-      for (dim_t call = 0; call < calls(); ++call)
-        kernels::sk_branches_conv3x3(call_geometry(call, g.n, g.h, g.w), x + call_input_offset(call),
-                                     branches_[std::size_t(call)], branches + (one_call_per_path_ ? call : 0),
-                                     per_thread_sums + std::size_t(t * g.n * width_), r.first, r.second);
+      for (dim_t call = 0; call < calls(); ++call) {
+        const kernels::SKBranchGeometry cg = call_geometry(call, g.n, g.h, g.w);
+        float* const* dst = branches + (one_call_per_path_ ? call : 0);
+        float* sums = per_thread_sums + std::size_t(t * g.n * width_);
+        if (bf16_)
+          kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
+                                            r.first, r.second, 0, cg.oh(), ep);
+        else if constexpr (!kBf16Input)
+          kernels::sk_branches_conv3x3(cg, x + call_input_offset(call), branches_[std::size_t(call)], dst, sums, r.first,
+                                       r.second);
+      }
     });
   }
 
@@ -197,6 +231,20 @@ class PreparedSKConv {
     }
   }
 
+  /// select() on bf16 branch outputs (split() with bf16_out) into bf16 V rows.
+  void select_bf16(const float* attention, const kernels::bf16_t* const* branches, dim_t pixels_per_image, dim_t p0,
+                   dim_t p1, kernels::bf16_t* v) const {
+    const dim_t c = width_;
+    const kernels::SKSelectBf16KernelFn kernel = kernels::sk_select_bf16_kernel(isa());
+    for (dim_t px = p0; px < p1;) {  // runs of rows of one image
+      const dim_t img = px / pixels_per_image, end = std::min(p1, (img + 1) * pixels_per_image);
+      std::array<const kernels::bf16_t*, M> u{};
+      for (int m = 0; m < M; ++m) u[std::size_t(m)] = branches[m] + px * c;
+      kernel(end - px, c, M, attention + img * M * c, u.data(), v + (px - p0) * c);
+      px = end;
+    }
+  }
+
   /// What one forward() writes besides its outputs: the M branch outputs, the channel sums and the
   /// attention's scratch. Keep one per thread to reuse it across calls of the same shape.
   struct ForwardBuffers {
@@ -245,9 +293,11 @@ class PreparedSKConv {
  private:
   std::string label_;
   dim_t width_ = 0, in_channels_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
-  bool split_input_ = false, attention_ = true, one_call_per_path_ = false;
+  bool split_input_ = false, attention_ = true, one_call_per_path_ = false, bf16_ = false;
+  kernels::Isa isa_ = kernels::Isa::portable;
   std::array<dim_t, M> kernel_{}, dilation_{}, path_groups_{};
   std::array<kernels::PackedBranchWeights, M> branches_;  // [0] for all paths, or [m] for path m alone
+  std::array<kernels::PackedBranchWeightsBf16, M> branches_bf16_;  // the same, bf16 (bf16_)
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
 };
 

@@ -12,11 +12,13 @@ namespace kernels {
 namespace portable {
 inline namespace SKNET_BASELINE_TAG {
 
-/// The vector vocabulary of detail::SKTileKernel over float[8].
-struct SKBranchOps {
-  static constexpr int lanes = 8;
+/// The vector vocabulary of detail::SKTileKernel over float[N] (the float kernel: N = 8; the bf16
+/// kernel's float side: N = 16).
+template <int N>
+struct SKBranchOpsN {
+  static constexpr int lanes = N;
   struct vec {
-    float v[8];
+    float v[N];
   };
   using mask_t = int;  // valid lanes
   struct ctrl_t {
@@ -70,6 +72,7 @@ struct SKBranchOps {
     for (int l = 0; l < k; ++l) p[l] = a.v[l];
   }
 };
+using SKBranchOps = SKBranchOpsN<8>;
 
 #include "sknet/kernels/sk_branches_body.inc"
 
