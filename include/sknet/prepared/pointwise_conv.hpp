@@ -39,24 +39,50 @@ void split_gemm(ThreadPool& pool, kernels::dim_t pixels, kernels::dim_t cout, Fn
   });
 }
 
-class PreparedPointwise {
+/// What a prepared 1x1 convolution needs of its arithmetic: the packed weights, the activation type,
+/// the epilogue and the kernel call. Float32 and bf16 (weights folded with BN in float32, then rounded
+/// to bf16 and packed for vdpbf16ps; bf16 activations in, bf16 or float out).
+struct PointwiseF32 {
+  using Weights = kernels::PackedPointwiseWeights;
+  using Act = float;
+  using Epilogue = kernels::PointwiseEpilogue;
+  static void conv(const kernels::PointwiseGeometry& g, const Act* src, const Weights& w, const Epilogue& ep, Act* dst,
+                   kernels::dim_t p0, kernels::dim_t p1, kernels::dim_t c0, kernels::dim_t c1) {
+    kernels::pointwise_conv(g, src, w, ep, dst, p0, p1, c0, c1);
+  }
+};
+struct PointwiseBf16 {
+  using Weights = kernels::PackedPointwiseBf16Weights;
+  using Act = kernels::bf16_t;
+  using Epilogue = kernels::PointwiseBf16Epilogue;
+  static void conv(const kernels::PointwiseGeometry& g, const Act* src, const Weights& w, const Epilogue& ep, Act* dst,
+                   kernels::dim_t p0, kernels::dim_t p1, kernels::dim_t c0, kernels::dim_t c1) {
+    kernels::pointwise_conv_bf16(g, src, w, ep, dst, p0, p1, c0, c1);
+  }
+};
+
+/// A 1x1 convolution in the arithmetic `P` (PointwiseF32 or PointwiseBf16): packed weights, the bias
+/// (BN folded in, float32), and how it splits over a thread pool.
+template <class P>
+class BasicPreparedPointwise {
  public:
   using dim_t = kernels::dim_t;
-  PreparedPointwise() = default;
+  using Act = typename P::Act;
+  BasicPreparedPointwise() = default;
   /// weight [cout][cin] and bias [cout] (already folded), packed for `isa`.
-  PreparedPointwise(const float* weight, const float* bias, dim_t cout, dim_t cin, kernels::Isa isa)
+  BasicPreparedPointwise(const float* weight, const float* bias, dim_t cout, dim_t cin, kernels::Isa isa)
       : weights_(weight, cout, cin, isa), bias_(bias, bias + cout) {}
   /// A 1x1 conv + BN (stride is the caller's business: it gathers the strided rows).
-  static PreparedPointwise from(const ConvBnAct<float>& layer, kernels::Isa isa) {
+  static BasicPreparedPointwise from(const ConvBnAct<float>& layer, kernels::Isa isa) {
     std::vector<float> w, b;
     fold_conv_bn(layer.conv(), layer.bn(), w, b);
     const auto& o = layer.conv().options();
-    return PreparedPointwise(w.data(), b.data(), o.out_channels(), o.in_channels(), isa);
+    return BasicPreparedPointwise(w.data(), b.data(), o.out_channels(), o.in_channels(), isa);
   }
 
   dim_t cin() const { return weights_.cin(); }
   dim_t cout() const { return weights_.cout(); }
-  const kernels::PackedPointwiseWeights& weights() const { return weights_; }
+  const typename P::Weights& weights() const { return weights_; }
   const float* bias() const { return bias_.data(); }
 
   /// Whether `pixels` rows split over `threads` by rows (many rows) or else by output channels.
@@ -65,60 +91,25 @@ class PreparedPointwise {
   /// dst[pixels x cout] = epilogue(src[pixels x cin] * W^T + bias) over the pool (rows when there
   /// are many, else output channels). `ep.bias` is set here; when ep.channel_sums is set,
   /// per_thread_sums [threads][cout] receives each thread's sums (the caller adds them up).
-  /// src_stride: floats between src's rows (0: cin; more when src is a slice of wider rows).
-  void run(ThreadPool& pool, dim_t pixels, const float* src, kernels::PointwiseEpilogue ep, float* dst,
+  /// src_stride: elements between src's rows (0: cin; more when src is a slice of wider rows).
+  void run(ThreadPool& pool, dim_t pixels, const Act* src, typename P::Epilogue ep, Act* dst,
            float* per_thread_sums = nullptr, dim_t src_stride = 0) const {
     const kernels::PointwiseGeometry g{pixels, cin(), cout(), src_stride > 0 ? src_stride : cin(), cout()};
     ep.bias = bias_.data();
     split_gemm(pool, pixels, g.cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
-      kernels::PointwiseEpilogue mine = ep;
+      typename P::Epilogue mine = ep;
       if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
-      kernels::pointwise_conv(g, src, weights_, mine, dst, p0, p1, c0, c1);
+      P::conv(g, src, weights_, mine, dst, p0, p1, c0, c1);
     });
   }
 
  private:
-  kernels::PackedPointwiseWeights weights_;
+  typename P::Weights weights_;
   std::vector<float> bias_;
 };
 
-/// The bf16 form of a 1x1 convolution: weights folded with BN in float32, then rounded to bf16 and
-/// packed for vdpbf16ps; bias in float32; bf16 activations in, bf16 (or float) out.
-class PreparedPointwiseBf16 {
- public:
-  using dim_t = kernels::dim_t;
-  PreparedPointwiseBf16() = default;
-  PreparedPointwiseBf16(const float* weight, const float* bias, dim_t cout, dim_t cin, kernels::Isa isa)
-      : weights_(weight, cout, cin, isa), bias_(bias, bias + cout) {}
-  static PreparedPointwiseBf16 from(const ConvBnAct<float>& layer, kernels::Isa isa) {
-    std::vector<float> w, b;
-    fold_conv_bn(layer.conv(), layer.bn(), w, b);
-    const auto& o = layer.conv().options();
-    return PreparedPointwiseBf16(w.data(), b.data(), o.out_channels(), o.in_channels(), isa);
-  }
-
-  dim_t cin() const { return weights_.cin(); }
-  dim_t cout() const { return weights_.cout(); }
-  const kernels::PackedPointwiseBf16Weights& weights() const { return weights_; }
-  const float* bias() const { return bias_.data(); }
-
-  /// dst[pixels x cout] = epilogue(src[pixels x cin] * W^T + bias) over the pool, as
-  /// PreparedPointwise::run (float outputs when ep.float_dst is set).
-  void run(ThreadPool& pool, dim_t pixels, const kernels::bf16_t* src, kernels::PointwiseBf16Epilogue ep,
-           kernels::bf16_t* dst, float* per_thread_sums = nullptr) const {
-    const kernels::PointwiseGeometry g{pixels, cin(), cout(), cin(), cout()};
-    ep.bias = bias_.data();
-    split_gemm(pool, pixels, g.cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
-      kernels::PointwiseBf16Epilogue mine = ep;
-      if (ep.channel_sums) mine.channel_sums = per_thread_sums + std::size_t(t) * std::size_t(g.cout);
-      kernels::pointwise_conv_bf16(g, src, weights_, mine, dst, p0, p1, c0, c1);
-    });
-  }
-
- private:
-  kernels::PackedPointwiseBf16Weights weights_;
-  std::vector<float> bias_;
-};
+using PreparedPointwise = BasicPreparedPointwise<PointwiseF32>;
+using PreparedPointwiseBf16 = BasicPreparedPointwise<PointwiseBf16>;
 
 /// The int8 form of a 1x1 convolution on float activations: weights folded with BN in float32, then
 /// quantized per output channel (symmetric s8, PackedPointwiseInt8Weights); the input is quantized per
