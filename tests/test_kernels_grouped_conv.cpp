@@ -14,7 +14,6 @@
 #include <cmath>
 #include <limits>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +22,7 @@
 
 #include "reference/naive.hpp"
 #include "support/compare.hpp"
+#include "support/random.hpp"
 
 namespace {
 
@@ -59,13 +59,6 @@ std::vector<Variant> variants() {
   return v;
 }
 
-std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
-}
 
 constexpr float kSentinel = 1234.5f;
 constexpr std::size_t kGuard = 64;  // sentinel floats after every output buffer
@@ -80,7 +73,7 @@ struct Problem {
 
   explicit Problem(const SKBranchGeometry& geom, unsigned seed) : g(geom) {
     const dim_t C = g.c, gw = g.group_width(), M = g.paths;
-    x = uniform(std::size_t(g.n * g.h * g.w * C), seed, -1.0f, 1.0f);
+    x = sknet_test::uniform_floats(std::size_t(g.n * g.h * g.w * C), seed, -1.0f, 1.0f);
     padded.assign(std::size_t(g.n * g.padded_h() * g.padded_w() * C), 0.0f);
     for (dim_t n = 0; n < g.n; ++n)
       for (dim_t y = 0; y < g.h; ++y)
@@ -89,8 +82,8 @@ struct Problem {
     const std::size_t out = std::size_t(g.n * g.oh() * g.ow() * C);
     expected_sums.assign(std::size_t(g.n * C), 0.0);
     for (dim_t m = 0; m < M; ++m) {
-      weights.push_back(uniform(std::size_t(C * gw * 9), seed + 100 + unsigned(m), -0.5f, 0.5f));
-      bias.push_back(uniform(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
+      weights.push_back(sknet_test::uniform_floats(std::size_t(C * gw * 9), seed + 100 + unsigned(m), -0.5f, 0.5f));
+      bias.push_back(sknet_test::uniform_floats(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
       ConvGeometry cg;
       cg.n = g.n, cg.groups = g.groups, cg.ic = C, cg.ih = g.h, cg.iw = g.w;
       cg.oc = C, cg.oh = g.oh(), cg.ow = g.ow(), cg.kh = 3, cg.kw = 3;
@@ -368,14 +361,14 @@ struct GeneralProblem {
     namespace naive = sknet_test::naive;
     const dim_t C = g.c, Cin = g.in_channels(), M = g.paths, OH = g.oh(), OW = g.ow();
     const dim_t cin = g.path_in_channels(), gwi = g.in_group_width();
-    const std::vector<float> x = uniform(std::size_t(g.n * g.h * g.w * Cin), seed, -1.0f, 1.0f);
+    const std::vector<float> x = sknet_test::uniform_floats(std::size_t(g.n * g.h * g.w * Cin), seed, -1.0f, 1.0f);
     padded.assign(std::size_t(g.n * g.padded_h() * g.padded_w() * Cin), 0.0f);
     for (dim_t n = 0; n < g.n; ++n)
       for (dim_t y = 0; y < g.h; ++y)
         std::copy_n(x.begin() + ((n * g.h + y) * g.w) * Cin, g.w * Cin,
                     padded.begin() + ((n * g.padded_h() + y + g.pad) * g.padded_w() + g.pad) * Cin);
     const std::size_t out = std::size_t(g.n * OH * OW * C);
-    if (with_residual) residual = uniform(out, seed + 300, -1.0f, 1.0f);
+    if (with_residual) residual = sknet_test::uniform_floats(out, seed + 300, -1.0f, 1.0f);
     epilogue.relu = relu;
     epilogue.residual = with_residual ? residual.data() : nullptr;
     expected_sums.assign(std::size_t(g.n * C), 0.0);
@@ -384,9 +377,9 @@ struct GeneralProblem {
       // rounding of a K-term sum grows with its terms).
       const float range = 0.5f * std::min(1.0f, float(std::sqrt(8.0 / double(gwi))));
       const dim_t kk = g.path_kernel(m);
-      weights.push_back(uniform(std::size_t(C * gwi * kk * kk), seed + 100 + unsigned(m), -range * 3.0f / float(kk),
+      weights.push_back(sknet_test::uniform_floats(std::size_t(C * gwi * kk * kk), seed + 100 + unsigned(m), -range * 3.0f / float(kk),
                                 range * 3.0f / float(kk)));
-      bias.push_back(uniform(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
+      bias.push_back(sknet_test::uniform_floats(std::size_t(C), seed + 200 + unsigned(m), -0.5f, 0.5f));
       naive::Array in({g.n, cin, g.h, g.w}), wt({C, gwi, kk, kk}), b({C});
       for (dim_t n = 0; n < g.n; ++n)
         for (dim_t k = 0; k < cin; ++k)
@@ -719,11 +712,11 @@ TEST_CASE("sk_select kernels compute V = sum_m a_m U_m over channel counts aroun
       for (const dim_t paths : {1, 2, 3, 4})
         for (const dim_t rows : {1, 5}) {
           INFO(k.name << ": c=" << c << " paths=" << paths << " rows=" << rows);
-          const auto a = uniform(std::size_t(paths * c), 5, 0.0f, 1.0f);
+          const auto a = sknet_test::uniform_floats(std::size_t(paths * c), 5, 0.0f, 1.0f);
           std::vector<std::vector<float>> u;
           std::vector<const float*> up;
           for (dim_t m = 0; m < paths; ++m) {
-            u.push_back(uniform(std::size_t(rows * c), 6 + unsigned(m), -2.0f, 2.0f));
+            u.push_back(sknet_test::uniform_floats(std::size_t(rows * c), 6 + unsigned(m), -2.0f, 2.0f));
             up.push_back(u.back().data());
           }
           std::vector<float> v(std::size_t(rows * c) + kGuard, kSentinel);

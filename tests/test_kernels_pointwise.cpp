@@ -9,7 +9,6 @@
 #include <limits>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@
 #include <sknet/kernels/reference/conv2d.hpp>
 
 #include "support/compare.hpp"
+#include "support/random.hpp"
 
 namespace {
 
@@ -65,13 +65,6 @@ std::vector<Variant> variants() {
   return v;
 }
 
-std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
-}
 
 constexpr float kSentinel = 1234.5f;
 
@@ -84,11 +77,11 @@ struct Problem {
   Problem(dim_t p, dim_t ci, dim_t co, bool strided)
       : pixels(p), cin(ci), cout(co), src_stride(strided ? ci + 7 : ci), src_offset(strided ? 3 : 0),
         dst_stride(strided ? co + 9 : co) {
-    src = uniform(std::size_t(pixels * src_stride + src_offset), 1, -1.0f, 1.0f);
+    src = sknet_test::uniform_floats(std::size_t(pixels * src_stride + src_offset), 1, -1.0f, 1.0f);
     const float scale = 1.0f / std::sqrt(float(cin));
-    weight = uniform(std::size_t(cout * cin), 2, -scale, scale);
-    bias = uniform(std::size_t(cout), 3, -0.5f, 0.5f);
-    residual = uniform(std::size_t(pixels * dst_stride), 4, -1.0f, 1.0f);
+    weight = sknet_test::uniform_floats(std::size_t(cout * cin), 2, -scale, scale);
+    bias = sknet_test::uniform_floats(std::size_t(cout), 3, -0.5f, 0.5f);
+    residual = sknet_test::uniform_floats(std::size_t(pixels * dst_stride), 4, -1.0f, 1.0f);
     std::vector<float> dense(std::size_t(pixels * cin));
     for (dim_t i = 0; i < pixels; ++i)
       std::copy_n(src.data() + src_offset + i * src_stride, cin, dense.data() + i * cin);
@@ -246,7 +239,7 @@ TEST_CASE("pointwise kernels split long reductions into k-blocks", "[kernels][po
 
 TEST_CASE("PackedPointwiseWeights packs [cout][cin] into zero-padded column blocks", "[kernels][pointwise]") {
   const dim_t cout = 37, cin = 5;
-  const auto weight = uniform(std::size_t(cout * cin), 7, -1.0f, 1.0f);
+  const auto weight = sknet_test::uniform_floats(std::size_t(cout * cin), 7, -1.0f, 1.0f);
   for (int i = 0; i <= int(cpu_isa()); ++i) {
     const Isa isa = Isa(i);
     INFO(isa_name(isa));

@@ -12,12 +12,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <sknet/kernels/kernel_list.hpp>
 
+#include "support/random.hpp"
 #include "support/runnable_kernels.hpp"
 
 namespace {
@@ -25,10 +25,9 @@ namespace {
 using namespace sknet::kernels;
 
 std::vector<bf16_t> random_bf16(std::size_t n, unsigned seed, float scale) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
+  const std::vector<float> f = sknet_test::uniform_floats(n, seed, -scale, scale);
   std::vector<bf16_t> v(n);
-  for (auto& x : v) x = to_bf16(dist(gen));
+  for (std::size_t i = 0; i < n; ++i) v[i] = to_bf16(f[i]);
   return v;
 }
 

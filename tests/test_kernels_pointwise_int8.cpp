@@ -18,6 +18,7 @@
 
 #include <sknet/kernels/kernel_list.hpp>
 
+#include "support/random.hpp"
 #include "support/runnable_kernels.hpp"
 
 namespace {
@@ -32,12 +33,9 @@ std::vector<u8_t> random_u8(std::size_t n, unsigned seed) {
   return v;
 }
 
+/// n floats uniform in [-scale, scale).
 std::vector<float> random_weights(std::size_t n, unsigned seed, float scale) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
+  return sknet_test::uniform_floats(n, seed, -scale, scale);
 }
 
 std::vector<const PointwiseInt8KernelInfo*> runnable_kernels() {

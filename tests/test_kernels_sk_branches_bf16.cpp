@@ -15,12 +15,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <sknet/kernels/kernel_list.hpp>
 
+#include "support/random.hpp"
 #include "support/runnable_kernels.hpp"
 
 namespace {
@@ -31,12 +31,9 @@ std::vector<const SKBranchBf16KernelInfo*> runnable_kernels() {
   return sknet_test::runnable_kernels(kernel_list().sk_branches_bf16, kernel_list().sk_branches_bf16_count);
 }
 
+/// n floats uniform in [-scale, scale).
 std::vector<float> random_floats(std::size_t n, unsigned seed, float scale) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
+  return sknet_test::uniform_floats(n, seed, -scale, scale);
 }
 
 double as_bf16(float x) { return double(from_bf16(to_bf16(x))); }

@@ -24,13 +24,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "support/precision_check.hpp"
+#include "support/random.hpp"
 #include "support/tiny_sknet.hpp"
 
 using namespace sknet;
@@ -38,13 +39,6 @@ using kernels::dim_t;
 
 namespace {
 
-std::vector<float> uniform(std::size_t n, unsigned seed, float lo, float hi) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(gen);
-  return v;
-}
 
 struct Problem {
   dim_t pixels, cin, cout;
@@ -60,11 +54,11 @@ void check(const Problem& pr, kernels::Isa isa, int threads, unsigned seed) {
                            (pr.sums ? " sums" : "");
   INFO(what);
   const dim_t stride = pr.cin + 3;  // rows of a wider buffer
-  const auto x = uniform(std::size_t(pr.pixels * stride), seed, pr.lo, pr.hi);
-  const auto w = uniform(std::size_t(pr.cout * pr.cin), seed + 1, -1.0f / std::sqrt(float(pr.cin)),
+  const auto x = sknet_test::uniform_floats(std::size_t(pr.pixels * stride), seed, pr.lo, pr.hi);
+  const auto w = sknet_test::uniform_floats(std::size_t(pr.cout * pr.cin), seed + 1, -1.0f / std::sqrt(float(pr.cin)),
                          1.0f / std::sqrt(float(pr.cin)));
-  const auto b = uniform(std::size_t(pr.cout), seed + 2, -0.5f, 0.5f);
-  const auto res = uniform(std::size_t(pr.pixels * pr.cout), seed + 3, -1.0f, 1.0f);
+  const auto b = sknet_test::uniform_floats(std::size_t(pr.cout), seed + 2, -0.5f, 0.5f);
+  const auto res = sknet_test::uniform_floats(std::size_t(pr.pixels * pr.cout), seed + 3, -1.0f, 1.0f);
   const PreparedPointwiseInt8 conv(w.data(), b.data(), pr.cout, pr.cin, isa, pr.lo, pr.hi);
   ThreadPool pool(threads);
   std::vector<kernels::u8_t> scratch(conv.scratch_bytes(pr.pixels));
@@ -136,9 +130,9 @@ TEST_CASE("PreparedPointwiseInt8 equals its quantized definition and stays withi
 TEST_CASE("PreparedPointwiseInt8: a non-finite input row gives NaN outputs and sums, no other row moves",
           "[prepared][int8]") {
   const dim_t pixels = 12, cin = 20, cout = 33;
-  const auto w = uniform(std::size_t(cout * cin), 5, -0.3f, 0.3f);
-  const auto b = uniform(std::size_t(cout), 6, -0.5f, 0.5f);
-  auto x = uniform(std::size_t(pixels * cin), 7, 0.0f, 1.0f);
+  const auto w = sknet_test::uniform_floats(std::size_t(cout * cin), 5, -0.3f, 0.3f);
+  const auto b = sknet_test::uniform_floats(std::size_t(cout), 6, -0.5f, 0.5f);
+  auto x = sknet_test::uniform_floats(std::size_t(pixels * cin), 7, 0.0f, 1.0f);
   for (const kernels::Isa isa : isas())
     for (int threads : {1, 2}) {
       INFO(kernels::isa_name(isa) << " threads " << threads);
@@ -177,9 +171,8 @@ namespace {
 
 Tensor4<float> random_input(Index n, Index h, Index w, Index c, unsigned seed) {
   Tensor4<float> x(n, h, w, c);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = d(gen);
+  const std::vector<float> v = sknet_test::uniform_floats(std::size_t(x.size()), seed, -1.0f, 1.0f);
+  std::copy(v.begin(), v.end(), x.data());
   return x;
 }
 

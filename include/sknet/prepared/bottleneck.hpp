@@ -63,21 +63,34 @@ namespace detail {
 /// Floats of workspace that hold `bytes` bytes.
 inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
+/// The smallest and largest finite value each thread saw ({+inf, -inf}: none); no thread (a forward
+/// that does not calibrate) ignores what it is given.
+struct ThreadRanges {
+  std::vector<std::pair<float, float>> part;
+  explicit ThreadRanges(int threads)
+      : part(std::size_t(threads), {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {}
+  void add(int t, const float* x, std::size_t n) {
+    if (part.empty()) return;
+    auto& p = part[std::size_t(t)];
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::isfinite(x[i])) p.first = std::min(p.first, x[i]), p.second = std::max(p.second, x[i]);
+  }
+  std::pair<float, float> merged() const {
+    std::pair<float, float> all{std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    for (const auto& p : part) all.first = std::min(all.first, p.first), all.second = std::max(all.second, p.second);
+    return all;
+  }
+};
+
 /// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
 inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {
   const int threads = pool.size();
-  std::vector<std::pair<float, float>> part(std::size_t(threads), {std::numeric_limits<float>::infinity(),
-                                                                  -std::numeric_limits<float>::infinity()});
+  ThreadRanges ranges(threads);
   pool.run([&](int t) {
     const auto r = split_range(long(n), threads, t);
-    float lo = part[std::size_t(t)].first, hi = part[std::size_t(t)].second;
-    for (long i = r.first; i < r.second; ++i)
-      if (std::isfinite(x[i])) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
-    part[std::size_t(t)] = {lo, hi};
+    ranges.add(t, x + r.first, std::size_t(r.second - r.first));
   });
-  std::pair<float, float> all = part[0];
-  for (const auto& p : part) all.first = std::min(all.first, p.first), all.second = std::max(all.second, p.second);
-  return all;
+  return ranges.merged();
 }
 
 /// The 1x1 convolution `layer` prepared as `Pointwise`: int8 ones quantize their input at the range
@@ -421,7 +434,7 @@ class PreparedBottleneck final : public PreparedBlock {
     if (head_sums) std::fill(head_sums, head_sums + std::size_t(threads * cout), 0.0f);
     const bool by_pixels = split_gemm_by_pixels(pixels, cout, threads);
     const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
-    VRanges v_ranges(r.recorder ? threads : 0);
+    detail::ThreadRanges v_ranges(r.recorder ? threads : 0);  // V, when calibrating
     pool.run([&](int t) {
       float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
       PointwiseEpilogueOf<Act> mine = ep;
@@ -454,7 +467,7 @@ class PreparedBottleneck final : public PreparedBlock {
         }
       }
     });
-    if (r.recorder) v_ranges.record(*this, *r.recorder);
+    if (r.recorder) record(*r.recorder, ".v", v_ranges.merged());
     Profiler::mark(r.profiler, 5);
     return {n, oh, ow, cout};
   }
@@ -471,7 +484,7 @@ class PreparedBottleneck final : public PreparedBlock {
     float* sums = ws.get(Slot::head_sums);  // [threads][n][cout]
     std::fill_n(sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
     const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
-    VRanges v_ranges(r.recorder ? threads : 0);
+    detail::ThreadRanges v_ranges(r.recorder ? threads : 0);  // V, when calibrating
     pool.run([&](int t) {
       float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
       const auto rows = split_range(n * opix, threads, t);
@@ -499,7 +512,7 @@ class PreparedBottleneck final : public PreparedBlock {
         p0 = p1;
       }
     });
-    if (r.recorder) v_ranges.record(*this, *r.recorder);
+    if (r.recorder) record(*r.recorder, ".v", v_ranges.merged());
     Profiler::mark(r.profiler, 5);
     float* gates = ws.get(Slot::scratch);  // [cout] mean, [cout] gate, then the SE's own scratch
     for (dim_t img = 0; img < n; ++img) {
@@ -534,21 +547,6 @@ class PreparedBottleneck final : public PreparedBlock {
     return out;
   }
 
-  /// The ranges of V the threads of a calibrating forward saw (no thread when not calibrating).
-  struct VRanges {
-    std::vector<std::pair<float, float>> part;
-    explicit VRanges(int threads)
-        : part(std::size_t(threads), {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {}
-    void add(int t, const float* v, std::size_t n) {
-      if (part.empty()) return;
-      auto& p = part[std::size_t(t)];
-      for (std::size_t i = 0; i < n; ++i)
-        if (std::isfinite(v[i])) p.first = std::min(p.first, v[i]), p.second = std::max(p.second, v[i]);
-    }
-    void record(const PreparedBottleneck& b, RangeRecorder& recorder) const {
-      for (const auto& p : part) b.record(recorder, ".v", p);
-    }
-  };
   void record(RangeRecorder& recorder, const char* tensor, std::pair<float, float> range) const {
     if (range.first <= range.second) recorder.record(name_ + tensor, range.first, range.second);
   }
