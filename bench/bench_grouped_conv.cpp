@@ -11,7 +11,9 @@
 // Every SK branch kernel of the kernel list (kernels/kernel_list.hpp) runs; one whose ISA the CPU lacks
 // is reported as skipped. Last, the bf16 SK branch kernels (grouped_conv3x3_sk_bf16__*, float input
 // rounded in the ring copy, float outputs) at the SKNet-50 and ResNeXt-50 shapes, with peak_pct against
-// the in-process vdpbf16ps peak (bench/support/fma_peak.hpp) and fma_pct against the FMA peak.
+// the in-process vdpbf16ps peak (bench/support/fma_peak.hpp) and fma_pct against the FMA peak; and
+// the int8 SK branch kernels (grouped_conv3x3_sk_int8__*, float input in [0, 1) quantized in the ring
+// copy, float outputs) at the same shapes, peak_pct against the in-process vpdpbusd peak.
 // Then ("<kernel>/depthwise") the depthwise SK convolutions of SK-ShuffleNetV2 1.0x at 224x224 (G = C,
 // M = 2, batch 1): memory-bound (9 MACs per output and branch), so they also report bound_pct, the
 // fraction of the time it takes just to move their bytes that the kernel reaches: the process times
@@ -28,6 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -108,19 +111,33 @@ std::pair<double, double> dram_bandwidth() {
 
 using BranchInfo = sknet::kernels::SKBranchKernelInfo;
 using BranchBf16Info = sknet::kernels::SKBranchBf16KernelInfo;
+using BranchInt8Info = sknet::kernels::SKBranchInt8KernelInfo;
 /// Why `kernel` does not run here ("" when it does).
 std::string skip_reason(const BranchInfo& kernel) { return sknet_bench::skip_reason(kernel.isa); }
-std::string skip_reason(const BranchBf16Info& kernel) {
+template <class Info>
+std::string skip_reason(const Info& kernel) {
   return kernel.runs_here() ? std::string() : std::string("skipped: this CPU does not run ") + kernel.name;
 }
 
-/// Runs `kernel` (float, or bf16 with Info = BranchBf16Info) on geometry g (random input with a zero
-/// border of g.pad, random weights), epilogue e. bf16 kernels: peak_pct is against the vdpbf16ps peak
-/// (2x the FMA peak, when the CPU has AVX512_BF16; else the FMA peak), fma_pct against the FMA peak.
+/// The packed weights of kernel type Info (int8: inputs in [0, 1], quantized at 1 / 255).
+template <class Info>
+auto pack_for(const Info& kernel, const SKBranchGeometry& g, const float* const* w, const float* const* b) {
+  if constexpr (std::is_same_v<Info, BranchBf16Info>)
+    return sknet::kernels::PackedBranchWeightsBf16(g, w, b, kernel.isa);
+  else if constexpr (std::is_same_v<Info, BranchInt8Info>)
+    return sknet::kernels::PackedBranchWeightsInt8(g, w, b, 1.0f / 255.0f, kernel.isa);
+  else
+    return PackedBranchWeights(g, w, b, kernel.isa);
+}
+
+/// Runs `kernel` (float, bf16 with Info = BranchBf16Info, int8 with BranchInt8Info) on geometry g
+/// (random input with a zero border of g.pad, random weights), epilogue e. bf16 kernels: peak_pct is
+/// against the vdpbf16ps peak (2x the FMA peak, when the CPU has AVX512_BF16; else the FMA peak), int8
+/// kernels against the vpdpbusd peak (4x, with AVX512_VNNI), fma_pct against the FMA peak.
 template <class Info>
 void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry& g,
              const sknet::kernels::SKBranchEpilogue& e, bool bound = false) {
-  constexpr bool kBf16 = std::is_same_v<Info, BranchBf16Info>;
+  constexpr bool kBf16 = std::is_same_v<Info, BranchBf16Info>, kInt8 = std::is_same_v<Info, BranchInt8Info>;
   if (const std::string why = skip_reason(kernel); !why.empty()) {
     state.SkipWithError(why.c_str());
     return;
@@ -142,8 +159,9 @@ void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry
     wp.push_back(weights.back().data());
     bp.push_back(bias.back().data());
   }
-  using Packed = std::conditional_t<kBf16, sknet::kernels::PackedBranchWeightsBf16, PackedBranchWeights>;
-  const Packed packed(g, wp.data(), bp.data(), kernel.isa);
+  if (kInt8)  // a ReLU's output in [0, 1)
+    for (float& v : src) v = std::fabs(v) - std::floor(std::fabs(v));
+  const auto packed = pack_for(kernel, g, wp.data(), bp.data());
   std::vector<std::vector<float>> dst;
   std::vector<float*> dp;
   for (dim_t m = 0; m < paths; ++m) dst.emplace_back(std::size_t(n * g.oh() * g.ow() * c));
@@ -169,9 +187,11 @@ void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry
     state.counters["dram_bound_pct"] = benchmark::Counter(td * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   }
   const double fma_peak = sknet_bench::fma_peak_gflops(kernel.isa);
-  const double peak = kBf16 && sknet_bench::bf16_dot_peak_gflops() > 0 ? sknet_bench::bf16_dot_peak_gflops() : fma_peak;
+  double peak = fma_peak;
+  if (kBf16 && sknet_bench::bf16_dot_peak_gflops() > 0) peak = sknet_bench::bf16_dot_peak_gflops();
+  if (kInt8 && sknet_bench::int8_dot_peak_gops() > 0) peak = sknet_bench::int8_dot_peak_gops();
   state.counters["peak_pct"] = benchmark::Counter(g.flops() * 1e-9 / peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
-  if (kBf16)
+  if (kBf16 || kInt8)
     state.counters["fma_pct"] =
         benchmark::Counter(g.flops() * 1e-9 / fma_peak * 100.0, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -338,6 +358,13 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < list.sk_branches_bf16_count; ++i) {  // bf16: SKNet-50's and ResNeXt-50's shapes
     const auto& kernel = list.sk_branches_bf16[i];
+    benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run_sknet(s, kernel); })->Apply(shapes);
+    benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext").c_str(),
+                                 [&kernel](benchmark::State& s) { run_resnext(s, kernel); })
+        ->Apply(shapes);
+  }
+  for (int i = 0; i < list.sk_branches_int8_count; ++i) {  // int8: SKNet-50's and ResNeXt-50's shapes
+    const auto& kernel = list.sk_branches_int8[i];
     benchmark::RegisterBenchmark(kernel.name, [&kernel](benchmark::State& s) { run_sknet(s, kernel); })->Apply(shapes);
     benchmark::RegisterBenchmark((std::string(kernel.name) + "/resnext").c_str(),
                                  [&kernel](benchmark::State& s) { run_resnext(s, kernel); })

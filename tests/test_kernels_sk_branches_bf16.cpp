@@ -21,6 +21,7 @@
 #include <sknet/kernels/kernel_list.hpp>
 
 #include "support/random.hpp"
+#include "support/sk_branch_problem.hpp"
 #include "support/runnable_kernels.hpp"
 
 namespace {
@@ -31,126 +32,46 @@ std::vector<const SKBranchBf16KernelInfo*> runnable_kernels() {
   return sknet_test::runnable_kernels(kernel_list().sk_branches_bf16, kernel_list().sk_branches_bf16_count);
 }
 
-/// n floats uniform in [-scale, scale).
+double as_bf16(float x) { return double(from_bf16(to_bf16(x))); }
+
+using Problem = sknet_test::SKBranchProblem;
+using Outputs = sknet_test::SKBranchOutputs;
+using sknet_test::kSKChannelCases;
+
 std::vector<float> random_floats(std::size_t n, unsigned seed, float scale) {
   return sknet_test::uniform_floats(n, seed, -scale, scale);
 }
 
-double as_bf16(float x) { return double(from_bf16(to_bf16(x))); }
+PackedBranchWeightsBf16 pack(const Problem& p, Isa isa) {
+  return PackedBranchWeightsBf16(p.g, p.weight_ptrs().data(), p.bias_ptrs().data(), isa);
+}
 
-/// One problem: the float input (padded by g.pad), weights, biases, a residual, and what a kernel wrote.
-struct Problem {
-  SKBranchGeometry g;
-  bool relu = true, residual = false;
-  std::vector<float> x, res;
-  std::vector<std::vector<float>> w, b;
-
-  Problem(const SKBranchGeometry& geometry, bool relu_on, bool with_residual, unsigned seed)
-      : g(geometry), relu(relu_on), residual(with_residual) {
-    validate(g);
-    const dim_t cin = g.in_channels();
-    x.assign(std::size_t(g.n * g.padded_h() * g.padded_w() * cin), 0.0f);
-    const auto values = random_floats(x.size(), seed, 1.0f);
-    for (dim_t n = 0; n < g.n; ++n)
-      for (dim_t y = 0; y < g.h; ++y)
-        for (dim_t xx = 0; xx < g.w; ++xx)
-          for (dim_t c = 0; c < cin; ++c) {
-            const std::size_t i = std::size_t(((n * g.padded_h() + y + g.pad) * g.padded_w() + xx + g.pad) * cin + c);
-            x[i] = values[i];
-          }
-    for (dim_t m = 0; m < g.paths; ++m) {
-      const dim_t k = g.path_kernel(m);
-      w.push_back(random_floats(std::size_t(g.c * g.in_group_width() * k * k), seed + 1 + unsigned(m),
-                                1.0f / std::sqrt(float(g.in_group_width() * k * k))));
-      b.push_back(random_floats(std::size_t(g.c), seed + 11 + unsigned(m), 0.1f));
-    }
-    if (residual) res = random_floats(std::size_t(g.n * g.oh() * g.ow() * g.c), seed + 21, 1.0f);
-  }
-
-  PackedBranchWeightsBf16 pack(Isa isa) const {
-    std::vector<const float*> wp, bp;
-    for (const auto& v : w) wp.push_back(v.data());
-    for (const auto& v : b) bp.push_back(v.data());
-    return PackedBranchWeightsBf16(g, wp.data(), bp.data(), isa);
-  }
-  SKBranchEpilogue epilogue() const {
-    SKBranchEpilogue ep;
-    ep.relu = relu;
-    ep.residual = residual ? res.data() : nullptr;
-    return ep;
-  }
-  std::string describe() const {
-    std::string s = "n=" + std::to_string(g.n) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) +
-                    " cin=" + std::to_string(g.in_channels()) + " c=" + std::to_string(g.c) +
-                    " G=" + std::to_string(g.groups) + " M=" + std::to_string(g.paths) +
-                    " s=" + std::to_string(g.stride) + " pad=" + std::to_string(g.pad);
-    for (dim_t m = 0; m < g.paths; ++m)
-      s += " " + std::to_string(g.path_kernel(m)) + "x" + std::to_string(g.path_kernel(m)) + "/D" +
-           std::to_string(g.path_dilation(m));
-    return s + (g.split_input ? " split" : "") + (relu ? " relu" : "") + (residual ? " residual" : "");
-  }
-};
-
-/// Outputs of one run, surrounded by NaN guards.
-struct Outputs {
-  dim_t size;
-  std::vector<std::vector<float>> u;
-  std::vector<float> sums;
-  explicit Outputs(const SKBranchGeometry& g) : size(g.n * g.oh() * g.ow() * g.c) {
-    for (dim_t m = 0; m < g.paths; ++m) u.emplace_back(std::size_t(size + 32), std::numeric_limits<float>::quiet_NaN());
-    sums.assign(std::size_t(g.n * g.c), 0.0f);
-  }
-  std::vector<float*> ptrs() {
-    std::vector<float*> p;
-    for (auto& v : u) p.push_back(v.data() + 16);
-    return p;
-  }
-};
-
-/// Runs kernel k over the problem split into channel ranges [0, 16), [16, c) and two row ranges (one
-/// sums buffer: the channel ranges are disjoint and the rows add up in both halves); bf16 outputs with
-/// bf16_out.
+/// Runs kernel k over the problem in four channel x row pieces (sknet_test::run_split); bf16 outputs
+/// with bf16_out.
 Outputs run(const SKBranchBf16KernelInfo& k, const Problem& p, const PackedBranchWeightsBf16& w, bool bf16_out = false) {
-  Outputs o(p.g);
-  const auto dst = o.ptrs();
   SKBranchEpilogue ep = p.epilogue();
   ep.bf16_out = bf16_out;
-  const dim_t ccut = std::min<dim_t>(16, p.g.c), rcut = p.g.oh() / 2;
-  const float* src = p.x.data();
-  for (const auto& c : {std::pair<dim_t, dim_t>{0, ccut}, std::pair<dim_t, dim_t>{ccut, p.g.c}})
-    for (const auto& r : {std::pair<dim_t, dim_t>{0, rcut}, std::pair<dim_t, dim_t>{rcut, p.g.oh()}})
-      k.fn(p.g, src, w, dst.data(), o.sums.data(), c.first, c.second, r.first, r.second, ep);
-  return o;
+  return sknet_test::run_split(k, p, w, ep);
 }
 
 void check_against_reference(const SKBranchBf16KernelInfo& k, const Problem& p) {
   const SKBranchGeometry& g = p.g;
   INFO(k.name << ": " << p.describe());
-  Outputs o = run(k, p, p.pack(k.isa));
-  const dim_t OH = g.oh(), OW = g.ow(), C = g.c, gwi = g.in_group_width(), gwo = g.group_width();
-  const dim_t Hp = g.padded_h(), Wp = g.padded_w(), Cin = g.in_channels();
+  Outputs o = run(k, p, pack(p, k.isa));
+  const dim_t OH = g.oh(), OW = g.ow(), C = g.c;
   std::vector<double> want_sums(std::size_t(g.n * C), 0.0), sum_scale(std::size_t(g.n * C), 0.0);
   int failures = 0;
   for (dim_t m = 0; m < g.paths; ++m) {
-    const dim_t k_m = g.path_kernel(m), d = g.path_dilation(m), r = g.path_reach(m), in0 = g.path_in_begin(m);
+    const auto& wm = p.w[std::size_t(m)];
+    const auto term = [&](float x, std::size_t i) { return as_bf16(x) * as_bf16(wm[i]); };
     for (dim_t n = 0; n < g.n; ++n)
       for (dim_t oy = 0; oy < OH; ++oy)
         for (dim_t ox = 0; ox < OW; ++ox)
           for (dim_t co = 0; co < C; ++co) {
-            double v = p.b[std::size_t(m)][std::size_t(co)], s = std::fabs(v);
+            double s = 0.0;
             dim_t terms = 0;
-            for (dim_t ky = 0; ky < k_m; ++ky)
-              for (dim_t kx = 0; kx < k_m; ++kx) {
-                const dim_t iy = oy * g.stride + ky * d - r, ix = ox * g.stride + kx * d - r;
-                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                for (dim_t j = 0; j < gwi; ++j) {
-                  const dim_t ci = in0 + co / gwo * gwi + j;
-                  const double t =
-                      as_bf16(p.x[std::size_t(((n * Hp + iy + g.pad) * Wp + ix + g.pad) * Cin + ci)]) *
-                      as_bf16(p.w[std::size_t(m)][std::size_t(((co * gwi + j) * k_m + ky) * k_m + kx)]);
-                  v += t, s += std::fabs(t), ++terms;
-                }
-              }
+            double v = p.tap_sum(m, n, oy, ox, co, term, s, terms) + p.b[std::size_t(m)][std::size_t(co)];
+            s += std::fabs(p.b[std::size_t(m)][std::size_t(co)]);
             const std::size_t at = std::size_t(((n * OH + oy) * OW + ox) * C + co);
             if (p.residual) v += p.res[at], s += std::fabs(p.res[at]);
             if (p.relu) v = std::max(v, 0.0);
@@ -162,60 +83,17 @@ void check_against_reference(const SKBranchBf16KernelInfo& k, const Problem& p) 
                               << got << " vs " << v << " (tol " << tol << ")");
           }
   }
-  for (std::size_t i = 0; i < want_sums.size(); ++i) {
-    const double tol = 4.0 * double(9 * gwi * g.paths + OH * OW * g.paths + 2) * std::ldexp(sum_scale[i], -24) + 1e-6;
-    if (!(std::fabs(double(o.sums[i]) - want_sums[i]) <= tol) && failures++ < 3)
-      FAIL_CHECK("channel sum " << i << ": " << o.sums[i] << " vs " << want_sums[i]);
-  }
-  for (const auto& u : o.u)  // the guards around every output are untouched
-    for (std::size_t i : {std::size_t(0), std::size_t(15), std::size_t(o.size + 16), u.size() - 1})
-      if (!std::isnan(u[i]) && failures++ < 3) FAIL_CHECK("guard " << i << " overwritten");
+  sknet_test::check_channel_sums(o, g, want_sums, sum_scale, failures);
   CHECK(failures == 0);
 }
-
-/// {cin, c, groups, split}: the cross kind (gw 2, 4, 8; c not a multiple of 16), the broadcast kind
-/// (gw 16, 32, gwi != gwo, dense), split input with a section per branch.
-struct ChannelCase {
-  dim_t cin, c, groups;
-  bool split;
-};
-constexpr ChannelCase kChannelCases[] = {
-    {32, 32, 16, false},  // gw 2
-    {64, 64, 16, false},  // gw 4
-    {40, 40, 10, false},  // gw 4, a half block at the end
-    {32, 32, 4, false},   // gw 8
-    {24, 24, 3, false},   // gw 8, a half block at the end
-    {48, 48, 3, false},   // gw 16
-    {64, 64, 2, false},   // gw 32: 2-block tiles
-    {96, 96, 3, false},   // gw 32, three spans
-    {32, 64, 8, false},   // gwi 4 -> gwo 8
-    {24, 20, 1, false},   // dense, c not a multiple of 16
-    {64, 32, 8, true},    // split, gw 4 per branch (cross, one section per branch)
-    {64, 32, 2, true},    // split, gwi 16 per branch (broadcast)
-};
 
 }  // namespace
 
 TEST_CASE("bf16 SK branch kernels match the double reference over a shape sweep", "[kernels][bf16][grouped_conv]") {
   const auto kernels = runnable_kernels();
-  const dim_t sizes[][2] = {{7, 7}, {14, 14}, {5, 9}, {13, 11}, {1, 9}};
-  unsigned seed = 500;
-  for (const ChannelCase& cc : kChannelCases)
-    for (dim_t paths = 1; paths <= 3; ++paths) {
-      if (cc.split && cc.cin % paths != 0) continue;
-      if ((cc.split ? cc.cin / paths : cc.cin) % cc.groups != 0) continue;
-      if ((cc.split ? cc.cin / paths : cc.cin) / cc.groups % 2 != 0) continue;
-      for (dim_t stride = 1; stride <= 2; ++stride)
-        for (const auto& hw : sizes) {
-          ++seed;
-          if (hw[0] == 14 && seed % 3 != 0) continue;  // keep the double reference quick
-          const dim_t pad = seed % 3 == 0 ? 0 : paths + dim_t(seed % 2);
-          SKBranchGeometry g{1 + dim_t(seed % 5 == 0), hw[0], hw[1], cc.c, cc.groups, paths, stride, pad};
-          g.cin = cc.cin, g.split_input = cc.split;
-          const Problem p(g, seed % 4 != 1, seed % 3 == 1, seed);
-          for (const auto* k : kernels) check_against_reference(*k, p);
-        }
-    }
+  sknet_test::sweep_sk_branch_problems(2, 500, -1.0f, [&](const Problem& p) {
+    for (const auto* k : kernels) check_against_reference(*k, p);
+  });
 }
 
 TEST_CASE("bf16 SK branch kernels: 5x5 and dilation-3 branches (generic tiles)", "[kernels][bf16][grouped_conv]") {
@@ -231,48 +109,20 @@ TEST_CASE("bf16 SK branch kernels: 5x5 and dilation-3 branches (generic tiles)",
 }
 
 TEST_CASE("bf16 SK branch kernels give the same bits at SKNet-50's shapes", "[kernels][bf16][grouped_conv]") {
-  const auto kernels = runnable_kernels();
-  if (kernels.size() < 2) {
-    WARN("only one bf16 SK branch kernel runs here: nothing to compare");
-    return;
-  }
-  // {c, h, stride}: SKNet-50's SK convolutions (G = 32, M = 2, dilations 1 and 2; gw 4, 8, 16, 32),
-  // on maps cut down to keep the portable kernel quick.
-  const dim_t shapes[][3] = {{128, 14, 1}, {256, 14, 2}, {256, 7, 1}, {512, 14, 2}, {512, 7, 1}, {1024, 7, 1}, {1024, 8, 2}};
-  unsigned seed = 1200;
-  for (const auto& s : shapes) {
-    const SKBranchGeometry g{1, s[1], s[1], s[0], 32, 2, s[2], 0};
-    const Problem p(g, true, false, ++seed);
-    INFO(p.describe());
-    const Outputs first = run(*kernels[0], p, p.pack(kernels[0]->isa));
-    for (std::size_t i = 1; i < kernels.size(); ++i) {
-      INFO(kernels[i]->name << " vs " << kernels[0]->name);
-      const Outputs o = run(*kernels[i], p, p.pack(kernels[i]->isa));
-      for (std::size_t m = 0; m < o.u.size(); ++m)
-        CHECK(std::memcmp(o.u[m].data() + 16, first.u[m].data() + 16, sizeof(float) * std::size_t(o.size)) == 0);
-      // The channel sums add a row's outputs tile by tile: the same bits for the same tiles (both AVX-512
-      // kernels), the same value up to the float rounding of the sum for the portable tiles.
-      if (kernels[i]->isa == kernels[0]->isa) {
-        CHECK(std::memcmp(o.sums.data(), first.sums.data(), sizeof(float) * o.sums.size()) == 0);
-      } else {
-        for (std::size_t c = 0; c < o.sums.size(); ++c)
-          CHECK(std::fabs(o.sums[c] - first.sums[c]) <= 1e-5f * (1.0f + std::fabs(first.sums[c])));
-      }
-    }
-  }
+  sknet_test::check_same_bits_at_sknet50_shapes(runnable_kernels(), pack, -1.0f, 1200);
 }
 
 TEST_CASE("bf16 SK branch kernels read bf16 rows as float rows holding the same values", "[kernels][bf16][grouped_conv]") {
   unsigned seed = 1300;
   for (const auto* k : runnable_kernels())
-    for (const ChannelCase& cc : {kChannelCases[2], kChannelCases[4], kChannelCases[7], kChannelCases[10]}) {
+    for (const sknet_test::SKChannelCase& cc : {kSKChannelCases[2], kSKChannelCases[4], kSKChannelCases[7], kSKChannelCases[10]}) {
       SKBranchGeometry g{2, 9, 13, cc.c, cc.groups, 2, 1 + dim_t(seed % 2), dim_t(seed % 2) * 2};
       g.cin = cc.cin, g.split_input = cc.split;
       const Problem p(g, true, false, ++seed);
       INFO(k->name << ": " << p.describe());
       std::vector<bf16_t> rows(p.x.size());
       for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = to_bf16(p.x[i]);
-      const PackedBranchWeightsBf16 w = p.pack(k->isa);
+      const PackedBranchWeightsBf16 w = pack(p, k->isa);
       const Outputs from_float = run(*k, p, w);
       Outputs from_bf16(g);
       const auto dst = from_bf16.ptrs();
@@ -286,13 +136,13 @@ TEST_CASE("bf16 SK branch kernels' bf16 outputs are the float outputs rounded, a
           "[kernels][bf16][grouped_conv]") {
   unsigned seed = 1400;
   for (const auto* k : runnable_kernels())
-    for (const ChannelCase& cc : {kChannelCases[1], kChannelCases[2], kChannelCases[6], kChannelCases[9]}) {
+    for (const sknet_test::SKChannelCase& cc : {kSKChannelCases[1], kSKChannelCases[2], kSKChannelCases[6], kSKChannelCases[9]}) {
       SKBranchGeometry g{1, 7, 11, cc.c, cc.groups, 2, 1 + dim_t(seed % 2), 2};
       g.cin = cc.cin;
       ++seed;
       const Problem p(g, seed % 2 == 0, seed % 3 == 0, seed);
       INFO(k->name << ": " << p.describe());
-      const PackedBranchWeightsBf16 w = p.pack(k->isa);
+      const PackedBranchWeightsBf16 w = pack(p, k->isa);
       const Outputs floats = run(*k, p, w), rounded = run(*k, p, w, true);
       for (std::size_t m = 0; m < floats.u.size(); ++m) {
         const auto* got = reinterpret_cast<const bf16_t*>(rounded.u[m].data() + 16);

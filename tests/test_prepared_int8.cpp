@@ -8,12 +8,14 @@
 //    the input (scale / 2 x sum |w|) plus half a step of each weight (s_w / 2 x sum |x|);
 //  - NaN and infinity in an input row give that row NaN outputs and NaN channel sums; nothing else moves.
 // Then whole int8 networks (prepare with Precision::int8 and calibrated ActivationRanges) against their
-// float network: SK, ResNeXt and SE-ResNeXt bottlenecks, batch 1 and 3, 1 and 2 threads, every ISA; the
-// calibration's ranges and their JSON form; what int8 refuses; NaN propagation.
+// float network: SK, ResNeXt and SE-ResNeXt bottlenecks (their 3x3 middles in int8 where the input
+// channels per group are a multiple of 4: stages 2-4 of the reduced networks; stage 1's gw 2 middles in
+// float), batch 1 and 3, 1 and 2 threads, every ISA; the calibration's ranges and their JSON form; what
+// int8 refuses; NaN propagation (through the int8 middles' marking of NaN images too).
 //
 // Tolerance of the networks: every 1x1 input is rounded to one of 256 levels of its calibrated range
 // (relative step 1/255 of the range, i.e. up to 2e-3 of it per value) and every weight to one of 255
-// levels of its channel's largest (up to 4e-3 of it); the errors of the 2 x blocks + shortcuts
+// levels of its channel's largest (up to 4e-3 of it); the errors of the 3 x blocks + shortcuts
 // quantizations add up like a random walk over the reduced test networks' 4-8 blocks. Checked: 4e-2 of
 // max |logit| (measured 1.1e-2 to 1.5e-2) and 1e-2 absolute on the attention (measured at most 3.8e-3);
 // a wrong scale or compensation gives errors of the order of the logits themselves.
@@ -215,9 +217,12 @@ TEST_CASE("int8 SK networks stay within the quantization error of the float netw
     INFO(block);
     const auto& in = r.at(std::string(block) + ".input", "test");
     const auto& v = r.at(std::string(block) + ".v", "test");
+    const auto& mid = r.at(std::string(block) + ".mid", "test");  // conv1's ReLU output, the middle's input
     CHECK(in.lo >= 0.0f);
     CHECK(in.hi > in.lo);
     CHECK(v.hi > v.lo);
+    CHECK(mid.lo >= 0.0f);
+    CHECK(mid.hi > mid.lo);
   }
   c.paths = 3;
   check_int8(sknet_plan(c, 3), 3, 29, 27, "sknet M=3, batch 3");
@@ -243,6 +248,11 @@ TEST_CASE("int8 networks: ranges are required, saved and loaded; what int8 refus
   CHECK_THROWS_WITH(prepare_random(plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8,
                                                            std::make_shared<const ActivationRanges>(partial))),
                     Catch::Contains("layer3.0.v"));
+  partial = ranges;
+  partial.by_name.erase("layer2.1.mid");  // an int8 SK middle's input
+  CHECK_THROWS_WITH(prepare_random(plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8,
+                                                           std::make_shared<const ActivationRanges>(partial))),
+                    Catch::Contains("layer2.1.mid"));
   const PreparedNetwork int8 = prepare_random(
       plan, 3, PrepareOptions(1, false, std::nullopt, kernels::Precision::int8, std::make_shared<const ActivationRanges>(ranges)));
   CHECK_THROWS_WITH(calibrate(int8, {random_input(1, 33, 33, 3, 9)}), Catch::Contains("f32"));

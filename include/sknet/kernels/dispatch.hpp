@@ -54,12 +54,13 @@
 // One definition in the program (the SKNET_IMPLEMENTATION translation unit): translation units built
 // with other -m flags link to it. The version changes whenever a kernel's arguments change (v2: per-path
 // kernel sizes and dilations in SKBranchGeometry, the bf16 and int8 kernels; v3: the int8 epilogue's
-// float residual and u8 quantization; v4: the bf16 SK branch and Select kernels in the kernel list), so a
-// program never links a prebuilt kernel library of another layout.
-#define SKNET_KERNEL_ABI compiled_v4
+// float residual and u8 quantization; v4: the bf16 SK branch and Select kernels in the kernel list; v5:
+// the int8 SK branch kernels and SKTile::scale), so a program never links a prebuilt kernel library of
+// another layout.
+#define SKNET_KERNEL_ABI compiled_v5
 #define SKNET_KERNEL_ENTRY
 #else
-#define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v4, SKNET_BASELINE_TAG)
+#define SKNET_KERNEL_ABI SKNET_CONCAT(header_only_v5, SKNET_BASELINE_TAG)
 #define SKNET_KERNEL_ENTRY inline
 #endif
 #if defined(SKNET_IMPLEMENTATION) || !defined(SKNET_KERNELS_EXTERN)

@@ -209,6 +209,7 @@ struct SKTile {
   const float* wei = nullptr;    ///< this block and branch: [k ky][steps][k kx][L]
   dim_t wei_block = 0;           ///< multi-block tiles: floats between consecutive blocks' weights
   const float* bias = nullptr;   ///< [L], zero-padded
+  const float* scale = nullptr;  ///< quantized vocabularies: [L] dequantizing scales (input x weight)
   const std::int32_t* ctrl = nullptr;  ///< in-lane / cross: [steps][L] source lane of each lane
   dim_t steps = 0;               ///< reduction steps per tap
   dim_t dilation = 1, stride = 1, kernel = 3;  ///< read by the generic tile only (the others have them
@@ -267,10 +268,11 @@ SKNET_KERNEL_ENTRY SKSelectKernelFn sk_select_kernel(Isa isa) noexcept;
 
 namespace detail {
 
-/// What the packed branch weights of one SK Split step hold, float (PackedBranchWeights) or bf16
-/// (PackedBranchWeightsBf16): 64-byte aligned 32-bit words, per block of L output channels and branch
-/// m [k_m ky][steps][k_m kx][L] (a word is a weight, or the pair of bf16 weights of `group` = 2
-/// consecutive input channels, zero where the lane's group has no such input), then float biases
+/// What the packed branch weights of one SK Split step hold, float (PackedBranchWeights), bf16
+/// (PackedBranchWeightsBf16) or int8 (PackedBranchWeightsInt8): 64-byte aligned 32-bit words, per block
+/// of L output channels and branch m [k_m ky][steps][k_m kx][L] (a word is a weight, or the bf16 pair
+/// or s8 quad of weights of `group` = 2 or 4 consecutive input channels, zero where the lane's group
+/// has no such input), then float biases
 /// [M][blocks * L]. Steps, spans and lane tables count words (the kernel's reduction elements).
 /// Immutable once built.
 class SKBranchPacking {
@@ -399,7 +401,8 @@ void SKBranchPacking::pack(const SKBranchGeometry& g, const float* const* weight
   data_ = allocate_aligned<float>(std::size_t(sh.size));
   float* p = data_.get();
   std::fill(p, p + sh.size, 0.0f);
-  float v[2];
+  float v[4];
+  assert(G <= 4);
   for (dim_t b = 0; b < sh.blocks; ++b) {
     const dim_t c0 = b * L, steps = steps_[std::size_t(b)];
     for (dim_t m = 0; m < M; ++m) {

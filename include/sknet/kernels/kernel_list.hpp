@@ -13,6 +13,7 @@
 #include "sknet/kernels/pointwise_bf16.hpp"
 #include "sknet/kernels/pointwise_int8.hpp"
 #include "sknet/kernels/sk_branches_bf16.hpp"
+#include "sknet/kernels/sk_branches_int8.hpp"
 
 // X(isa, function in namespace sknet::kernels::<isa>, blocking (or none), name)
 #define SKNET_POINTWISE_KERNEL_LIST(X)                                              \
@@ -50,6 +51,13 @@
   X(avx512_bf16, avx512, true, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__avx512_bf16")         \
   X(avx512, avx512, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__avx512_widening")         \
   X(portable, portable, false, grouped_conv3x3_sk_bf16, "grouped_conv3x3_sk_bf16__portable")
+
+// X(namespace, isa, needs AVX512_VNNI, function, name): the int8 SK branch convolutions (the dispatcher
+// runs the first that the packed ISA and the CPU allow).
+#define SKNET_SK_BRANCH_INT8_KERNEL_LIST(X)                                                             \
+  X(avx512_vnni, avx512, true, grouped_conv3x3_sk_int8, "grouped_conv3x3_sk_int8__avx512_vnni")         \
+  X(avx512, avx512, false, grouped_conv3x3_sk_int8, "grouped_conv3x3_sk_int8__avx512_widening")         \
+  X(portable, portable, false, grouped_conv3x3_sk_int8, "grouped_conv3x3_sk_int8__portable")
 
 // X(namespace, isa, needs AVX512_BF16, function, name): the Select step on bf16 branch outputs.
 #define SKNET_SK_SELECT_BF16_KERNEL_LIST(X)                                         \
@@ -119,6 +127,15 @@ struct SKBf16KernelInfo {
 using SKBranchBf16KernelInfo = SKBf16KernelInfo<SKBranchBf16KernelFn>;
 using SKSelectBf16KernelInfo = SKBf16KernelInfo<SKSelectBf16KernelFn>;
 
+struct SKBranchInt8KernelInfo {
+  const char* name;
+  Isa isa;
+  bool needs_avx512_vnni;  ///< runs only where cpu_has_avx512_vnni()
+  SKBranchInt8KernelFn fn;
+  /// Whether this CPU runs it.
+  bool runs_here() const noexcept { return cpu_supports(isa) && (!needs_avx512_vnni || cpu_has_avx512_vnni()); }
+};
+
 struct SKSelectKernelInfo {
   const char* name;
   Isa isa;
@@ -158,6 +175,8 @@ struct KernelList {
   int sk_branches_bf16_count;
   const SKSelectBf16KernelInfo* sk_select_bf16;
   int sk_select_bf16_count;
+  const SKBranchInt8KernelInfo* sk_branches_int8;
+  int sk_branches_int8_count;
 };
 
 inline namespace SKNET_KERNEL_ABI {
@@ -185,6 +204,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
 #include "sknet/kernels/portable/pointwise_int8.hpp"
 #include "sknet/kernels/avx512/sk_branches_bf16.hpp"
 #include "sknet/kernels/portable/sk_branches_bf16.hpp"
+#include "sknet/kernels/avx512/sk_branches_int8.hpp"
+#include "sknet/kernels/portable/sk_branches_int8.hpp"
 
 // Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
 #define SKNET_IF_ISA_portable(...) __VA_ARGS__
@@ -229,6 +250,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
       SKNET_SK_BRANCH_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
   static const SKSelectBf16KernelInfo sk_select_bf16[] = {
       SKNET_SK_SELECT_BF16_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
+  static const SKBranchInt8KernelInfo sk_branches_int8[] = {
+      SKNET_SK_BRANCH_INT8_KERNEL_LIST(SKNET_SK_BRANCH_BF16_ROW)};
   static const KernelList list{pointwise, int(sizeof(pointwise) / sizeof(pointwise[0])),
                                sk_branches, int(sizeof(sk_branches) / sizeof(sk_branches[0])),
                                sk_select, int(sizeof(sk_select) / sizeof(sk_select[0])),
@@ -246,7 +269,8 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept {
                                nullptr,
 #endif
                                sk_branches_bf16, int(sizeof(sk_branches_bf16) / sizeof(sk_branches_bf16[0])),
-                               sk_select_bf16, int(sizeof(sk_select_bf16) / sizeof(sk_select_bf16[0]))};
+                               sk_select_bf16, int(sizeof(sk_select_bf16) / sizeof(sk_select_bf16[0])),
+                               sk_branches_int8, int(sizeof(sk_branches_int8) / sizeof(sk_branches_int8[0]))};
   return list;
 }
 
@@ -354,6 +378,17 @@ SKNET_KERNEL_ENTRY SKSelectBf16KernelFn sk_select_bf16_kernel(Isa isa) noexcept 
   static const auto table = per_isa(sk_select_bf16_entry);
   return table[std::size_t(isa)];
 }
+
+inline const SKBranchInt8KernelInfo& sk_branches_int8_entry(Isa isa) noexcept {
+  return first_runnable(kernel_list().sk_branches_int8, kernel_list().sk_branches_int8_count, isa);
+}
+
+SKNET_KERNEL_ENTRY SKBranchInt8KernelFn sk_branches_int8_kernel(Isa isa) noexcept {
+  static const auto table = per_isa(sk_branches_int8_entry);
+  return table[std::size_t(isa)];
+}
+
+SKNET_KERNEL_ENTRY const char* sk_branches_int8_kernel_name(Isa isa) noexcept { return sk_branches_int8_entry(isa).name; }
 
 SKNET_KERNEL_ENTRY SKBranchKernelFn sk_branches_kernel(Isa isa) noexcept {
   static const auto table = kernel_per_isa(kernel_list().sk_branches, kernel_list().sk_branches_count,

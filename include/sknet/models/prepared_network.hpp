@@ -40,11 +40,13 @@
 namespace sknet {
 
 /// Options of prepare(): threads of each context's pool, whether forwards accumulate time per phase,
-/// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32, or bf16
-/// (bf16 weights of the bottlenecks' 1x1 convolutions and bf16 activations between blocks, float
-/// accumulation; the SK middle, its attention, SE gates, the stem, the head and the basic blocks'
-/// arithmetic in float; SK-ShuffleNetV2's blocks are refused with a ConfigError); int8 is refused with a
-/// KernelError until its kernels land.
+/// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32; bf16
+/// (bf16 weights of the bottlenecks' 1x1 convolutions and 3x3 middles, bf16 activations between
+/// blocks, float accumulation; the attention, SE gates, the stem, the head and the basic blocks'
+/// arithmetic in float; SK-ShuffleNetV2's blocks are refused with a ConfigError); or int8 (s8 weights
+/// per channel and u8 activations per tensor at the calibrated `ranges`, exact int32 sums, for the
+/// bottlenecks' 1x1 convolutions and 3x3 middles; float activations between blocks, attention, Select,
+/// stem and head; basic blocks, SK-ShuffleNetV2 and 1x1 blocks are refused).
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32,
@@ -227,9 +229,13 @@ class PreparedNetwork {
   void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
   bool bf16() const { return options_.precision == kernels::Precision::bf16; }
   bool int8() const { return options_.precision == kernels::Precision::int8; }
-  /// The precision of the bottlenecks' middles (3x3 convolutions): bf16 in a bf16 model, else float
-  /// (an int8 model's middles run in float).
-  kernels::Precision middle_precision() const { return bf16() ? kernels::Precision::bf16 : kernels::Precision::f32; }
+  /// The precision of the bottlenecks' middles (3x3 convolutions): the model's.
+  kernels::Precision middle_precision() const { return options_.precision; }
+  /// The calibrated maximum of the input of block `block`'s middle (its conv1's ReLU output,
+  /// "<block>.mid") in an int8 model, which its int8 middle quantizes at; 0 otherwise.
+  float middle_input_max(const std::string& block) const {
+    return int8() ? options_.ranges->at(block + ".mid", "prepare").hi : 0.0f;  // (int8 models have ranges)
+  }
   /// ConfigError: `what` has no form in the model's precision.
   void refuse_precision(const std::string& what) const {
     detail::fail<ConfigError>("prepare", "precision of " + what, "f32", kernels::precision_name(options_.precision));
@@ -249,8 +255,8 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKUnit<float, M>& u) {
-    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_, middle_precision()), u.conv3(), u.shortcut(),
-                   nullptr);
+    add_bottleneck(u.name(), u.conv1(), SKMiddle<M>(u.conv2(), isa_, middle_precision(), middle_input_max(u.name())),
+                   u.conv3(), u.shortcut(), nullptr);
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
@@ -263,8 +269,8 @@ class PreparedNetwork {
                                                                           u.shortcut(), isa_));
   }
   void add(const ResNeXtUnit<float>& u) {
-    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_, middle_precision()), u.conv3(), u.shortcut(),
-                   u.se() ? &*u.se() : nullptr);
+    add_bottleneck(u.name(), u.conv1(), GroupedMiddle(u.conv2(), isa_, middle_precision(), middle_input_max(u.name())),
+                   u.conv3(), u.shortcut(), u.se() ? &*u.se() : nullptr);
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {

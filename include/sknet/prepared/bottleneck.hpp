@@ -19,14 +19,18 @@
 // (a float middle: float U_m and V, V rounded block by block); the attention stays float; conv3 writes
 // the bf16 output).
 //
-// int8 blocks (Pointwise = PreparedPointwiseInt8) keep float activations and a float middle and run
-// their 1x1 convolutions in int8: conv1 and the projection quantize the block input, conv3 each block
-// of V rows, per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float
-// block records them when BlockRun::recorder is set).
+// int8 blocks (Pointwise = PreparedPointwiseInt8) keep float activations and run their 1x1
+// convolutions in int8: conv1 and the projection quantize the block input, conv3 each block of V rows,
+// per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float block
+// records them, and "<block>.mid", when BlockRun::recorder is set); a middle built with Precision::int8
+// runs the int8 SK branch kernel, which quantizes conv1's float output at "<block>.mid" as it reads it
+// (an image whose block input held a NaN or an infinity, which conv1 turned into NaN rows, is marked
+// NaN after the split: mark_non_finite).
 #pragma once
 
 #include <array>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -129,9 +133,11 @@ template <int M>
 class SKMiddle {
  public:
   using dim_t = kernels::dim_t;
-  /// precision: of the branch convolutions (bf16 where the bf16 kernels support them).
-  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
-      : sk_(sk, isa, precision) {}
+  /// precision: of the branch convolutions (bf16 or int8 where those kernels support them; int8
+  /// quantizes the middle's input over [0, int8_input_max], its calibrated maximum).
+  SKMiddle(const SKConv<float, M>& sk, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32,
+           float int8_input_max = 0.0f)
+      : sk_(sk, isa, precision, int8_input_max) {}
   dim_t channels() const { return sk_.channels(); }
   dim_t stride() const { return sk_.stride(); }
   dim_t out_extent(dim_t in) const { return sk_.out_extent(in); }
@@ -140,6 +146,14 @@ class SKMiddle {
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
   /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
   bool reads_bf16() const { return sk_.branch_precision() == kernels::Precision::bf16; }
+  /// Whether split() quantizes its input (its branch convolutions run in int8): a NaN or infinity in
+  /// it reads as 0, so the caller marks such images with mark_non_finite().
+  bool quantizes_input() const { return sk_.branch_precision() == kernels::Precision::int8; }
+  /// Image img of a split() (n images, opix output pixels each) becomes NaN from here on: its
+  /// attention, and so V.
+  void mark_non_finite(float* const*, float* per_thread_sums, dim_t, dim_t img) const {
+    sk_.mark_non_finite(per_thread_sums, img);
+  }
   /// With reads_bf16(), x may be bf16 rows and U_m is written as bf16 (for select_bf16).
   template <class Src>
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float* per_thread_sums) const {
@@ -171,9 +185,11 @@ class SKMiddle {
 class GroupedMiddle {
  public:
   using dim_t = kernels::dim_t;
-  /// precision: of the convolution (bf16 where the bf16 SK branch kernel supports its groups).
-  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
-      : conv_(conv, isa, precision) {
+  /// precision: of the convolution (bf16 or int8 where those SK branch kernels support its groups;
+  /// int8 quantizes the input over [0, int8_input_max]).
+  GroupedMiddle(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32,
+                float int8_input_max = 0.0f)
+      : conv_(conv, isa, precision, int8_input_max) {
     detail::require<ConfigError>(conv_.in_channels() == conv_.out_channels() && conv_.relu(), "prepare",
                                  "middle convolution of " + conv.label(), "in = out channels, ReLU", "another shape");
   }
@@ -185,6 +201,12 @@ class GroupedMiddle {
   std::size_t scratch_floats() const { return 0; }
   /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
   bool reads_bf16() const { return conv_.precision() == kernels::Precision::bf16; }
+  /// Whether split() quantizes its input (int8; see SKMiddle::quantizes_input).
+  bool quantizes_input() const { return conv_.precision() == kernels::Precision::int8; }
+  /// Image img's U_1 (= V) becomes NaN.
+  void mark_non_finite(float* const* u, float*, dim_t opix, dim_t img) const {
+    std::fill_n(u[0] + img * opix * channels(), opix * channels(), std::numeric_limits<float>::quiet_NaN());
+  }
   template <class Src>
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float*) const {
     conv_.run(pool, n, h, w, x, u[0], nullptr, false, nullptr, reads_bf16());
@@ -397,6 +419,7 @@ class PreparedBottleneck final : public PreparedBlock {
       PointwiseEpilogueOf<Act> relu;
       relu.relu = true;
       conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
+      if (r.recorder) record(*r.recorder, ".mid", detail::finite_range(pool, ws.get(Slot::mid), std::size_t(n * h * w * c)));
     }
     Profiler::mark(r.profiler, 1);
 
@@ -407,6 +430,14 @@ class PreparedBottleneck final : public PreparedBlock {
       middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
     else
       middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
+    if constexpr (kInt8) {  // conv1 wrote NaN rows for input rows without codes: the int8 middle read them as 0
+      if (middle_.quantizes_input()) {
+        const auto* scratch = reinterpret_cast<const kernels::u8_t*>(ws.get(Slot::quantized));
+        for (dim_t img = 0; img < n; ++img)
+          if (conv1_.any_row_flagged(scratch, n * h * w, img * h * w, (img + 1) * h * w))
+            middle_.mark_non_finite(u.data(), ws.get(Slot::sums), opix, img);
+      }
+    }
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
     Profiler::mark(r.profiler, 3);

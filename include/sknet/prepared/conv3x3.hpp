@@ -2,7 +2,8 @@
 // folded in, on the SK branch kernel with a single path: ResNeXt's grouped middle, and the second
 // 3x3 of a basic block with its shortcut and ReLU in the epilogue. Built with Precision::bf16 it runs
 // the bf16 SK branch kernel (kernels/sk_branches_bf16.hpp) where that supports the groups (float in and
-// out, bf16 products, float sums), the float kernel elsewhere.
+// out, bf16 products, float sums), built with Precision::int8 the int8 one (kernels/sk_branches_int8.hpp:
+// the input, a ReLU's output, quantized at its calibrated maximum; float out), the float kernel elsewhere.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/kernels/sk_branches_bf16.hpp"
+#include "sknet/kernels/sk_branches_int8.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 
@@ -20,8 +22,10 @@ class PreparedConv3x3 {
  public:
   using dim_t = kernels::dim_t;
   PreparedConv3x3() = default;
-  /// Folds and packs `conv` (3x3, padding 1, no dilation, square stride); ConfigError otherwise.
-  PreparedConv3x3(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32)
+  /// Folds and packs `conv` (3x3, padding 1, no dilation, square stride); ConfigError otherwise. int8
+  /// quantizes the input (non-negative: a ReLU's output) over [0, int8_input_max].
+  PreparedConv3x3(const ConvBnAct<float>& conv, kernels::Isa isa, kernels::Precision precision = kernels::Precision::f32,
+                  float int8_input_max = 0.0f)
       : isa_(isa) {
     const auto& o = conv.conv().options();
     detail::require<ConfigError>(o.kernel_size() == std::array<Index, 2>{3, 3} && o.padding() == std::array<Index, 2>{1, 1} &&
@@ -35,7 +39,10 @@ class PreparedConv3x3 {
     const float* wp = w.data();
     const float* bp = b.data();
     const kernels::SKBranchGeometry g = geometry(1, 1, 1);
-    if (precision == kernels::Precision::bf16 && kernels::sk_branches_bf16_unsupported(g).empty())
+    if (precision == kernels::Precision::int8 && kernels::sk_branches_int8_unsupported(g).empty())
+      weights_int8_ = kernels::PackedBranchWeightsInt8(
+          g, &wp, &bp, kernels::U8Quantization::for_range(0.0f, int8_input_max).scale, isa);
+    else if (precision == kernels::Precision::bf16 && kernels::sk_branches_bf16_unsupported(g).empty())
       weights_bf16_ = kernels::PackedBranchWeightsBf16(g, &wp, &bp, isa);
     else
       weights_ = kernels::PackedBranchWeights(g, &wp, &bp, isa);
@@ -43,8 +50,12 @@ class PreparedConv3x3 {
 
   dim_t in_channels() const { return cin_; }
   kernels::Isa isa() const { return isa_; }
-  /// bf16 when it runs the bf16 kernel (and then also reads bf16 inputs), else f32.
-  kernels::Precision precision() const { return weights_bf16_.empty() ? kernels::Precision::f32 : kernels::Precision::bf16; }
+  /// bf16 when it runs the bf16 kernel (and then also reads bf16 inputs), int8 when it runs the int8
+  /// kernel, else f32.
+  kernels::Precision precision() const {
+    if (!weights_int8_.empty()) return kernels::Precision::int8;
+    return weights_bf16_.empty() ? kernels::Precision::f32 : kernels::Precision::bf16;
+  }
   dim_t out_channels() const { return cout_; }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
@@ -55,7 +66,8 @@ class PreparedConv3x3 {
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
   /// Output channels are split over the pool. When precision() is bf16, x may hold bf16 values
-  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values.
+  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values. In int8 a NaN or infinite
+  /// input has no code and reads as 0 (callers mark what it feeds).
   template <class Src>
   void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
            bool force_relu = false, float* channel_sums = nullptr, bool bf16_out = false) const {
@@ -72,7 +84,10 @@ class PreparedConv3x3 {
     pool.run([&](int t) {
       const auto r = split_range(cout_, threads, t, kernels::kSKBranchChannelStep);
       if (r.first >= r.second) return;
-      if (!weights_bf16_.empty())
+      if (!weights_int8_.empty()) {
+        if constexpr (!kBf16Input)
+          kernels::sk_branches_conv3x3_int8(g, x, weights_int8_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
+      } else if (!weights_bf16_.empty())
         kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
       else if constexpr (!kBf16Input)
         kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
@@ -91,6 +106,7 @@ class PreparedConv3x3 {
   kernels::Isa isa_ = kernels::Isa::portable;
   kernels::PackedBranchWeights weights_;
   kernels::PackedBranchWeightsBf16 weights_bf16_;  // instead of weights_ in bf16
+  kernels::PackedBranchWeightsInt8 weights_int8_;  // instead of weights_ in int8
 };
 
 }  // namespace sknet

@@ -157,6 +157,13 @@ class PreparedPointwiseInt8 {
   /// Bytes of scratch run() needs for `pixels` rows: their codes and a flag per row.
   std::size_t scratch_bytes(dim_t pixels) const { return std::size_t(pixels) * std::size_t(cin() + 1); }
 
+  /// Whether any of rows [p0, p1) of the last run() over `pixels` rows with this scratch held a NaN or
+  /// an infinity (and so gave NaN outputs).
+  bool any_row_flagged(const kernels::u8_t* scratch, dim_t pixels, dim_t p0, dim_t p1) const {
+    const kernels::u8_t* bad = scratch + std::size_t(pixels) * std::size_t(cin());
+    return std::any_of(bad + p0, bad + p1, [](kernels::u8_t b) { return b != 0; });
+  }
+
   /// dst[pixels x cout] = epilogue(quantized src[pixels x cin] * W^T + bias) over the pool: the rows are
   /// quantized into `scratch` (scratch_bytes(pixels)) by rows, then the GEMM splits as
   /// PreparedPointwise::run. src_stride: floats between src's rows (0: cin). With ep.channel_sums,

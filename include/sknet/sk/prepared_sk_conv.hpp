@@ -9,12 +9,16 @@
 // With Precision::bf16 the branch convolutions run the bf16 SK branch kernels (kernels/sk_branches_bf16.hpp:
 // the folded weights rounded to bf16, the input rounded as it is read, float accumulation and float
 // U_m) wherever they support the geometry (even input channels per group), the float kernels
-// elsewhere; the attention and Select stay float.
+// elsewhere; with Precision::int8 the int8 SK branch kernels (kernels/sk_branches_int8.hpp: s8 weights
+// per branch and channel, the input quantized to u8 at zero point 0 as it is read, at the calibrated
+// maximum the caller gives; exact int32 sums, float U_m) where the input channels per group are a
+// multiple of 4, the float kernels elsewhere. The attention and Select stay float.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -22,6 +26,7 @@
 #include "sknet/error.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/kernels/sk_branches_bf16.hpp"
+#include "sknet/kernels/sk_branches_int8.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/runtime/thread_pool.hpp"
 #include "sknet/sk/sk_conv.hpp"
@@ -42,10 +47,11 @@ class PreparedSKConv {
   PreparedSKConv() = default;
 
   /// Folds and packs the parameters of `sk` (which may be destroyed afterwards) for `isa`, the branch
-  /// convolutions in `precision` (f32, or bf16 where the bf16 kernels support them).
+  /// convolutions in `precision` (f32, or bf16 / int8 where those kernels support them; int8 quantizes
+  /// the input, a ReLU's output, over [0, int8_input_max], the calibrated maximum).
   /// Throws ConfigError for a branch kernel larger than kernels::kSKMaxKernel (15).
   explicit PreparedSKConv(const SKConv<float, M>& sk, kernels::Isa isa = kernels::active_isa(),
-                          kernels::Precision precision = kernels::Precision::f32)
+                          kernels::Precision precision = kernels::Precision::f32, float int8_input_max = 0.0f)
       : isa_(isa) {
     const SKConvOptions& o = sk.options();
     label_ = sk.label();
@@ -73,12 +79,19 @@ class PreparedSKConv {
       bp[m] = biases[m].data();
     }
     bf16_ = precision == kernels::Precision::bf16;
-    for (dim_t call = 0; call < calls(); ++call)
+    int8_ = precision == kernels::Precision::int8;
+    for (dim_t call = 0; call < calls(); ++call) {
       bf16_ = bf16_ && kernels::sk_branches_bf16_unsupported(call_geometry(call, 1, 1, 1)).empty();
+      int8_ = int8_ && kernels::sk_branches_int8_unsupported(call_geometry(call, 1, 1, 1)).empty();
+    }
+    const float input_scale = kernels::U8Quantization::for_range(0.0f, int8_input_max).scale;
     for (dim_t call = 0; call < calls(); ++call) {
       const dim_t first = one_call_per_path_ ? call : 0;
       const kernels::SKBranchGeometry g = call_geometry(call, 1, 1, 1);
-      if (bf16_)
+      if (int8_)
+        branches_int8_[std::size_t(call)] =
+            kernels::PackedBranchWeightsInt8(g, wp.data() + first, bp.data() + first, input_scale, isa);
+      else if (bf16_)
         branches_bf16_[std::size_t(call)] = kernels::PackedBranchWeightsBf16(g, wp.data() + first, bp.data() + first, isa);
       else
         branches_[std::size_t(call)] = kernels::PackedBranchWeights(g, wp.data() + first, bp.data() + first, isa);
@@ -104,8 +117,10 @@ class PreparedSKConv {
   /// Whether V is attention-weighted (otherwise the plain sum of the paths, attention all ones).
   bool has_attention() const { return attention_; }
   kernels::Isa isa() const { return isa_; }
-  /// The precision the branch convolutions run in (bf16 only where requested and supported).
-  kernels::Precision branch_precision() const { return bf16_ ? kernels::Precision::bf16 : kernels::Precision::f32; }
+  /// The precision the branch convolutions run in (bf16 or int8 only where requested and supported).
+  kernels::Precision branch_precision() const {
+    return int8_ ? kernels::Precision::int8 : bf16_ ? kernels::Precision::bf16 : kernels::Precision::f32;
+  }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
@@ -144,7 +159,8 @@ class PreparedSKConv {
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
   /// When branch_precision() is bf16, x may hold bf16 values (Src = kernels::bf16_t) and, with
   /// bf16_out, branches[m] receive bf16 values (the sums stay those of the float outputs; read them
-  /// with select_bf16).
+  /// with select_bf16). When it is int8, a NaN or infinite input has no code and reads as 0: callers
+  /// mark such images (mark_non_finite).
   template <class Src>
   void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const Src* x, float* const* branches,
              float* per_thread_sums, bool bf16_out = false) const {
@@ -163,7 +179,11 @@ class PreparedSKConv {
         const kernels::SKBranchGeometry cg = call_geometry(call, g.n, g.h, g.w);
         float* const* dst = branches + (one_call_per_path_ ? call : 0);
         float* sums = per_thread_sums + std::size_t(t * g.n * width_);
-        if (bf16_)
+        if (int8_) {
+          if constexpr (!kBf16Input)
+            kernels::sk_branches_conv3x3_int8(cg, x + call_input_offset(call), branches_int8_[std::size_t(call)], dst,
+                                              sums, r.first, r.second, 0, cg.oh(), ep);
+        } else if (bf16_)
           kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
                                             r.first, r.second, 0, cg.oh(), ep);
         else if constexpr (!kBf16Input)
@@ -173,15 +193,26 @@ class PreparedSKConv {
     });
   }
 
+  /// Makes image img's attention, and so its V, NaN (an int8 split() whose input held a NaN or an
+  /// infinity for that image): its channel sums in thread 0's part of per_thread_sums (of split())
+  /// become NaN.
+  void mark_non_finite(float* per_thread_sums, dim_t img) const {
+    std::fill_n(per_thread_sums + img * width_, width_, std::numeric_limits<float>::quiet_NaN());
+  }
+
   /// Fuse and the softmax of Select: for each image, s = (sum of the threads' channel sums) /
   /// pixels_per_image, z = ReLU(BN(W_reduce s)), logits = W_select z [M, C], softmax over the M
-  /// paths per channel, written to attention [n][M][C] (with sum aggregation: all ones).
+  /// paths per channel, written to attention [n][M][C] (with sum aggregation: all ones, or NaN for an
+  /// image that mark_non_finite() marked).
   /// scratch: at least scratch_size() floats.
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention,
               float* scratch) const {
     const dim_t c = width_, d = attn_width_;
-    if (!attention_) {
-      std::fill(attention, attention + n * M * c, 1.0f);
+    if (!attention_) {  // ones (NaN for an image whose sums mark_non_finite() poisoned)
+      for (dim_t img = 0; img < n; ++img) {
+        const float one = std::isnan(per_thread_sums[img * c]) ? per_thread_sums[img * c] : 1.0f;
+        std::fill(attention + img * M * c, attention + (img + 1) * M * c, one);
+      }
       return;
     }
     float* s = scratch;      // [C] the pooled U
@@ -293,11 +324,12 @@ class PreparedSKConv {
  private:
   std::string label_;
   dim_t width_ = 0, in_channels_ = 0, groups_ = 1, stride_ = 1, attn_width_ = 0;
-  bool split_input_ = false, attention_ = true, one_call_per_path_ = false, bf16_ = false;
+  bool split_input_ = false, attention_ = true, one_call_per_path_ = false, bf16_ = false, int8_ = false;
   kernels::Isa isa_ = kernels::Isa::portable;
   std::array<dim_t, M> kernel_{}, dilation_{}, path_groups_{};
   std::array<kernels::PackedBranchWeights, M> branches_;  // [0] for all paths, or [m] for path m alone
   std::array<kernels::PackedBranchWeightsBf16, M> branches_bf16_;  // the same, bf16 (bf16_)
+  std::array<kernels::PackedBranchWeightsInt8, M> branches_int8_;  // the same, int8 (int8_)
   std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
 };
 

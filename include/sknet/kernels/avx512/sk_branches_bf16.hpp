@@ -44,22 +44,9 @@ inline namespace SKNET_BASELINE_TAG {
 
 #include "sknet/kernels/sk_branches_body.inc"
 
-/// Tiles of at least 7 pixels specialised for 3x3 kernels with stride 1, 2 and dilation 1, 2 (every SK
-/// branch of SKNet-26/50/101); everything else the generic tile.
+// Tiles specialised for SKNet's 3x3 branches (stride 1, 2; dilation 1, 2), generic elsewhere.
 template <class Ops, SKKind Kind>
-struct SKPickBf16 {
-  template <int T, int R, int NB = 1>
-  static SKTileFn get(dim_t s, dim_t d, dim_t k) {
-    if constexpr (T >= 7 && !SKNET_GENERIC_TILES) {
-      if (k == 3 && s == 1 && d == 1) return &SKTileKernel<Ops, Kind, T, R, 1, 1, NB>::run;
-      if (k == 3 && s == 1 && d == 2) return &SKTileKernel<Ops, Kind, T, R, 1, 2, NB>::run;
-      if (k == 3 && s == 2 && d == 1) return &SKTileKernel<Ops, Kind, T, R, 2, 1, NB>::run;
-      if (k == 3 && s == 2 && d == 2) return &SKTileKernel<Ops, Kind, T, R, 2, 2, NB>::run;
-    }
-    (void)s, (void)d, (void)k;
-    return &SKTileKernel<Ops, Kind, T, R, 0, 0, NB>::run;
-  }
-};
+using SKPickBf16 = SKPickSKNet<Ops, Kind>;
 // The native kernel (vdpbf16ps): requires cpu_has_avx512_bf16().
 #include "sknet/kernels/sk_branches_bf16_ops.inc"
 

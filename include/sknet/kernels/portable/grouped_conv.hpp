@@ -74,6 +74,37 @@ struct SKBranchOpsN {
 };
 using SKBranchOps = SKBranchOpsN<8>;
 
+/// The operand side of the packed-word vocabularies (bf16 pairs, u8 / s8 quads): 16 lanes of 32-bit
+/// words, loaded from the packed weights, broadcast from the ring, or (cross kind) permuted from the
+/// block's `BlockWords` words.
+template <int BlockWords>
+struct SKWordOperands {
+  struct words {
+    std::uint32_t v[16];
+  };
+  using in_vec = words;
+  using wvec = words;
+  static wvec load_weights(const float* p) {
+    words r;
+    std::memcpy(r.v, p, sizeof r.v);
+    return r;
+  }
+  static in_vec broadcast(const float* p) {
+    std::uint32_t word;
+    std::memcpy(&word, p, sizeof word);
+    words r;
+    for (auto& x : r.v) x = word;
+    return r;
+  }
+  static in_vec input_cross(const float* p, SKBranchOpsN<16>::ctrl_t c) {
+    std::uint32_t block[BlockWords];
+    std::memcpy(block, p, sizeof block);
+    words r;
+    for (int l = 0; l < 16; ++l) r.v[l] = block[c.p[l]];
+    return r;
+  }
+};
+
 #include "sknet/kernels/sk_branches_body.inc"
 
 /// The tile plan of one call: 1-row tiles of 4 pixels, narrower 1-row tiles for the rest (see

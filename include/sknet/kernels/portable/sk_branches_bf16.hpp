@@ -17,32 +17,11 @@ namespace portable {
 inline namespace SKNET_BASELINE_TAG {
 
 /// detail::SKTileKernel's vocabulary for bf16 pairs: float[16] accumulators, 16 32-bit pairs as operands.
-struct SKBranchBf16Ops : SKBranchOpsN<16> {
-  struct pairs {
-    std::uint32_t v[16];
-  };
-  static constexpr bool kPairs = true;
-  using in_vec = pairs;
-  using wvec = pairs;
-  static wvec load_weights(const float* p) {
-    pairs r;
-    std::memcpy(r.v, p, sizeof r.v);
-    return r;
-  }
-  static in_vec broadcast(const float* p) {
-    std::uint32_t pair;
-    std::memcpy(&pair, p, sizeof pair);
-    pairs r;
-    for (auto& x : r.v) x = pair;
-    return r;
-  }
-  static in_vec input_cross(const float* p, ctrl_t c) {
-    std::uint32_t block[8];
-    std::memcpy(block, p, sizeof block);
-    pairs r;
-    for (int l = 0; l < 16; ++l) r.v[l] = block[c.p[l]];
-    return r;
-  }
+struct SKBranchBf16Ops : SKBranchOpsN<16>, SKWordOperands<8> {
+  using SKWordOperands<8>::broadcast;
+  static constexpr int kValuesPerWord = 2;  // a bf16 pair per 32-bit word
+  static constexpr bool kQuantized = false;
+  using acc_vec = vec;
   static void store_bf16(bf16_t* p, mask_t k, const vec& v) {
     for (int l = 0; l < k; ++l) p[l] = to_bf16(v.v[l]);
   }
