@@ -6,7 +6,7 @@
 // channel counts that are not multiples of 16, split input, 1-3 branches, stride 1 and 2, odd maps,
 // dense and zero-bordered inputs, ReLU on and off, a residual, channel / row ranges), 5x5 and dilation-3
 // branches; then the three kernels give the same bits at SKNet-50's shapes, saturation and negative
-// inputs, and unsupported geometries are refused.
+// inputs, u8 code rows read as the float rows they come from, and unsupported geometries are refused.
 //
 // The reference quantizes as the kernels document it, independently: input codes
 // clamp(round(x * (1 / s_in)), 0, 255) (the product in float, ties to even), weight codes
@@ -163,6 +163,30 @@ TEST_CASE("int8 SK branch kernels saturate large inputs and read negative ones a
 TEST_CASE("int8 SK branch kernels give the same bits at SKNet-50's shapes", "[kernels][int8][grouped_conv]") {
   sknet_test::check_same_bits_at_sknet50_shapes(
       runnable_kernels(), [](const Problem& p, Isa isa) { return pack(p, isa); }, 0.0f, 3200);
+}
+
+TEST_CASE("int8 SK branch kernels read u8 code rows as float rows that quantize to them", "[kernels][int8][grouped_conv]") {
+  unsigned seed = 3300;
+  for (const auto* k : runnable_kernels())
+    for (const sknet_test::SKChannelCase& cc : {kSKChannelCases[2], kSKChannelCases[4], kSKChannelCases[7], kSKChannelCases[10]}) {
+      SKBranchGeometry g{2, 9, 13, cc.c, cc.groups, 2, 1 + dim_t(seed % 2), dim_t(seed % 2) * 2};
+      g.cin = cc.cin, g.split_input = cc.split;
+      ++seed;
+      const Problem p(g, true, seed % 2 == 0, seed, 0.0f);
+      INFO(k->name << ": " << p.describe());
+      std::vector<u8_t> rows(p.x.size());
+      for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = u8_t(input_code(p.x[i], kInputScale));
+      const PackedBranchWeightsInt8 w = pack(p, k->isa);
+      const Outputs from_float = sknet_test::run_split(*k, p, w, p.epilogue());
+      Outputs from_codes(g);
+      const auto dst = from_codes.ptrs();
+      for (const auto& c : {std::pair<dim_t, dim_t>{0, 16}, std::pair<dim_t, dim_t>{16, g.c}})
+        for (const auto& r : {std::pair<dim_t, dim_t>{0, g.oh() / 2}, std::pair<dim_t, dim_t>{g.oh() / 2, g.oh()}})
+          k->fn(g, rows.data(), w, dst.data(), from_codes.sums.data(), c.first, c.second, r.first, r.second, p.epilogue());
+      for (std::size_t m = 0; m < from_codes.u.size(); ++m)
+        CHECK(std::memcmp(from_codes.u[m].data(), from_float.u[m].data(), sizeof(float) * from_codes.u[m].size()) == 0);
+      CHECK(std::memcmp(from_codes.sums.data(), from_float.sums.data(), sizeof(float) * from_codes.sums.size()) == 0);
+    }
 }
 
 TEST_CASE("PackedBranchWeightsInt8 refuses group widths that are not quads, bad scales and bad weights",

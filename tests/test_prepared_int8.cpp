@@ -226,6 +226,12 @@ TEST_CASE("int8 SK networks stay within the quantization error of the float netw
   }
   c.paths = 3;
   check_int8(sknet_plan(c, 3), 3, 29, 27, "sknet M=3, batch 3");
+  // The Fashion-MNIST model's widths: group widths 8, 16, 32, 64 (every middle in int8).
+  SKNetConfig wide = small_config(Stem::imagenet);
+  wide.paths = 2;
+  wide.planes = {8, 16, 32, 64};
+  wide.base_width = 64;
+  check_int8(sknet_plan(wide, 2), 2, 41, 39, "sknet, group widths 8-64");
 }
 
 TEST_CASE("int8 ResNeXt and SE-ResNeXt bottlenecks", "[prepared][int8]") {

@@ -210,6 +210,7 @@ constexpr SKChannelCase kSKChannelCases[] = {
     {48, 48, 3, false},   // gw 16
     {64, 64, 2, false},   // gw 32: 2-block tiles
     {96, 96, 3, false},   // gw 32, three spans
+    {128, 128, 2, false}, // gw 64: 4 blocks per span
     {32, 64, 8, false},   // gwi 4 -> gwo 8
     {24, 20, 1, false},   // dense, c not a multiple of 16
     {64, 32, 8, true},    // split, gw 4 per branch (cross, one section per branch)

@@ -67,9 +67,19 @@ inline SKKind sk_kind_int8(dim_t gwi, dim_t gwo) {
 }
 }  // namespace detail
 
+/// The input of an int8 SK branch kernel, NHWC as SKBranchGeometry lays it out: float rows (quantized as
+/// the kernel copies them) or u8 rows holding the codes already (at the packed weights' input scale,
+/// zero point 0: e.g. an int8 conv1's output; the same results as float rows that quantize to them).
+struct SKBranchInt8Source {
+  const float* f32 = nullptr;
+  const u8_t* u8 = nullptr;
+  SKBranchInt8Source(const float* rows) : f32(rows) {}  // NOLINT: implicit on purpose
+  SKBranchInt8Source(const u8_t* rows) : u8(rows) {}    // NOLINT
+};
+
 class PackedBranchWeightsInt8;
 /// The kernel signature every int8 SK branch kernel shares (see sk_branches_conv3x3_int8).
-using SKBranchInt8KernelFn = void (*)(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsInt8& w,
+using SKBranchInt8KernelFn = void (*)(const SKBranchGeometry& g, SKBranchInt8Source src, const PackedBranchWeightsInt8& w,
                                       float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                       dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue);
 
@@ -173,17 +183,17 @@ class PackedBranchWeightsInt8 : public detail::SKBranchPacking {
 
 /// Output rows [oy_begin, oy_end) and channels [c_begin, c_end) of every branch, in int8 arithmetic
 /// (see the top of this file), with the kernel sk_branches_int8_kernel(w.isa()). The same contract as
-/// sk_branches_conv3x3 (src: float rows, dense or zero-bordered, quantized as they are read; dst[m],
-/// channel_sums: float). A NaN input has no code (it reads as 0): callers that must propagate NaN check
+/// sk_branches_conv3x3 (src: float rows, quantized as they are read, or u8 code rows; dense or
+/// zero-bordered; dst[m], channel_sums: float). A NaN input has no code (it reads as 0): callers that must propagate NaN check
 /// their input (the int8 engine marks the channel sums of such an image NaN, which makes its attention
 /// and everything after it NaN).
-inline void sk_branches_conv3x3_int8(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsInt8& w,
+inline void sk_branches_conv3x3_int8(const SKBranchGeometry& g, SKBranchInt8Source src, const PackedBranchWeightsInt8& w,
                                      float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                      dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue = {}) {
   sk_branches_int8_kernel(w.isa())(g, src, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 /// Everything.
-inline void sk_branches_conv3x3_int8(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsInt8& w,
+inline void sk_branches_conv3x3_int8(const SKBranchGeometry& g, SKBranchInt8Source src, const PackedBranchWeightsInt8& w,
                                      float* const* dst, float* channel_sums) {
   sk_branches_conv3x3_int8(g, src, w, dst, channel_sums, 0, g.c, 0, g.oh());
 }

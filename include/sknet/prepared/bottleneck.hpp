@@ -23,9 +23,9 @@
 // convolutions in int8: conv1 and the projection quantize the block input, conv3 each block of V rows,
 // per tensor at the ranges a calibration pass recorded ("<block>.input", "<block>.v"; a float block
 // records them, and "<block>.mid", when BlockRun::recorder is set); a middle built with Precision::int8
-// runs the int8 SK branch kernel, which quantizes conv1's float output at "<block>.mid" as it reads it
-// (an image whose block input held a NaN or an infinity, which conv1 turned into NaN rows, is marked
-// NaN after the split: mark_non_finite).
+// runs the int8 SK branch kernel on conv1's output as u8 codes at "<block>.mid" (conv1's epilogue
+// quantizes it; an image whose block input held a NaN or an infinity, which has no code, is marked NaN
+// after the split: mark_non_finite).
 #pragma once
 
 #include <array>
@@ -146,9 +146,10 @@ class SKMiddle {
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
   /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
   bool reads_bf16() const { return sk_.branch_precision() == kernels::Precision::bf16; }
-  /// Whether split() quantizes its input (its branch convolutions run in int8): a NaN or infinity in
-  /// it reads as 0, so the caller marks such images with mark_non_finite().
+  /// Whether split() reads u8 codes (its branch convolutions run in int8), at input_scale() with zero
+  /// point 0; the caller marks images whose codes stand for a NaN or infinity with mark_non_finite().
   bool quantizes_input() const { return sk_.branch_precision() == kernels::Precision::int8; }
+  float input_scale() const { return sk_.int8_input_scale(); }
   /// Image img of a split() (n images, opix output pixels each) becomes NaN from here on: its
   /// attention, and so V.
   void mark_non_finite(float* const*, float* per_thread_sums, dim_t, dim_t img) const {
@@ -201,8 +202,9 @@ class GroupedMiddle {
   std::size_t scratch_floats() const { return 0; }
   /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
   bool reads_bf16() const { return conv_.precision() == kernels::Precision::bf16; }
-  /// Whether split() quantizes its input (int8; see SKMiddle::quantizes_input).
+  /// Whether split() reads u8 codes (int8; see SKMiddle::quantizes_input).
   bool quantizes_input() const { return conv_.precision() == kernels::Precision::int8; }
+  float input_scale() const { return conv_.int8_input_scale(); }
   /// Image img's U_1 (= V) becomes NaN.
   void mark_non_finite(float* const* u, float*, dim_t opix, dim_t img) const {
     std::fill_n(u[0] + img * opix * channels(), opix * channels(), std::numeric_limits<float>::quiet_NaN());
@@ -403,11 +405,17 @@ class PreparedBottleneck final : public PreparedBlock {
 
     // conv1 (+BN, ReLU), dense: the branch kernel adds the zero border in its own row copies. Its
     // output is what the middle reads: bf16 rows for a bf16 middle, else float rows.
-    bool bf16_mid = false;
-    if constexpr (kInt8) {
+    bool bf16_mid = false, codes_mid = false;
+    if constexpr (kInt8) {  // u8 codes for an int8 middle, else float rows
       typename Pointwise::Epilogue relu;
       relu.relu = true;
-      conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid), reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)));
+      auto* scratch = reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized));
+      codes_mid = middle_.quantizes_input();
+      if (codes_mid)
+        conv1_.run_codes(pool, n * h * w, x, relu, reinterpret_cast<kernels::u8_t*>(ws.get(Slot::mid)), middle_.input_scale(),
+                         scratch);
+      else
+        conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid), scratch);
     } else if constexpr (kBf16) {
       PointwiseEpilogueOf<Act> relu;
       relu.relu = true;
@@ -428,10 +436,12 @@ class PreparedBottleneck final : public PreparedBlock {
     for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
     if (bf16_mid)
       middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
+    else if (codes_mid)
+      middle_.split(pool, n, h, w, reinterpret_cast<const kernels::u8_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
     else
       middle_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
-    if constexpr (kInt8) {  // conv1 wrote NaN rows for input rows without codes: the int8 middle read them as 0
-      if (middle_.quantizes_input()) {
+    if constexpr (kInt8) {  // input rows without codes (NaN, infinity) gave conv1 rows of finite codes
+      if (codes_mid) {
         const auto* scratch = reinterpret_cast<const kernels::u8_t*>(ws.get(Slot::quantized));
         for (dim_t img = 0; img < n; ++img)
           if (conv1_.any_row_flagged(scratch, n * h * w, img * h * w, (img + 1) * h * w))

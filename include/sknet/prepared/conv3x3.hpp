@@ -57,6 +57,8 @@ class PreparedConv3x3 {
     return weights_bf16_.empty() ? kernels::Precision::f32 : kernels::Precision::bf16;
   }
   dim_t out_channels() const { return cout_; }
+  /// int8: the step of the input codes (zero point 0); 1 otherwise.
+  float int8_input_scale() const { return weights_int8_.empty() ? 1.0f : weights_int8_.input_scale(); }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
@@ -66,14 +68,17 @@ class PreparedConv3x3 {
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
   /// Output channels are split over the pool. When precision() is bf16, x may hold bf16 values
-  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values. In int8 a NaN or infinite
-  /// input has no code and reads as 0 (callers mark what it feeds).
+  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values. In int8 x may hold u8 codes
+  /// at int8_input_scale() (Src = kernels::u8_t), and a NaN or infinite float input has no code and
+  /// reads as 0 (callers mark what it feeds).
   template <class Src>
   void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
            bool force_relu = false, float* channel_sums = nullptr, bool bf16_out = false) const {
-    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>, kCodes = std::is_same_v<Src, kernels::u8_t>;
     if ((kBf16Input || bf16_out) && weights_bf16_.empty())
       detail::fail<ConfigError>("PreparedConv3x3", "input and output precision", "f32 (a float convolution)", "bf16");
+    if (kCodes && weights_int8_.empty())
+      detail::fail<ConfigError>("PreparedConv3x3", "input precision", "f32 (a float convolution)", "u8 codes");
     const kernels::SKBranchGeometry g = geometry(n, h, w);
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
@@ -87,9 +92,10 @@ class PreparedConv3x3 {
       if (!weights_int8_.empty()) {
         if constexpr (!kBf16Input)
           kernels::sk_branches_conv3x3_int8(g, x, weights_int8_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
-      } else if (!weights_bf16_.empty())
-        kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
-      else if constexpr (!kBf16Input)
+      } else if (!weights_bf16_.empty()) {
+        if constexpr (!kCodes)
+          kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
+      } else if constexpr (!kBf16Input && !kCodes)
         kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
     });
   }

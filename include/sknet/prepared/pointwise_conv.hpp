@@ -170,6 +170,41 @@ class PreparedPointwiseInt8 {
   /// per_thread_sums [threads][cout] receives each thread's sums (zeroed here).
   void run(ThreadPool& pool, dim_t pixels, const float* src, const Epilogue& ep, float* dst, kernels::u8_t* scratch,
            float* per_thread_sums = nullptr, dim_t src_stride = 0) const {
+    run_to(pool, pixels, src, ep, Output{dst}, scratch, per_thread_sums, src_stride);
+  }
+  /// run() writing u8 codes of the outputs at out_scale, zero point 0 (outputs a ReLU made
+  /// non-negative; what the next int8 layer reads): no channel sums, and a row whose input held a NaN
+  /// or an infinity gets codes of finite values, so callers check any_row_flagged() and mark what it
+  /// feeds.
+  void run_codes(ThreadPool& pool, dim_t pixels, const float* src, const Epilogue& ep, kernels::u8_t* dst, float out_scale,
+                 kernels::u8_t* scratch) const {
+    Output out;
+    out.codes = dst, out.inv_scale = 1.0f / out_scale;
+    Epilogue e = ep;
+    e.channel_sums = false;
+    run_to(pool, pixels, src, e, out, scratch, nullptr, 0);
+  }
+
+  /// The same on one thread for `rows` rows and output channels [c0, c1) (c0 a multiple of 16, c1 one
+  /// or cout): ep.residual and dst point at the first row; with ep.channel_sums, `sums` [cout] (not
+  /// zeroed) receives the sums. scratch: scratch_bytes(rows).
+  void run_rows(dim_t rows, const float* src, dim_t src_stride, const Epilogue& ep, float* dst, dim_t c0, dim_t c1,
+                kernels::u8_t* scratch, float* sums = nullptr) const {
+    kernels::u8_t* codes = scratch;
+    kernels::u8_t* bad = scratch + std::size_t(rows) * std::size_t(cin());
+    quantize_rows(src, rows, src_stride > 0 ? src_stride : cin(), codes, bad);
+    gemm(codes, bad, rows, ep, Output{dst}, 0, rows, c0, c1, ep.channel_sums ? sums : nullptr);
+  }
+
+ private:
+  /// Where the GEMM's outputs go: floats, or u8 codes at 1 / inv_scale (zero point 0).
+  struct Output {
+    float* floats = nullptr;
+    kernels::u8_t* codes = nullptr;
+    float inv_scale = 1.0f;
+  };
+  void run_to(ThreadPool& pool, dim_t pixels, const float* src, const Epilogue& ep, const Output& out,
+              kernels::u8_t* scratch, float* per_thread_sums, dim_t src_stride) const {
     const dim_t cin = this->cin(), cout = this->cout(), stride = src_stride > 0 ? src_stride : cin;
     const int threads = pool.size();
     kernels::u8_t* codes = scratch;
@@ -182,22 +217,9 @@ class PreparedPointwiseInt8 {
     if (ep.channel_sums) std::fill_n(per_thread_sums, std::size_t(threads) * std::size_t(cout), 0.0f);
     split_gemm(pool, pixels, cout, [&](int t, dim_t p0, dim_t p1, dim_t c0, dim_t c1) {
       float* sums = ep.channel_sums ? per_thread_sums + std::size_t(t) * std::size_t(cout) : nullptr;
-      gemm(codes, bad, pixels, ep, dst, p0, p1, c0, c1, sums);
+      gemm(codes, bad, pixels, ep, out, p0, p1, c0, c1, sums);
     });
   }
-
-  /// The same on one thread for `rows` rows and output channels [c0, c1) (c0 a multiple of 16, c1 one
-  /// or cout): ep.residual and dst point at the first row; with ep.channel_sums, `sums` [cout] (not
-  /// zeroed) receives the sums. scratch: scratch_bytes(rows).
-  void run_rows(dim_t rows, const float* src, dim_t src_stride, const Epilogue& ep, float* dst, dim_t c0, dim_t c1,
-                kernels::u8_t* scratch, float* sums = nullptr) const {
-    kernels::u8_t* codes = scratch;
-    kernels::u8_t* bad = scratch + std::size_t(rows) * std::size_t(cin());
-    quantize_rows(src, rows, src_stride > 0 ? src_stride : cin(), codes, bad);
-    gemm(codes, bad, rows, ep, dst, 0, rows, c0, c1, ep.channel_sums ? sums : nullptr);
-  }
-
- private:
   /// rows rows of src as codes [rows][cin]; bad[r] = 1 where row r holds a NaN or an infinity.
   void quantize_rows(const float* src, dim_t rows, dim_t stride, kernels::u8_t* codes, kernels::u8_t* bad) const {
     const kernels::U8QuantizeFn quantize = kernels::u8_quantize_kernel(weights_.isa());
@@ -205,9 +227,9 @@ class PreparedPointwiseInt8 {
     for (dim_t r = 0; r < rows; ++r)
       bad[r] = quantize(src + r * stride, codes + r * cin(), cin(), inv, input_.zero_point) ? 0 : 1;
   }
-  /// The GEMM of rows [p0, p1) x channels [c0, c1) of `pixels` coded rows, then NaN rows.
-  void gemm(const kernels::u8_t* codes, const kernels::u8_t* bad, dim_t pixels, const Epilogue& ep, float* dst, dim_t p0,
-            dim_t p1, dim_t c0, dim_t c1, float* sums) const {
+  /// The GEMM of rows [p0, p1) x channels [c0, c1) of `pixels` coded rows, then NaN rows (float outputs).
+  void gemm(const kernels::u8_t* codes, const kernels::u8_t* bad, dim_t pixels, const Epilogue& ep, const Output& out,
+            dim_t p0, dim_t p1, dim_t c0, dim_t c1, float* sums) const {
     const dim_t cout = this->cout();
     const kernels::PointwiseGeometry g{pixels, cin(), cout, cin(), cout};
     kernels::PointwiseInt8Epilogue k;
@@ -217,8 +239,11 @@ class PreparedPointwiseInt8 {
     k.residual_stride = ep.residual_stride;
     k.relu = ep.relu;
     k.channel_sums = sums;
-    k.float_dst = dst;
-    kernels::pointwise_conv_int8(g, codes, weights_, k, nullptr, p0, p1, c0, c1);
+    k.float_dst = out.floats;
+    k.out_inv_scale = out.inv_scale;
+    kernels::pointwise_conv_int8(g, codes, weights_, k, out.codes, p0, p1, c0, c1);
+    float* dst = out.floats;
+    if (!dst) return;
     const float nan = std::numeric_limits<float>::quiet_NaN();
     for (dim_t p = p0; p < p1; ++p)
       if (bad[p]) {

@@ -122,6 +122,8 @@ class PreparedSKConv {
     return int8_ ? kernels::Precision::int8 : bf16_ ? kernels::Precision::bf16 : kernels::Precision::f32;
   }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
+  /// int8: the step of the input codes (zero point 0) split() reads or makes; 1 otherwise.
+  float int8_input_scale() const { return int8_ ? branches_int8_[0].input_scale() : 1.0f; }
   /// Floats of scratch memory attend() needs.
   dim_t scratch_size() const { return width_ + attn_width_; }
 
@@ -159,15 +161,19 @@ class PreparedSKConv {
   /// U = sum_m U_m (the global average pool of the Fuse step, without re-reading U).
   /// When branch_precision() is bf16, x may hold bf16 values (Src = kernels::bf16_t) and, with
   /// bf16_out, branches[m] receive bf16 values (the sums stay those of the float outputs; read them
-  /// with select_bf16). When it is int8, a NaN or infinite input has no code and reads as 0: callers
-  /// mark such images (mark_non_finite).
+  /// with select_bf16). When it is int8, x may hold u8 codes at int8_input_scale() (Src = kernels::u8_t),
+  /// and a NaN or infinite float input has no code and reads as 0: callers mark such images
+  /// (mark_non_finite).
   template <class Src>
   void split(ThreadPool& pool, const kernels::SKBranchGeometry& g, const Src* x, float* const* branches,
              float* per_thread_sums, bool bf16_out = false) const {
-    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>;
+    constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>, kCodes = std::is_same_v<Src, kernels::u8_t>;
     if ((kBf16Input || bf16_out) && !bf16_)
       detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input and output precision",
                                 "f32 (float branches)", "bf16");
+    if (kCodes && !int8_)
+      detail::fail<ConfigError>(label_.empty() ? "PreparedSKConv" : label_, "input precision",
+                                "f32 (float branches)", "u8 codes");
     kernels::SKBranchEpilogue ep;
     ep.bf16_out = bf16_out;
     const int threads = pool.size();
@@ -180,13 +186,14 @@ class PreparedSKConv {
         float* const* dst = branches + (one_call_per_path_ ? call : 0);
         float* sums = per_thread_sums + std::size_t(t * g.n * width_);
         if (int8_) {
-          if constexpr (!kBf16Input)
+          if constexpr (!kBf16Input)  // float rows or u8 codes
             kernels::sk_branches_conv3x3_int8(cg, x + call_input_offset(call), branches_int8_[std::size_t(call)], dst,
                                               sums, r.first, r.second, 0, cg.oh(), ep);
-        } else if (bf16_)
-          kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst, sums,
-                                            r.first, r.second, 0, cg.oh(), ep);
-        else if constexpr (!kBf16Input)
+        } else if (bf16_) {
+          if constexpr (!kCodes)
+            kernels::sk_branches_conv3x3_bf16(cg, x + call_input_offset(call), branches_bf16_[std::size_t(call)], dst,
+                                              sums, r.first, r.second, 0, cg.oh(), ep);
+        } else if constexpr (!kBf16Input && !kCodes)
           kernels::sk_branches_conv3x3(cg, x + call_input_offset(call), branches_[std::size_t(call)], dst, sums, r.first,
                                        r.second);
       }

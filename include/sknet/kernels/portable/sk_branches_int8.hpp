@@ -42,24 +42,31 @@ struct SKBranchInt8Ops : SKBranchOpsN<16>, SKWordOperands<4> {
     return r;
   }
   /// One pixel of the ring: nfull chunks of 64 channels, then `tail` quads (zero-padded), as u8 codes at
-  /// zero point 0 (quantize_u8: the SIMD kernels' codes).
-  static void pack_pixel(float* d, dim_t chunk, const float* sp, dim_t nfull, dim_t tail, float inv_scale) {
+  /// zero point 0 (quantize_u8: the SIMD kernels' codes) from float rows, or copied from code rows.
+  template <class Src>
+  static void pack_pixel(float* d, dim_t chunk, const Src* sp, dim_t nfull, dim_t tail, float inv_scale) {
     for (dim_t q = 0; q < nfull + (tail ? 1 : 0); ++q) {
       const dim_t n = q < nfull ? 64 : 4 * tail;
       std::uint8_t out[64] = {};
-      for (dim_t i = 0; i < n; ++i) out[i] = quantize_u8(sp[64 * q + i], inv_scale, 0);
+      for (dim_t i = 0; i < n; ++i) out[i] = code(sp[64 * q + i], inv_scale);
       std::memcpy(d + q * chunk, out, sizeof out);
     }
   }
+
+  static u8_t code(float x, float inv_scale) { return quantize_u8(x, inv_scale, 0); }
+  static u8_t code(u8_t x, float) { return x; }
 };
 
 /// The portable kernel. See sknet::kernels::sk_branches_conv3x3_int8.
-inline void grouped_conv3x3_sk_int8(const SKBranchGeometry& g, const float* src, const PackedBranchWeightsInt8& w,
+inline void grouped_conv3x3_sk_int8(const SKBranchGeometry& g, SKBranchInt8Source src, const PackedBranchWeightsInt8& w,
                                     float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                     dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue) {
   const auto plan = sk_plan<SKBranchInt8Ops, SKPickGeneric>(detail::SKWidths<>{}, detail::SKWidths<4, 2, 1>{},
                                                             detail::SKBlocks<>{}, w, g);
-  sk_branches_run<SKBranchInt8Ops>(plan, g, src, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
+  if (src.u8)
+    sk_branches_run<SKBranchInt8Ops>(plan, g, src.u8, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
+  else
+    sk_branches_run<SKBranchInt8Ops>(plan, g, src.f32, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 
 }  // namespace SKNET_BASELINE_TAG
