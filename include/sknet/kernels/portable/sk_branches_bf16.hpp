@@ -43,6 +43,11 @@ struct SKBranchBf16Ops : SKBranchOpsN<16> {
     for (int l = 0; l < 16; ++l) r.v[l] = block[c.p[l]];
     return r;
   }
+  static vec load_bf16(const bf16_t* p, mask_t k) {
+    vec r;
+    for (int l = 0; l < 16; ++l) r.v[l] = l < k ? from_bf16(p[l]) : 0.0f;
+    return r;
+  }
   static void store_bf16(bf16_t* p, mask_t k, const vec& v) {
     for (int l = 0; l < k; ++l) p[l] = to_bf16(v.v[l]);
   }
