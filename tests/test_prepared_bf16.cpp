@@ -115,11 +115,15 @@ TEST_CASE("bf16 ResNeXt, SE-ResNeXt and SK-ResNet bottlenecks (split input, aver
 TEST_CASE("bf16 SK-ResNet basic blocks run in bf16, in float where a path reads odd channels", "[prepared][bf16]") {
   // Planes 8, 16, ...: every block in bf16 (identity and projection shortcuts). Planes 6, 12, ...: the
   // blocks reading 6 channels, 3 per path (the second of stage 1, identity; the first of stage 2,
-  // projection), fall back to float, the others run in bf16.
+  // projection), fall back to float, the others run in bf16. Planes ..., 63: the last block's SK
+  // convolution runs in bf16 (16 channels per path) before a float conv2 (63 input channels).
   const PrepareOptions bf16(1, false, std::nullopt, kernels::Precision::bf16);
   const NetworkPlan even = small_skresnet18({8, 16, 32, 64}), odd = small_skresnet18({6, 12, 20, 36});
+  const NetworkPlan odd_last = small_skresnet18({8, 16, 32, 63});
   CHECK(bf16_basic_blocks(prepare_random(even, 1, bf16)) == std::pair<int, int>{5, 5});
   CHECK(bf16_basic_blocks(prepare_random(odd, 1, bf16)) == std::pair<int, int>{5, 3});
+  CHECK(bf16_basic_blocks(prepare_random(odd_last, 1, bf16)) == std::pair<int, int>{5, 4});
+  check_bf16(odd_last, 2, 27, 25, "skresnet18-like, odd last conv2, batch 2");
   check_bf16(even, 1, 37, 45, "skresnet18-like");
   check_bf16(even, 3, 25, 23, "skresnet18-like, batch 3");
   check_bf16(even, 2, 19, 33, "skresnet18-like, batch 2");

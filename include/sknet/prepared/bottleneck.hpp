@@ -607,7 +607,9 @@ class PreparedBottleneck final : public PreparedBlock {
 /// float channel sums), select_bf16 builds bf16 V, and conv2 reads it, adds the bf16 shortcut (the input,
 /// or its bf16 projection written into y first) in its epilogue and writes bf16 outputs; the attention
 /// stays float. Otherwise (bf16_arithmetic() false) the input is widened to float once, everything runs in
-/// float (the projection rounded to bf16 once), and conv2's output is rounded to bf16 at the end.
+/// float (the projection rounded to bf16 once; a bf16 middle before a float conv2, whose input channels
+/// per group are odd, writes bf16 U_m and its bf16 V rows are widened), and conv2's output is rounded to
+/// bf16 at the end.
 template <class Middle, class Act = float>
 class PreparedBasicBlock final : public PreparedBlock {
   static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
@@ -648,6 +650,8 @@ class PreparedBasicBlock final : public PreparedBlock {
       needs.need(Slot::gated, std::size_t(in.n * in.h * in.w * in.c));  // the widened input
       needs.need(Slot::shortcut, opix * std::size_t(out.c));          // the bf16 projection
     }
+    if (!bf16_arithmetic() && middle_.reads_bf16())  // per thread: bf16 V rows before they are widened
+      needs.need(Slot::v, t * detail::floats_for_bytes(sizeof(kernels::bf16_t) * std::size_t(kSelectRows) * c));
   }
 
   FeatureShape run(const BlockRun& r) const override {
@@ -684,14 +688,20 @@ class PreparedBasicBlock final : public PreparedBlock {
       residual = r.y;
       Profiler::mark(r.profiler, 4);
     }
-    // V whole, rows split over the pool.
+    // V whole, rows split over the pool (from a bf16 middle's bf16 U_m: bf16 rows, widened).
     float* v = ws.get(Slot::mid);
+    const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
     pool.run([&](int t) {
       const auto rows = split_range(n * opix, threads, t);
       for (dim_t p0 = rows.first; p0 < rows.second;) {
         const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
-        const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
-        if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        if (middle_.reads_bf16()) {
+          auto* vb = reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::v)) + std::size_t(t) * std::size_t(kSelectRows * c);
+          widen(middle_.select_bf16(r.attention, u.data(), opix, p0, p1, vb), v + p0 * c, (p1 - p0) * c);
+        } else {
+          const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
+          if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        }
         p0 = p1;
       }
     });
