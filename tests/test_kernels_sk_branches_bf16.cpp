@@ -5,8 +5,9 @@
 // 2-block tiles for gw 32), channel counts that are not multiples of 16, split input, 1-3 branches
 // (dilation 3 and 5x5 kernels: the generic tiles), stride 1 and 2, odd maps, dense and zero-bordered
 // inputs, ReLU on and off, a residual, and channel / row ranges; then the three kernels give the same
-// bits for U_m at SKNet-50's shapes (the channel sums too where the tiles are the same), bf16 input rows
-// and bf16 outputs, the bf16 Select kernels, and unsupported geometries are refused.
+// bits for U_m at SKNet-50's shapes (the channel sums too where the tiles are the same), bf16 input rows,
+// bf16 outputs and bf16 residuals (in place too), the bf16 Select kernels, and unsupported geometries are
+// refused.
 //
 // Tolerance: the reference rounds the input and the weights to bf16 exactly as the kernels do, so the
 // only error left is the float32 accumulation: |err| <= 4 (terms + 2) 2^-24 S, S = sum of |terms|.
@@ -47,10 +48,12 @@ PackedBranchWeightsBf16 pack(const Problem& p, Isa isa) {
 }
 
 /// Runs kernel k over the problem in four channel x row pieces (sknet_test::run_split); bf16 outputs
-/// with bf16_out.
-Outputs run(const SKBranchBf16KernelInfo& k, const Problem& p, const PackedBranchWeightsBf16& w, bool bf16_out = false) {
+/// with bf16_out; with bf16_residual, that residual instead of the problem's.
+Outputs run(const SKBranchBf16KernelInfo& k, const Problem& p, const PackedBranchWeightsBf16& w, bool bf16_out = false,
+            const bf16_t* bf16_residual = nullptr) {
   SKBranchEpilogue ep = p.epilogue();
   ep.bf16_out = bf16_out;
+  if (bf16_residual) ep.residual = reinterpret_cast<const float*>(bf16_residual), ep.bf16_residual = true;
   return sknet_test::run_split(k, p, w, ep);
 }
 
@@ -163,6 +166,50 @@ TEST_CASE("bf16 SK branch kernels' bf16 outputs are the float outputs rounded, a
   float* const dst[2] = {u0.data(), u1.data()};
   SKBranchEpilogue ep;
   ep.bf16_out = true;
+  CHECK_THROWS_AS(sk_branches_conv3x3(g, x.data(), fw, dst, nullptr, 0, 16, 0, 4, ep), KernelError);
+}
+
+TEST_CASE("bf16 SK branch kernels add a bf16 residual as the float residual of the same values, in place too",
+          "[kernels][bf16][grouped_conv]") {
+  unsigned seed = 1450;
+  for (const auto* k : runnable_kernels())
+    for (const sknet_test::SKChannelCase& cc : {kSKChannelCases[1], kSKChannelCases[2], kSKChannelCases[6], kSKChannelCases[9]})
+      for (dim_t paths : {1, 2}) {
+        SKBranchGeometry g{1 + dim_t(seed % 2), 7, 11, cc.c, cc.groups, paths, 1 + dim_t(seed % 2), 0};
+        g.cin = cc.cin;
+        ++seed;
+        Problem p(g, seed % 2 == 0, true, seed);
+        std::vector<bf16_t> res(p.res.size());
+        for (std::size_t i = 0; i < res.size(); ++i) res[i] = to_bf16(p.res[i]), p.res[i] = from_bf16(res[i]);
+        INFO(k->name << ": " << p.describe());
+        const PackedBranchWeightsBf16 w = pack(p, k->isa);
+        for (bool bf16_out : {false, true}) {
+          const Outputs want = run(*k, p, w, bf16_out), got = run(*k, p, w, bf16_out, res.data());
+          for (std::size_t m = 0; m < got.u.size(); ++m)
+            CHECK(std::memcmp(got.u[m].data(), want.u[m].data(), sizeof(float) * got.u[m].size()) == 0);
+          CHECK(std::memcmp(got.sums.data(), want.sums.data(), sizeof(float) * got.sums.size()) == 0);
+          if (!bf16_out || paths != 1) continue;
+          // In place: the residual's rows receive the outputs (a basic block's conv2 onto its shortcut).
+          std::vector<bf16_t> inout = res;
+          std::vector<float> sums(got.sums.size(), 0.0f);
+          float* const in_place[1] = {reinterpret_cast<float*>(inout.data())};
+          SKBranchEpilogue ep = p.epilogue();
+          ep.residual = in_place[0], ep.bf16_residual = true, ep.bf16_out = true;
+          k->fn(g, p.x.data(), w, in_place, sums.data(), 0, g.c, 0, g.oh(), ep);
+          CHECK(std::memcmp(inout.data(), want.u[0].data() + 16, sizeof(bf16_t) * inout.size()) == 0);
+        }
+      }
+  // The float kernels refuse a bf16 residual.
+  const SKBranchGeometry g{1, 4, 4, 16, 4, 1, 1, 0};
+  const std::vector<float> x(16 * 16, 1.0f), wt(16 * 4 * 9, 0.1f), b(16, 0.0f), res(256, 0.0f);
+  const float* wp[1] = {wt.data()};
+  const float* bp[1] = {b.data()};
+  const PackedBranchWeights fw(g, wp, bp, Isa::portable);
+  std::vector<float> u0(256);
+  float* const dst[1] = {u0.data()};
+  SKBranchEpilogue ep;
+  ep.residual = res.data();
+  ep.bf16_residual = true;
   CHECK_THROWS_AS(sk_branches_conv3x3(g, x.data(), fw, dst, nullptr, 0, 16, 0, 4, ep), KernelError);
 }
 

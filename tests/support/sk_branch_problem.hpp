@@ -210,11 +210,11 @@ constexpr SKChannelCase kSKChannelCases[] = {
     {48, 48, 3, false},   // gw 16
     {64, 64, 2, false},   // gw 32: 2-block tiles
     {96, 96, 3, false},   // gw 32, three spans
-    {128, 128, 2, false}, // gw 64: 4 blocks per span
     {32, 64, 8, false},   // gwi 4 -> gwo 8
     {24, 20, 1, false},   // dense, c not a multiple of 16
     {64, 32, 8, true},    // split, gw 4 per branch (cross, one section per branch)
     {64, 32, 2, true},    // split, gwi 16 per branch (broadcast)
+    {128, 128, 2, false}, // gw 64: 4 blocks per span
 };
 
 /// The sweep both packed-word kernels run: every channel case whose per-branch input group width is a

@@ -153,6 +153,9 @@ struct SKBranchEpilogue {
   /// The bf16 kernels only (kernels/sk_branches_bf16.hpp; the float kernels throw KernelError): dst[m]
   /// holds bf16 values, each output rounded to nearest even after it is added to the channel sums.
   bool bf16_out = false;
+  /// The bf16 kernels only (the float kernels throw KernelError): `residual` holds bf16 values (its
+  /// offsets count bf16 values), widened exactly as they are added; may be dst[0] with bf16_out.
+  bool bf16_residual = false;
 };
 
 /// Channel ranges passed to sk_branches_conv3x3 start at multiples of this (and end at one, or at c).
@@ -220,6 +223,7 @@ struct SKTile {
   float* sums = nullptr;         ///< channel_sums at (n, c0), or null
   bool relu = true;              ///< ReLU after bias + residual + convolution
   bool bf16_out = false;         ///< pair vocabularies: dst is bf16 (offsets count bf16 values)
+  bool bf16_res = false;         ///< pair vocabularies: res is bf16 (offsets count bf16 values)
   int lanes = 0;                 ///< valid channels of the (last) block, 1..L
 };
 using SKTileFn = void (*)(const SKTile&);

@@ -41,12 +41,13 @@ namespace sknet {
 
 /// Options of prepare(): threads of each context's pool, whether forwards accumulate time per phase,
 /// the instruction set to pack for (default: kernels::active_isa()) and the precision: f32; bf16
-/// (bf16 weights of the bottlenecks' 1x1 convolutions and 3x3 middles, bf16 activations between
-/// blocks, float accumulation; the attention, SE gates, the stem, the head and the basic blocks'
-/// arithmetic in float; SK-ShuffleNetV2's blocks are refused with a ConfigError); or int8 (s8 weights
-/// per channel and u8 activations per tensor at the calibrated `ranges`, exact int32 sums, for the
-/// bottlenecks' 1x1 convolutions and 3x3 middles; float activations between blocks, attention, Select,
-/// stem and head; basic blocks, SK-ShuffleNetV2 and 1x1 blocks are refused).
+/// (bf16 weights and inputs of the 1x1 convolutions and of the 3x3 convolutions whose input channels per
+/// group are even, bf16 activations between blocks, float accumulation; the attention, SE gates, the
+/// stem, the head and depthwise convolutions in float); or int8 (s8 weights per channel and u8
+/// activations per tensor at the calibrated `ranges`, exact int32 sums, for the bottlenecks' 1x1
+/// convolutions and the 3x3 middles whose input channels per group are a multiple of 4; float
+/// activations between blocks, attention, Select, stem and head; basic blocks, SK-ShuffleNetV2 and 1x1
+/// blocks are refused with a ConfigError).
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32,
@@ -263,7 +264,7 @@ class PreparedNetwork {
     if (int8()) refuse_precision(u.name() + " (a basic block: no 1x1 convolution to run in int8 yet)");
     if (bf16())
       blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>, kernels::bf16_t>>(
-          u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(), u.shortcut(), isa_));
+          u.name(), SKMiddle<M>(u.conv1(), isa_, kernels::Precision::bf16), u.conv2(), u.shortcut(), isa_));
     else
       blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>>>(u.name(), SKMiddle<M>(u.conv1(), isa_), u.conv2(),
                                                                           u.shortcut(), isa_));
@@ -274,12 +275,18 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const ShuffleUnit<float, M>& u) {
-    if (bf16() || int8()) refuse_precision(u.name() + " (an SK-ShuffleNetV2 unit)");
-    blocks_.push_back(std::make_unique<PreparedShuffleUnit<M>>(u, isa_));
+    if (int8()) refuse_precision(u.name() + " (an SK-ShuffleNetV2 unit)");
+    if (bf16())
+      blocks_.push_back(std::make_unique<PreparedShuffleUnit<M, kernels::bf16_t>>(u, isa_));
+    else
+      blocks_.push_back(std::make_unique<PreparedShuffleUnit<M>>(u, isa_));
   }
   void add(const PointwiseBlock<float>& b) {
-    if (bf16() || int8()) refuse_precision(b.name() + " (a 1x1 block)");
-    blocks_.push_back(std::make_unique<PreparedPointwiseBlock>(b, isa_));
+    if (int8()) refuse_precision(b.name() + " (a 1x1 block)");
+    if (bf16())
+      blocks_.push_back(std::make_unique<PreparedPointwiseBlock<kernels::bf16_t>>(b, isa_));
+    else
+      blocks_.push_back(std::make_unique<PreparedPointwiseBlock<>>(b, isa_));
   }
   void add(const Linear<float>& fc) { head_ = PreparedHead(fc, isa_); }
   void finish() {
@@ -401,7 +408,7 @@ class PreparedNetwork {
     FeatureShape shape;
     if (bf16()) {  // the stem in float, its output rounded to bf16 for the first block
       shape = stem_.run(*lane.pool, lane.ws, input, in, y);
-      narrow_rows(*lane.pool, y, reinterpret_cast<kernels::bf16_t*>(x), shape.n * shape.h * shape.w * shape.c);
+      detail::narrow_rows(*lane.pool, isa_, y, reinterpret_cast<kernels::bf16_t*>(x), shape.n * shape.h * shape.w * shape.c);
     } else {
       shape = stem_.run(*lane.pool, lane.ws, input, in, x);
     }
@@ -432,16 +439,6 @@ class PreparedNetwork {
     }
     head_.run(*lane.pool, lane.ws, in.n, shape.h * shape.w, x, logits);
     Profiler::mark(prof, 6);
-  }
-
-  /// n floats -> bf16, split over the pool.
-  void narrow_rows(ThreadPool& pool, const float* src, kernels::bf16_t* dst, dim_t n) const {
-    const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_);
-    const int threads = pool.size();
-    pool.run([&](int t) {
-      const auto r = split_range(n, threads, t, 16);
-      if (r.first < r.second) narrow(src + r.first, dst + r.first, r.second - r.first);
-    });
   }
 
   /// The contexts of the one-line forwards, one per calling thread.

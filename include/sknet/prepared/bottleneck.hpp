@@ -67,6 +67,25 @@ namespace detail {
 /// Floats of workspace that hold `bytes` bytes.
 inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
+/// count bf16 values widened to float (dst), or count floats rounded to bf16 (to nearest even), split over
+/// the pool, with the kernels for `isa`.
+inline void widen_rows(ThreadPool& pool, kernels::Isa isa, const kernels::bf16_t* src, float* dst, kernels::dim_t count) {
+  const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(isa);
+  const int threads = pool.size();
+  pool.run([&](int t) {
+    const auto part = split_range(count, threads, t, 16);
+    if (part.first < part.second) widen(src + part.first, dst + part.first, part.second - part.first);
+  });
+}
+inline void narrow_rows(ThreadPool& pool, kernels::Isa isa, const float* src, kernels::bf16_t* dst, kernels::dim_t count) {
+  const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa);
+  const int threads = pool.size();
+  pool.run([&](int t) {
+    const auto part = split_range(count, threads, t, 16);
+    if (part.first < part.second) narrow(src + part.first, dst + part.first, part.second - part.first);
+  });
+}
+
 /// The smallest and largest finite value each thread saw ({+inf, -inf}: none); no thread (a forward
 /// that does not calibrate) ignores what it is given.
 struct ThreadRanges {
@@ -211,7 +230,7 @@ class GroupedMiddle {
   }
   template <class Src>
   void split(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* const* u, float*) const {
-    conv_.run(pool, n, h, w, x, u[0], nullptr, false, nullptr, reads_bf16());
+    conv_.run(pool, n, h, w, x, u[0], static_cast<const float*>(nullptr), false, nullptr, reads_bf16());
   }
   void attend(const float*, int, dim_t, dim_t, float*, float*) const {}
   /// V = U_1: conv3 reads the rows in place.
@@ -623,8 +642,15 @@ class PreparedBottleneck final : public PreparedBlock {
 /// The basic block over a middle (SKMiddle<M>: timm's SelectiveKernelBasic): the middle reads the
 /// block's input and carries the stride, V is built whole (conv2 is a 3x3 and reads neighbours), then
 /// conv2 (3x3, BN) + shortcut, ReLU in one pass (PreparedConv3x3 with the shortcut in its epilogue).
-/// With bf16 activations (Act = bf16_t) only the storage between blocks is bf16: the input is widened
-/// to float once, everything runs in float, and conv2's output is rounded to bf16 at the end.
+/// With bf16 activations (Act = bf16_t) the block computes in bf16 where its kernels can (a middle built
+/// with Precision::bf16 that runs the bf16 SK branch kernel, and then conv2 on it too: even input
+/// channels per group): the middle reads the bf16 input rows and writes bf16 U_m (rounded after their
+/// float channel sums), select_bf16 builds bf16 V, and conv2 reads it, adds the bf16 shortcut (the input,
+/// or its bf16 projection written into y first) in its epilogue and writes bf16 outputs; the attention
+/// stays float. Otherwise (bf16_arithmetic() false) the input is widened to float once, everything runs in
+/// float (the projection rounded to bf16 once; a bf16 middle before a float conv2, whose input channels
+/// per group are odd, writes bf16 U_m and its bf16 V rows are widened), and conv2's output is rounded to
+/// bf16 at the end.
 template <class Middle, class Act = float>
 class PreparedBasicBlock final : public PreparedBlock {
   static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
@@ -633,7 +659,10 @@ class PreparedBasicBlock final : public PreparedBlock {
   using dim_t = kernels::dim_t;
   PreparedBasicBlock(std::string name, Middle middle, const ConvBnAct<float>& conv2, const Shortcut<float>& shortcut,
                      kernels::Isa isa)
-      : name_(std::move(name)), middle_(std::move(middle)), conv2_(conv2, isa), shortcut_(shortcut, isa) {}
+      : name_(std::move(name)),
+        middle_(std::move(middle)),
+        conv2_(conv2, isa, kBf16 && middle_.reads_bf16() ? kernels::Precision::bf16 : kernels::Precision::f32),
+        shortcut_(shortcut, isa) {}
 
   const std::string& name() const override { return name_; }
   FeatureShape out_shape(const FeatureShape& in) const override {
@@ -641,6 +670,10 @@ class PreparedBasicBlock final : public PreparedBlock {
   }
   dim_t attention_paths() const override { return Middle::paths(); }
   dim_t attention_channels() const override { return middle_.attention_channels(); }
+  /// Whether the block runs its convolutions on bf16 rows (see the class comment).
+  bool bf16_arithmetic() const {
+    return kBf16 && middle_.reads_bf16() && conv2_.precision() == kernels::Precision::bf16;
+  }
 
   void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const override {
     const FeatureShape out = out_shape(in);
@@ -654,10 +687,17 @@ class PreparedBasicBlock final : public PreparedBlock {
     needs.need(Slot::activation_a, opix * std::size_t(out.c));
     needs.need(Slot::activation_b, opix * std::size_t(out.c));
     needs.need(Slot::head_sums, t * std::size_t(out.c));
-    if (kBf16) needs.need(Slot::gated, std::size_t(in.n * in.h * in.w * in.c));  // the widened input
+    if (kBf16 && !bf16_arithmetic()) {
+      needs.need(Slot::gated, std::size_t(in.n * in.h * in.w * in.c));  // the widened input
+      needs.need(Slot::shortcut, opix * std::size_t(out.c));          // the bf16 projection
+    }
+    if (!bf16_arithmetic() && middle_.reads_bf16())  // per thread: bf16 V rows before they are widened
+      needs.need(Slot::v, t * detail::floats_for_bytes(sizeof(kernels::bf16_t) * std::size_t(kSelectRows) * c));
   }
 
   FeatureShape run(const BlockRun& r) const override {
+    if constexpr (kBf16)
+      if (bf16_arithmetic()) return run_bf16(r);
     ThreadPool& pool = *r.pool;
     const Workspace& ws = *r.ws;
     const int threads = pool.size();
@@ -666,13 +706,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     const float* x = r.x;
     if constexpr (kBf16) {  // the input in float
       float* wide = ws.get(Slot::gated);
-      const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
-      const dim_t count = n * h * w * r.in.c;
-      pool.run([&](int t) {
-        const auto part = split_range(count, threads, t, 16);
-        if (part.first < part.second)
-          widen(reinterpret_cast<const kernels::bf16_t*>(r.x) + part.first, wide + part.first, part.second - part.first);
-      });
+      detail::widen_rows(pool, conv2_.isa(), reinterpret_cast<const kernels::bf16_t*>(r.x), wide, n * h * w * r.in.c);
       x = wide;
     }
 
@@ -684,36 +718,39 @@ class PreparedBasicBlock final : public PreparedBlock {
     Profiler::mark(r.profiler, 3);
 
     const float* residual = x;
-    if (!shortcut_.identity()) {
-      shortcut_.project(pool, ws, x, r.in, oh, ow, r.y);  // float even in bf16: r.y holds out.c floats per pixel
+    if (!shortcut_.identity()) {  // into r.y (out.c floats per pixel), conv2 adds it in place
+      if constexpr (kBf16) {  // the bf16 projection of the bf16 input, widened
+        auto* projected = reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::shortcut));
+        shortcut_.project(pool, ws, reinterpret_cast<const kernels::bf16_t*>(r.x), r.in, oh, ow, projected);
+        detail::widen_rows(pool, conv2_.isa(), projected, r.y, n * opix * cout);
+      } else {
+        shortcut_.project(pool, ws, x, r.in, oh, ow, r.y);
+      }
       residual = r.y;
       Profiler::mark(r.profiler, 4);
     }
-    // V whole, rows split over the pool.
+    // V whole, rows split over the pool (from a bf16 middle's bf16 U_m: bf16 rows, widened).
     float* v = ws.get(Slot::mid);
+    const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
     pool.run([&](int t) {
       const auto rows = split_range(n * opix, threads, t);
       for (dim_t p0 = rows.first; p0 < rows.second;) {
         const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
-        const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
-        if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        if (middle_.reads_bf16()) {
+          auto* vb = reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::v)) + std::size_t(t) * std::size_t(kSelectRows * c);
+          widen(middle_.select_bf16(r.attention, u.data(), opix, p0, p1, vb), v + p0 * c, (p1 - p0) * c);
+        } else {
+          const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
+          if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        }
         p0 = p1;
       }
     });
-    // The head reads per-thread sums [threads][cout]: threads split the channels here, so the sums of
-    // a single image go to the first row and the others are zeroed.
-    float* sums = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
-    if (sums) std::fill_n(sums, std::size_t(threads) * std::size_t(cout), 0.0f);
+    float* sums = head_sums(r, cout);
     if constexpr (kBf16) {  // conv2 into the branches' buffer (U is spent), then rounded into y
       float* out = ws.get(Slot::branches);
       conv2_.run(pool, n, oh, ow, v, out, residual, /*force_relu=*/true, sums);
-      const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(conv2_.isa());
-      const dim_t count = n * opix * cout;
-      pool.run([&](int t) {
-        const auto part = split_range(count, threads, t, 16);
-        if (part.first < part.second)
-          narrow(out + part.first, reinterpret_cast<kernels::bf16_t*>(r.y) + part.first, part.second - part.first);
-      });
+      detail::narrow_rows(pool, conv2_.isa(), out, reinterpret_cast<kernels::bf16_t*>(r.y), n * opix * cout);
     } else {
       conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, sums);
     }
@@ -722,11 +759,58 @@ class PreparedBasicBlock final : public PreparedBlock {
   }
 
  private:
+  /// The bf16 block (bf16_arithmetic()): bf16 rows from the input to the output.
+  FeatureShape run_bf16(const BlockRun& r) const {
+    ThreadPool& pool = *r.pool;
+    const Workspace& ws = *r.ws;
+    const int threads = pool.size();
+    const dim_t n = r.in.n, h = r.in.h, w = r.in.w, c = middle_.channels();
+    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.out_channels();
+    const auto* x = reinterpret_cast<const kernels::bf16_t*>(r.x);
+    auto* y = reinterpret_cast<kernels::bf16_t*>(r.y);
+
+    std::array<float*, Middle::paths()> u{};  // bf16 U_m
+    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
+    Profiler::mark(r.profiler, 2);
+    middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
+    Profiler::mark(r.profiler, 3);
+
+    const kernels::bf16_t* residual = x;
+    if (!shortcut_.identity()) {  // into y, conv2 adds it in place
+      shortcut_.project(pool, ws, x, r.in, oh, ow, y);
+      residual = y;
+      Profiler::mark(r.profiler, 4);
+    }
+    // bf16 V whole, rows split over the pool.
+    auto* v = reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::mid));
+    pool.run([&](int t) {
+      const auto rows = split_range(n * opix, threads, t);
+      for (dim_t p0 = rows.first; p0 < rows.second;) {
+        const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
+        const kernels::bf16_t* rows_v = middle_.select_bf16(r.attention, u.data(), opix, p0, p1, v + p0 * c);
+        if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        p0 = p1;
+      }
+    });
+    conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, head_sums(r, cout), /*bf16_out=*/true);
+    Profiler::mark(r.profiler, 5);
+    return {n, oh, ow, cout};
+  }
+
+  /// The head reads per-thread sums [threads][cout]: threads split conv2's channels, so the sums of a
+  /// single image go to the first row and the others are zeroed. Null unless r.head_sums.
+  float* head_sums(const BlockRun& r, dim_t cout) const {
+    if (!r.head_sums) return nullptr;
+    float* sums = r.ws->get(Slot::head_sums);
+    std::fill_n(sums, std::size_t(r.pool->size()) * std::size_t(cout), 0.0f);
+    return sums;
+  }
   static constexpr dim_t kSelectRows = 256;
   std::string name_;
   Middle middle_;
   PreparedConv3x3 conv2_;
-  PreparedShortcut<> shortcut_;
+  PreparedShortcut<Act> shortcut_;
 };
 
 }  // namespace sknet

@@ -1,9 +1,10 @@
 // sknet prepared engine: one 3x3 convolution (padding 1, any stride and groups, Cin -> Cout) with BN
 // folded in, on the SK branch kernel with a single path: ResNeXt's grouped middle, and the second
 // 3x3 of a basic block with its shortcut and ReLU in the epilogue. Built with Precision::bf16 it runs
-// the bf16 SK branch kernel (kernels/sk_branches_bf16.hpp) where that supports the groups (float in and
-// out, bf16 products, float sums), built with Precision::int8 the int8 one (kernels/sk_branches_int8.hpp:
-// the input, a ReLU's output, quantized at its calibrated maximum; float out), the float kernel elsewhere.
+// the bf16 SK branch kernel (kernels/sk_branches_bf16.hpp) where that supports the groups (float or bf16
+// input, residual and output; bf16 products, float sums), built with Precision::int8 the int8 one
+// (kernels/sk_branches_int8.hpp: the input, a ReLU's output, quantized at its calibrated maximum, or
+// u8 codes; float residual and output), the float kernel elsewhere.
 #pragma once
 
 #include <array>
@@ -67,22 +68,26 @@ class PreparedConv3x3 {
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
-  /// Output channels are split over the pool. When precision() is bf16, x may hold bf16 values
-  /// (Src = kernels::bf16_t) and, with bf16_out, dst receives bf16 values. In int8 x may hold u8 codes
-  /// at int8_input_scale() (Src = kernels::u8_t), and a NaN or infinite float input has no code and
-  /// reads as 0 (callers mark what it feeds).
-  template <class Src>
-  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const float* residual = nullptr,
+  /// Output channels are split over the pool. When precision() is bf16, x and the residual may hold
+  /// bf16 values (Src, Res = kernels::bf16_t; a bf16 residual may be dst itself with bf16_out) and, with
+  /// bf16_out, dst receives bf16 values. In int8 x may hold u8 codes at int8_input_scale()
+  /// (Src = kernels::u8_t), and a NaN or infinite float input has no code and reads as 0 (callers mark
+  /// what it feeds).
+  template <class Src, class Res = float>
+  void run(ThreadPool& pool, dim_t n, dim_t h, dim_t w, const Src* x, float* dst, const Res* residual = nullptr,
            bool force_relu = false, float* channel_sums = nullptr, bool bf16_out = false) const {
     constexpr bool kBf16Input = std::is_same_v<Src, kernels::bf16_t>, kCodes = std::is_same_v<Src, kernels::u8_t>;
-    if ((kBf16Input || bf16_out) && weights_bf16_.empty())
-      detail::fail<ConfigError>("PreparedConv3x3", "input and output precision", "f32 (a float convolution)", "bf16");
+    constexpr bool kBf16Residual = std::is_same_v<Res, kernels::bf16_t>;
+    if ((kBf16Input || kBf16Residual || bf16_out) && weights_bf16_.empty())
+      detail::fail<ConfigError>("PreparedConv3x3", "input, residual and output precision", "f32 (a float convolution)",
+                                "bf16");
     if (kCodes && weights_int8_.empty())
       detail::fail<ConfigError>("PreparedConv3x3", "input precision", "f32 (a float convolution)", "u8 codes");
     const kernels::SKBranchGeometry g = geometry(n, h, w);
     kernels::SKBranchEpilogue ep;
     ep.relu = relu_ || force_relu;
-    ep.residual = residual;
+    ep.residual = reinterpret_cast<const float*>(residual);
+    ep.bf16_residual = kBf16Residual;
     ep.bf16_out = bf16_out;
     float* const out[1] = {dst};
     const int threads = pool.size();
@@ -90,12 +95,12 @@ class PreparedConv3x3 {
       const auto r = split_range(cout_, threads, t, kernels::kSKBranchChannelStep);
       if (r.first >= r.second) return;
       if (!weights_int8_.empty()) {
-        if constexpr (!kBf16Input)
+        if constexpr (!kBf16Input && !kBf16Residual)
           kernels::sk_branches_conv3x3_int8(g, x, weights_int8_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
       } else if (!weights_bf16_.empty()) {
         if constexpr (!kCodes)
           kernels::sk_branches_conv3x3_bf16(g, x, weights_bf16_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
-      } else if constexpr (!kBf16Input && !kCodes)
+      } else if constexpr (!kBf16Input && !kBf16Residual && !kCodes)
         kernels::sk_branches_conv3x3(g, x, weights_, out, channel_sums, r.first, r.second, 0, g.oh(), ep);
     });
   }

@@ -22,6 +22,11 @@ struct SKBranchBf16Ops : SKBranchOpsN<16>, SKWordOperands<8> {
   static constexpr int kValuesPerWord = 2;  // a bf16 pair per 32-bit word
   static constexpr bool kQuantized = false;
   using acc_vec = vec;
+  static vec load_bf16(const bf16_t* p, mask_t k) {
+    vec r;
+    for (int l = 0; l < 16; ++l) r.v[l] = l < k ? from_bf16(p[l]) : 0.0f;
+    return r;
+  }
   static void store_bf16(bf16_t* p, mask_t k, const vec& v) {
     for (int l = 0; l < k; ++l) p[l] = to_bf16(v.v[l]);
   }
