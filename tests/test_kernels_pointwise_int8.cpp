@@ -166,7 +166,7 @@ TEST_CASE("u8 quantizing kernels give quantize_u8's codes and flag non-finite ro
   for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
     if (!cpu_supports(isa)) continue;
     const U8QuantizeFn quantize = u8_quantize_kernel(isa);
-    for (std::int64_t n : {0, 1, 15, 16, 17, 40, 147}) {
+    for (std::int64_t n : {0, 1, 15, 16, 17, 40, 64, 130, 147}) {  // 64-value steps, then 16-value tails
       std::vector<float> x = random_weights(std::size_t(n), unsigned(n) + 3, 6.0f);
       for (std::int64_t i = 0; i < n; i += 5) x[std::size_t(i)] = float(i % 7) - 2.5f;  // ties
       for (const int zp : {0, 128}) {
@@ -176,12 +176,13 @@ TEST_CASE("u8 quantizing kernels give quantize_u8's codes and flag non-finite ro
         for (std::int64_t i = 0; i < n; ++i) CHECK(got[std::size_t(i)] == quantize_u8(x[std::size_t(i)], 20.0f, zp));
         for (std::size_t i = std::size_t(n); i < got.size(); ++i) CHECK(got[i] == u8_t(0xA5));  // nothing past n
         for (const float bad : {nan, inf, -inf})
-          if (n > 0) {
-            std::vector<float> y = x;
-            y[std::size_t(n - 1)] = bad;
-            CHECK_FALSE(quantize(y.data(), got.data(), n, 20.0f, zp));
-            CHECK(got[std::size_t(n - 1)] == quantize_u8(bad, 20.0f, zp));
-          }
+          for (const std::int64_t at : {std::int64_t(0), n - 1})
+            if (n > 0) {
+              std::vector<float> y = x;
+              y[std::size_t(at)] = bad;
+              CHECK_FALSE(quantize(y.data(), got.data(), n, 20.0f, zp));
+              CHECK(got[std::size_t(at)] == quantize_u8(bad, 20.0f, zp));
+            }
       }
     }
   }

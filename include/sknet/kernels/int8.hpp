@@ -31,8 +31,9 @@ inline int quantize_round(float x, int lo, int hi) noexcept {
   return int(std::nearbyint(x));
 }
 /// x as u8 at inv_scale (1 / scale) and zero point z (0..255): clamp(round(x * inv_scale) + z, 0, 255);
-/// NaN -> 0 (no code holds it). The SIMD kernels compute exactly this (clamp to [-512, 512] in float
-/// first, NaN to -512, then vcvtps2dq and integer saturation).
+/// NaN -> 0 (no code holds it). The SIMD kernels compute exactly this as round(clamp(x * inv_scale,
+/// -z, 255 - z)) + z (clamped in float, NaN to -z, then vcvtps2dq: the same codes, the bounds being
+/// integers).
 inline u8_t quantize_u8(float x, float inv_scale, int zero_point) noexcept {
   float v = x * inv_scale;
   v = v > -512.0f ? v : -512.0f;  // NaN -> -512

@@ -227,7 +227,7 @@ class PreparedNetwork {
   }
 
   // ---- building ----------------------------------------------------------------------------------
-  void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_); }
+  void add(const ResNetStem<float>& stem) { stem_ = PreparedStem(stem, isa_, int8() ? options_.ranges.get() : nullptr); }
   bool bf16() const { return options_.precision == kernels::Precision::bf16; }
   bool int8() const { return options_.precision == kernels::Precision::int8; }
   /// The precision of the bottlenecks' middles (3x3 convolutions): the model's.
@@ -410,7 +410,7 @@ class PreparedNetwork {
       shape = stem_.run(*lane.pool, lane.ws, input, in, y);
       detail::narrow_rows(*lane.pool, isa_, y, reinterpret_cast<kernels::bf16_t*>(x), shape.n * shape.h * shape.w * shape.c);
     } else {
-      shape = stem_.run(*lane.pool, lane.ws, input, in, x);
+      shape = stem_.run(*lane.pool, lane.ws, input, in, x, ctx.recorder_);
     }
     Profiler::mark(prof, 0);
     std::size_t a = 0;

@@ -11,14 +11,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sknet/error.hpp"
+#include "sknet/runtime/thread_pool.hpp"
 
 namespace sknet {
 
@@ -106,5 +110,39 @@ class RangeRecorder {
   ActivationRanges& ranges_;
   std::mutex mutex_;
 };
+
+namespace detail {
+
+/// The smallest and largest finite value each thread saw ({+inf, -inf}: none); no thread (a forward
+/// that does not calibrate) ignores what it is given.
+struct ThreadRanges {
+  std::vector<std::pair<float, float>> part;
+  explicit ThreadRanges(int threads)
+      : part(std::size_t(threads), {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {}
+  void add(int t, const float* x, std::size_t n) {
+    if (part.empty()) return;
+    auto& p = part[std::size_t(t)];
+    for (std::size_t i = 0; i < n; ++i)
+      if (std::isfinite(x[i])) p.first = std::min(p.first, x[i]), p.second = std::max(p.second, x[i]);
+  }
+  std::pair<float, float> merged() const {
+    std::pair<float, float> all{std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+    for (const auto& p : part) all.first = std::min(all.first, p.first), all.second = std::max(all.second, p.second);
+    return all;
+  }
+};
+
+/// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
+inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {
+  const int threads = pool.size();
+  ThreadRanges ranges(threads);
+  pool.run([&](int t) {
+    const auto r = split_range(long(n), threads, t);
+    ranges.add(t, x + r.first, std::size_t(r.second - r.first));
+  });
+  return ranges.merged();
+}
+
+}  // namespace detail
 
 }  // namespace sknet

@@ -64,9 +64,6 @@ struct BlockRun {  // x and y hold bf16 values for bf16 blocks
 };
 
 namespace detail {
-/// Floats of workspace that hold `bytes` bytes.
-inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
-
 /// count bf16 values widened to float (dst), or count floats rounded to bf16 (to nearest even), split over
 /// the pool, with the kernels for `isa`.
 inline void widen_rows(ThreadPool& pool, kernels::Isa isa, const kernels::bf16_t* src, float* dst, kernels::dim_t count) {
@@ -84,36 +81,6 @@ inline void narrow_rows(ThreadPool& pool, kernels::Isa isa, const float* src, ke
     const auto part = split_range(count, threads, t, 16);
     if (part.first < part.second) narrow(src + part.first, dst + part.first, part.second - part.first);
   });
-}
-
-/// The smallest and largest finite value each thread saw ({+inf, -inf}: none); no thread (a forward
-/// that does not calibrate) ignores what it is given.
-struct ThreadRanges {
-  std::vector<std::pair<float, float>> part;
-  explicit ThreadRanges(int threads)
-      : part(std::size_t(threads), {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {}
-  void add(int t, const float* x, std::size_t n) {
-    if (part.empty()) return;
-    auto& p = part[std::size_t(t)];
-    for (std::size_t i = 0; i < n; ++i)
-      if (std::isfinite(x[i])) p.first = std::min(p.first, x[i]), p.second = std::max(p.second, x[i]);
-  }
-  std::pair<float, float> merged() const {
-    std::pair<float, float> all{std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
-    for (const auto& p : part) all.first = std::min(all.first, p.first), all.second = std::max(all.second, p.second);
-    return all;
-  }
-};
-
-/// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
-inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {
-  const int threads = pool.size();
-  ThreadRanges ranges(threads);
-  pool.run([&](int t) {
-    const auto r = split_range(long(n), threads, t);
-    ranges.add(t, x + r.first, std::size_t(r.second - r.first));
-  });
-  return ranges.merged();
 }
 
 /// The 1x1 convolution `layer` prepared as `Pointwise`: int8 ones quantize their input at the range

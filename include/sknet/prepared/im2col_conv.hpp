@@ -1,14 +1,18 @@
 // sknet prepared engine: a dense k x k convolution (groups 1, any stride, padding and dilation, BN
 // folded in) packed for im2col + the pointwise GEMM kernel: the weights as [cout][ky][kx][ic] (the
 // order of an NHWC patch) and im2col_row, which gathers the patches of one output row. The stem's
-// convolutions (the 7x7, the deep stem's 3x3s) run on it (prepared/stem.hpp).
+// convolutions (the 7x7, the deep stem's 3x3s) run on it (prepared/stem.hpp). Given the calibrated
+// range of its input it is packed for the int8 GEMM instead (PreparedPointwiseInt8: per-channel s8
+// weights, the patch quantized per tensor with a zero point).
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sknet/ops/conv_bn.hpp"
+#include "sknet/prepared/activation_ranges.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
 #include "sknet/runtime/thread_pool.hpp"
@@ -53,8 +57,10 @@ class PreparedIm2colConv {
  public:
   using dim_t = kernels::dim_t;
   PreparedIm2colConv() = default;
-  /// Folds `bn` into `conv` (square kernel, stride, padding and dilation; groups 1) and packs it.
-  PreparedIm2colConv(const Conv2d<float>& conv, const BatchNorm2d<float>& bn, kernels::Isa isa) {
+  /// Folds `bn` into `conv` (square kernel, stride, padding and dilation; groups 1) and packs it; for the
+  /// int8 GEMM when `int8_input` (the calibrated range of the input) is given.
+  PreparedIm2colConv(const Conv2d<float>& conv, const BatchNorm2d<float>& bn, kernels::Isa isa,
+                     const ActivationRanges::Range* int8_input = nullptr) {
     const auto& o = conv.options();
     detail::require<ConfigError>(o.kernel_size()[0] == o.kernel_size()[1] && o.stride()[0] == o.stride()[1] &&
                                      o.padding()[0] == o.padding()[1] && o.dilation()[0] == o.dilation()[1] &&
@@ -72,20 +78,27 @@ class PreparedIm2colConv {
       for (dim_t ic = 0; ic < cin_; ++ic)
         for (dim_t t = 0; t < k_ * k_; ++t)
           reordered[std::size_t(oc * taps + t * cin_ + ic)] = w[std::size_t((oc * cin_ + ic) * k_ * k_ + t)];
-    gemm_ = PreparedPointwise(reordered.data(), bias.data(), cout, taps, isa);
+    if (int8_input)
+      gemm_int8_.emplace(reordered.data(), bias.data(), cout, taps, isa, int8_input->lo, int8_input->hi);
+    else
+      gemm_ = PreparedPointwise(reordered.data(), bias.data(), cout, taps, isa);
   }
-  static PreparedIm2colConv from(const ConvBnAct<float>& layer, kernels::Isa isa) {
-    return PreparedIm2colConv(layer.conv(), layer.bn(), isa);
+  static PreparedIm2colConv from(const ConvBnAct<float>& layer, kernels::Isa isa,
+                                 const ActivationRanges::Range* int8_input = nullptr) {
+    return PreparedIm2colConv(layer.conv(), layer.bn(), isa, int8_input);
   }
 
   dim_t cin() const { return cin_; }
-  dim_t cout() const { return gemm_.cout(); }
-  /// The packed weights [cout][ky][kx][ic] and bias.
-  const PreparedPointwise& gemm() const { return gemm_; }
-  dim_t taps() const { return gemm_.cin(); }
+  dim_t cout() const { return gemm_int8_ ? gemm_int8_->cout() : gemm_.cout(); }
+  /// The packed weights [cout][ky][kx][ic] and bias (float), or null.
+  const PreparedPointwise* gemm() const { return gemm_int8_ ? nullptr : &gemm_; }
+  /// The same for the int8 GEMM, or null.
+  const PreparedPointwiseInt8* gemm_int8() const { return gemm_int8_ ? &*gemm_int8_ : nullptr; }
+  dim_t taps() const { return k_ * k_ * cin_; }
   dim_t out_extent(dim_t in) const { return kernels::dim_t(sknet::out_extent(in, k_, stride_, pad_, dilation_)); }
  private:
   PreparedPointwise gemm_;  // [cout][k * k * cin]
+  std::optional<PreparedPointwiseInt8> gemm_int8_;  // instead, in int8
   dim_t k_ = 1, stride_ = 1, pad_ = 0, dilation_ = 1, cin_ = 0;
 };
 

@@ -2,16 +2,20 @@
 // row (the ImageNet stem's 7x7, or the deep stem's three 3x3), with the 3x3 stride-2 max pool
 // (padding 1) fused into the last conv through a ring of its last rows, so the full-resolution stem
 // output never leaves the cache. A deep stem's first two convs write whole maps (Slot::mid, then
-// Slot::branches, free before the first block runs).
+// Slot::branches, free before the first block runs). In an int8 network each conv runs the int8 GEMM
+// on its patches, quantized per tensor at the calibrated range of its input ("stem.<i>.input", which a
+// float stem records when calibrating); a patch row holding a NaN or an infinity gives NaN outputs.
 #pragma once
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "sknet/models/resnet_stem.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/pooling.hpp"
+#include "sknet/prepared/activation_ranges.hpp"
 #include "sknet/prepared/im2col_conv.hpp"
 #include "sknet/prepared/pointwise_conv.hpp"
 #include "sknet/prepared/workspace.hpp"
@@ -24,8 +28,11 @@ class StemConvolution {
   using dim_t = kernels::dim_t;
   StemConvolution() = default;
   /// `stem` (conv + BN + ReLU) followed by `pool` when given (only the 3x3 stride-2 padding-1 max
-  /// pool is fused; anything else throws ConfigError).
-  StemConvolution(const ConvBnAct<float>& stem, const std::optional<MaxPool2dOptions>& pool, kernels::Isa isa) {
+  /// pool is fused; anything else throws ConfigError); `name` names its input's range ("stem.<i>.input");
+  /// with int8_input (the calibrated range of that input) the conv runs in int8.
+  StemConvolution(const ConvBnAct<float>& stem, const std::optional<MaxPool2dOptions>& pool, kernels::Isa isa,
+                  std::string name, const ActivationRanges::Range* int8_input = nullptr)
+      : name_(std::move(name)) {
     const auto& o = stem.conv().options();
     detail::require<ConfigError>(o.kernel_size()[0] == o.kernel_size()[1] && o.stride()[0] == o.stride()[1] &&
                                      o.padding()[0] == o.padding()[1] && o.groups() == 1 && o.dilation()[0] == 1 &&
@@ -40,8 +47,10 @@ class StemConvolution {
     kernel_ = o.kernel_size()[0], stride_ = o.stride()[0], pad_ = o.padding()[0];
     cin_ = o.in_channels(), cout_ = o.out_channels();
     max_pool_ = pool.has_value();
-    gemm_ = PreparedIm2colConv::from(stem, isa).gemm();  // packed [cout][ky][kx][ic]
+    conv_ = PreparedIm2colConv::from(stem, isa, int8_input);  // packed [cout][ky][kx][ic]
   }
+  /// The name of its input's calibrated range.
+  const std::string& range_name() const { return name_; }
 
   dim_t in_channels() const { return cin_; }
   /// The conv's output size (before the pool); ShapeError when the input is too small.
@@ -59,24 +68,38 @@ class StemConvolution {
   }
   void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const {
     const dim_t ow = conv_extent(in.h, in.w).second;
-    needs.need(Slot::im2col, std::size_t(threads) * std::size_t(ow * gemm_.cin()));
+    needs.need(Slot::im2col, std::size_t(threads) * std::size_t(ow * conv_.taps()));
+    if (const PreparedPointwiseInt8* q = conv_.gemm_int8())
+      needs.need(Slot::quantized, std::size_t(threads) * scratch_floats(*q, ow));
     if (max_pool_) needs.need(Slot::stem_ring, std::size_t(threads) * std::size_t(4 * ow * cout_));
     const FeatureShape out = out_shape(in);
     needs.need(Slot::activation_a, std::size_t(out.n * out.h * out.w * out.c));
   }
 
-  /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the conv has the max pool).
-  FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, const FeatureShape& in, float* dst) const {
+  /// input NHWC [n, ih, iw, cin] -> dst [n, oh, ow, cout] (pooled when the conv has the max pool);
+  /// with a recorder, records the input's finite range (calibration).
+  FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, const FeatureShape& in, float* dst,
+                   RangeRecorder* recorder = nullptr) const {
     const dim_t n = in.n, ih = in.h, iw = in.w, c = cout_;
     const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // no structured binding: lambdas capture these
     const dim_t oh = extent.first, ow = extent.second;            // (clang rejects captured bindings in C++17)
-    const std::size_t patch_floats = std::size_t(ow * gemm_.cin()), ring_floats = std::size_t(4 * ow * c);
+    const std::size_t patch_floats = std::size_t(ow * conv_.taps()), ring_floats = std::size_t(4 * ow * c);
     const int threads = pool.size();
+    if (recorder) {
+      const auto range = detail::finite_range(pool, input, std::size_t(n * ih * iw * cin_));
+      if (range.first <= range.second) recorder->record(name_, range.first, range.second);
+    }
+    const PreparedPointwiseInt8* q = conv_.gemm_int8();
+    const auto codes_of = [&](int t) {
+      return q ? reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized) + std::size_t(t) * scratch_floats(*q, ow))
+               : nullptr;
+    };
     if (!max_pool_) {
       pool.run([&](int t) {
         float* patch = ws.get(Slot::im2col) + std::size_t(t) * patch_floats;
         const auto rows = split_range(n * oh, threads, t);
-        for (dim_t r = rows.first; r < rows.second; ++r) row(input, r / oh, r % oh, ih, iw, ow, patch, dst + r * ow * c);
+        for (dim_t r = rows.first; r < rows.second; ++r)
+          row(input, r / oh, r % oh, ih, iw, ow, patch, codes_of(t), dst + r * ow * c);
       });
       return {n, oh, ow, c};
     }
@@ -85,6 +108,7 @@ class StemConvolution {
     const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1);
     pool.run([&](int t) {
       float* patch = ws.get(Slot::im2col) + std::size_t(t) * patch_floats;
+      kernels::u8_t* codes = codes_of(t);
       float* ring = ws.get(Slot::stem_ring) + std::size_t(t) * ring_floats;
       float* vmax = ring + 3 * ow * c;
       const auto rows = split_range(n * ph, threads, t);
@@ -93,7 +117,7 @@ class StemConvolution {
         const dim_t img = r / ph, py = r % ph;
         const dim_t y0 = std::max<dim_t>(0, 2 * py - 1), y1 = std::min<dim_t>(oh - 1, 2 * py + 1);
         for (dim_t y = img == have_img ? std::max(y0, have_row + 1) : y0; y <= y1; ++y)
-          row(input, img, y, ih, iw, ow, patch, ring + (y % 3) * ow * c);
+          row(input, img, y, ih, iw, ow, patch, codes, ring + (y % 3) * ow * c);
         have_img = img, have_row = y1;
         std::copy_n(ring + (y0 % 3) * ow * c, ow * c, vmax);
         for (dim_t y = y0 + 1; y <= y1; ++y) {
@@ -118,17 +142,31 @@ class StemConvolution {
   /// max that returns NaN when either side is NaN (as PyTorch's max pool).
   static float nan_max(float a, float b) { return a < b || b != b ? b : a; }
 
-  /// Stem output row oy of image img (conv + folded BN + ReLU) into out[ow][cout].
-  void row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch, float* out) const {
+  /// Floats of Slot::quantized one thread's int8 GEMM of `ow` patch rows needs.
+  static std::size_t scratch_floats(const PreparedPointwiseInt8& q, dim_t ow) {
+    return detail::floats_for_bytes(q.scratch_bytes(ow));
+  }
+  /// Stem output row oy of image img (conv + folded BN + ReLU) into out[ow][cout]; codes: the int8
+  /// GEMM's scratch (int8 only).
+  void row(const float* input, dim_t img, dim_t oy, dim_t ih, dim_t iw, dim_t ow, float* patch, kernels::u8_t* codes,
+           float* out) const {
     im2col_row(input, img, oy, ih, iw, cin_, 0, cin_, kernel_, stride_, pad_, 1, ow, patch);
-    const kernels::PointwiseGeometry g{ow, gemm_.cin(), cout_, gemm_.cin(), cout_};
+    if (const PreparedPointwiseInt8* q = conv_.gemm_int8()) {
+      PreparedPointwiseInt8::Epilogue ep;
+      ep.relu = true;
+      q->run_rows(ow, patch, 0, ep, out, 0, cout_, codes);
+      return;
+    }
+    const PreparedPointwise& gemm = *conv_.gemm();
+    const kernels::PointwiseGeometry g{ow, gemm.cin(), cout_, gemm.cin(), cout_};
     kernels::PointwiseEpilogue ep;
-    ep.bias = gemm_.bias();
+    ep.bias = gemm.bias();
     ep.relu = true;
-    kernels::pointwise_conv(g, patch, gemm_.weights(), ep, out, 0, ow, 0, cout_);
+    kernels::pointwise_conv(g, patch, gemm.weights(), ep, out, 0, ow, 0, cout_);
   }
 
-  PreparedPointwise gemm_;  // [cout][k * k * cin]
+  std::string name_;
+  PreparedIm2colConv conv_;  // [cout][k * k * cin], float or int8
   dim_t kernel_ = 0, stride_ = 1, pad_ = 0, cin_ = 0, cout_ = 0;
   bool max_pool_ = false;
 };
@@ -138,11 +176,15 @@ class PreparedStem {
  public:
   using dim_t = kernels::dim_t;
   PreparedStem() = default;
-  PreparedStem(const ResNetStem<float>& stem, kernels::Isa isa) {
+  /// int8_ranges: the calibrated ranges of an int8 network ("stem.<i>.input" for conv i), or null (float).
+  PreparedStem(const ResNetStem<float>& stem, kernels::Isa isa, const ActivationRanges* int8_ranges = nullptr) {
     const std::optional<MaxPool2dOptions> pool =
         stem.pool() ? std::optional<MaxPool2dOptions>(stem.pool()->options()) : std::nullopt;
-    for (std::size_t i = 0; i < stem.num_convs(); ++i)
-      convs_.emplace_back(stem.conv(i), i + 1 == stem.num_convs() ? pool : std::nullopt, isa);
+    for (std::size_t i = 0; i < stem.num_convs(); ++i) {
+      const std::string name = "stem." + std::to_string(i) + ".input";
+      convs_.emplace_back(stem.conv(i), i + 1 == stem.num_convs() ? pool : std::nullopt, isa, name,
+                          int8_ranges ? &int8_ranges->at(name, "prepare") : nullptr);
+    }
   }
 
   dim_t in_channels() const { return convs_.front().in_channels(); }
@@ -157,11 +199,13 @@ class PreparedStem {
       if (i + 1 < convs_.size()) needs.need(intermediate(i), std::size_t(in.n * in.h * in.w * in.c));
     }
   }
-  /// input NHWC [n, ih, iw, cin] -> dst, the stem's output.
-  FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, FeatureShape in, float* dst) const {
+  /// input NHWC [n, ih, iw, cin] -> dst, the stem's output; with a recorder, records each conv's input
+  /// range (calibration).
+  FeatureShape run(ThreadPool& pool, const Workspace& ws, const float* input, FeatureShape in, float* dst,
+                   RangeRecorder* recorder = nullptr) const {
     for (std::size_t i = 0; i < convs_.size(); ++i) {
       float* out = i + 1 < convs_.size() ? ws.get(intermediate(i)) : dst;
-      in = convs_[i].run(pool, ws, input, in, out);
+      in = convs_[i].run(pool, ws, input, in, out, recorder);
       input = out;
     }
     return in;

@@ -111,4 +111,10 @@ class Workspace {
   WorkspaceNeeds needs_;
 };
 
+namespace detail {
+/// Floats of workspace that hold `bytes` bytes.
+inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
+
+}  // namespace detail
+
 }  // namespace sknet
