@@ -234,11 +234,12 @@ kernels::Precision precision_option(const Args& args) {
 }
 
 /// What runs at `precision` on the weights packed for `isa`: "f32", "bf16 (1x1: <kernel>, SK branches:
-/// <kernel>)" or "int8 (1x1: <kernel>)".
+/// <kernel>)" or "int8 (1x1: <kernel>, SK branches: <kernel>)".
 std::string precision_label(kernels::Precision precision, kernels::Isa isa) {
   if (precision == kernels::Precision::f32) return "f32";
   if (precision == kernels::Precision::int8)
-    return std::string("int8 (1x1: ") + kernels::pointwise_int8_kernel_name(isa) + ")";
+    return std::string("int8 (1x1: ") + kernels::pointwise_int8_kernel_name(isa) +
+           ", SK branches: " + kernels::sk_branches_int8_kernel_name(isa) + ")";
   return std::string("bf16 (1x1: ") + kernels::pointwise_bf16_kernel_name(isa) +
          ", SK branches: " + kernels::sk_branches_bf16_kernel_name(isa) + ")";
 }
@@ -364,7 +365,8 @@ int cmd_info(const Args& args) {
   std::cout << plan.summary(size, size).to_string();
   std::cout << "bf16 1x1 kernel: " << kernels::pointwise_bf16_kernel_name(kernels::active_isa())
             << "; bf16 SK branch kernel: " << kernels::sk_branches_bf16_kernel_name(kernels::active_isa())
-            << "; int8 1x1 kernel: " << kernels::pointwise_int8_kernel_name(kernels::active_isa()) << "\n";
+            << "; int8 1x1 kernel: " << kernels::pointwise_int8_kernel_name(kernels::active_isa())
+            << "; int8 SK branch kernel: " << kernels::sk_branches_int8_kernel_name(kernels::active_isa()) << "\n";
   std::cout << "isa: " << kernels::isa_name(kernels::active_isa()) << " (cpu: " << kernels::isa_name(kernels::cpu_isa())
             << "; SKNET_ISA=portable|avx2|avx512 narrows it)\n";
   return 0;

@@ -301,6 +301,26 @@ TEST_CASE("classify prints the top K ImageNet classes of each image", "[classify
     CHECK(predictions[0].probability < 0.9);  // the scaled fc keeps the softmax spread
   }
 
+  // --precision bf16: the same network in bf16 arithmetic, within bf16 rounding of the float32
+  // probabilities; int8 needs the calibrated ranges (--scales), and the flags are checked.
+  const Result bf16 = run_classify("--weights " + ckpt.path + " --arch sknet26 --threads 1 --top " + std::to_string(k) +
+                                   " --precision bf16 " + data_path("landscape.png"));
+  INFO("bf16 stderr: " << bf16.err);
+  REQUIRE(bf16.status == 0);
+  const auto bf16_images = parse_output(bf16.out);
+  REQUIRE(bf16_images.size() == 1);
+  {
+    const std::vector<double> p = softmax(ckpt.logits(dict, "landscape"));
+    for (const Prediction& pr : bf16_images[0].second) CHECK(std::fabs(pr.probability - p[pr.index]) <= 2e-2);
+  }
+  for (const std::string& bad : {std::string("--precision int8"), std::string("--precision fp64"),
+                                  std::string("--scales ranges.json")}) {
+    const Result e = run_classify("--weights " + ckpt.path + " " + bad + " " + data_path("landscape.png"));
+    INFO(bad << ": " << e.err);
+    CHECK(e.status == 2);
+    CHECK(e.err.find(bad.substr(0, bad.find(' '))) != std::string::npos);
+  }
+
   // --labels: names from the given file; the same classes.
   const std::string custom = (ckpt.dir / "labels.txt").string();
   {

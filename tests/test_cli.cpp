@@ -111,6 +111,7 @@ TEST_CASE("sknet --precision bf16 runs the bf16 engine and says which kernels", 
   CHECK(info.out.find("bf16 1x1 kernel: pointwise_bf16__") != std::string::npos);
   CHECK(info.out.find("bf16 SK branch kernel: grouped_conv3x3_sk_bf16__") != std::string::npos);
   CHECK(info.out.find("int8 1x1 kernel: pointwise_int8__") != std::string::npos);
+  CHECK(info.out.find("int8 SK branch kernel: grouped_conv3x3_sk_int8__") != std::string::npos);
   // The PyTorch fixture through the bf16 engine: within bf16 rounding of the float32 logits.
   const std::string base = sknet_test::test_data_path("sknet/tiny_m2");
   const fs::path out = fs::temp_directory_path() / ("sknet_cli_bf16_" + std::to_string(::getpid()) + ".npy");

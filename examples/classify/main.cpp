@@ -2,7 +2,7 @@
 // skresnext50_32x4d, skresnet18, resnext50_32x4d or seresnext50_32x4d.
 //
 //   classify --weights W.safetensors [--labels FILE] [--arch NAME] [--crop-pct P]
-//            [--threads N] [--top K] IMAGE...
+//            [--threads N] [--top K] [--precision f32|bf16|int8 [--scales R.json]] IMAGE...
 //
 // 1. Checks that every image opens and has a known header (PNG, JPEG, ... via stb_image), so a
 //    missing or non-image file stops the run before the weights are loaded.
@@ -10,7 +10,8 @@
 //    from them (sknet::infer_network; one line on stderr says what it is); with --arch they must fit
 //    that network, else the error lists the differences grouped by unit and what the file holds.
 //    Then builds the fast network layer by layer from the file with sknet::prepare_from_safetensors
-//    (strict).
+//    (strict), in float32, bf16 or int8 (int8 at the activation ranges of --scales, which
+//    `sknet calibrate` writes).
 // 3. Per image, in order: decodes it to RGB, applies timm's eval transform for that model
 //    (preprocess.hpp: shorter side to floor(224 / crop_pct) with PIL's bicubic, center crop 224,
 //    ImageNet normalisation; crop_pct 0.875, or 0.95 for ResNeXt as timm's resnext50_32x4d), runs
@@ -32,6 +33,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -55,7 +57,7 @@ const char* const kDefaultLabels = CLASSIFY_SOURCE_DIR "/examples/classify/image
 
 const char* const kUsage =
     "usage: classify --weights W.safetensors [--labels FILE] [--arch NAME] [--crop-pct P]\n"
-    "                [--threads N] [--top K] IMAGE...\n"
+    "                [--threads N] [--top K] [--precision f32|bf16|int8 [--scales R.json]] IMAGE...\n"
     "  --weights  checkpoint with timm's parameter names (skresnext50_32x4d, skresnet18, skresnet34,\n"
     "             resnext50_32x4d, seresnext50_32x4d, ...): the network is inferred from it\n"
     "  --labels   class names, one per line in class-index order (default for 1000 classes:\n"
@@ -64,6 +66,8 @@ const char* const kUsage =
     "  --crop-pct timm's crop_pct (default 0.875; 0.95 for ResNeXt, as timm's resnext50_32x4d)\n"
     "  --threads  inference threads (default: all hardware threads)\n"
     "  --top      classes printed per image (default 5)\n"
+    "  --precision the arithmetic of the network (default f32; int8 needs --scales, the activation\n"
+    "             ranges `sknet calibrate` writes from float32 runs over sample images)\n"
     "IMAGE: PNG, JPEG, BMP, GIF, TGA, PSD, HDR or PNM; preprocessed like timm's eval transform\n"
     "(shorter side floor(224 / crop_pct) with PIL bicubic, center crop 224, ImageNet mean/std).\n";
 
@@ -72,6 +76,8 @@ struct Options {
   double crop_pct = 0;                 ///< 0: the model's (timm's default for it)
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int top = 5;
+  sknet::kernels::Precision precision = sknet::kernels::Precision::f32;
+  std::string scales;  ///< int8: the calibrated activation ranges (JSON)
   std::vector<std::string> images;
 };
 
@@ -122,7 +128,7 @@ Options parse_args(int argc, char** argv) {
       std::exit(0);
     }
     if (key != "--weights" && key != "--labels" && key != "--arch" && key != "--threads" && key != "--top" &&
-        key != "--crop-pct")
+        key != "--crop-pct" && key != "--precision" && key != "--scales")
       throw UsageError("unknown option '" + key + "'");
     if (i + 1 >= argc) throw UsageError("option '" + key + "' needs a value");
     const std::string v = argv[++i];
@@ -131,9 +137,18 @@ Options parse_args(int argc, char** argv) {
     else if (key == "--arch") o.arch = v;
     else if (key == "--threads") o.threads = parse_int(key, v, 1);
     else if (key == "--crop-pct") o.crop_pct = parse_fraction(key, v);
+    else if (key == "--scales") o.scales = v;
+    else if (key == "--precision") {
+      if (v != "f32" && v != "bf16" && v != "int8")
+        throw UsageError("option '--precision': expected f32, bf16 or int8, got '" + v + "'");
+      o.precision = sknet::kernels::parse_precision(v, "classify");
+    }
     else o.top = parse_int(key, v, 1);
   }
   if (o.weights.empty()) throw UsageError("missing required option '--weights'");
+  if ((o.precision == sknet::kernels::Precision::int8) != !o.scales.empty())
+    throw UsageError(o.scales.empty() ? "option '--precision int8' needs '--scales R.json' (sknet calibrate writes it)"
+                                      : "option '--scales' is for '--precision int8'");
   if (!o.arch.empty()) {
     try {
       sknet::architecture(o.arch);
@@ -211,7 +226,10 @@ int run(const Options& o) {
   const std::vector<std::string> names = class_names(o, classes);
   std::optional<sknet::PreparedNetwork> net;
   try {
-    net.emplace(sknet::prepare_from_safetensors(plan, o.weights, sknet::PrepareOptions{o.threads}));
+    std::shared_ptr<const sknet::ActivationRanges> ranges;
+    if (!o.scales.empty()) ranges = std::make_shared<const sknet::ActivationRanges>(sknet::ActivationRanges::load(o.scales));
+    net.emplace(sknet::prepare_from_safetensors(
+        plan, o.weights, sknet::PrepareOptions(o.threads, false, std::nullopt, o.precision, ranges)));
   } catch (const sknet::StateDictError& e) {  // checkpoint_plan should have caught this
     throw sknet::FormatError(o.weights + ": " + e.what());
   }

@@ -44,10 +44,10 @@ namespace sknet {
 /// (bf16 weights and inputs of the 1x1 convolutions and of the 3x3 convolutions whose input channels per
 /// group are even, bf16 activations between blocks, float accumulation; the attention, SE gates, the
 /// stem, the head and depthwise convolutions in float); or int8 (s8 weights per channel and u8
-/// activations per tensor at the calibrated `ranges`, exact int32 sums, for the bottlenecks' 1x1
-/// convolutions and the 3x3 middles whose input channels per group are a multiple of 4; float
-/// activations between blocks, attention, Select, stem and head; basic blocks, SK-ShuffleNetV2 and 1x1
-/// blocks are refused with a ConfigError).
+/// activations per tensor at the calibrated `ranges`, exact int32 sums, for the stem's convolutions,
+/// the 1x1 convolutions and the 3x3 convolutions whose input channels per group are a multiple of 4;
+/// float activations between blocks, attention, Select and head; SK-ShuffleNetV2 and 1x1 blocks are
+/// refused with a ConfigError).
 struct PrepareOptions {
   PrepareOptions(int threads_ = 1, bool profile_ = false, std::optional<kernels::Isa> isa_ = std::nullopt,
                  kernels::Precision precision_ = kernels::Precision::f32,
@@ -261,8 +261,12 @@ class PreparedNetwork {
   }
   template <int M>
   void add(const SKBasicUnit<float, M>& u) {
-    if (int8()) refuse_precision(u.name() + " (a basic block: no 1x1 convolution to run in int8 yet)");
-    if (bf16())
+    if (int8())  // the middle quantizes the block input at its range
+      blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>, float, PreparedPointwiseInt8>>(
+          u.name(),
+          SKMiddle<M>(u.conv1(), isa_, kernels::Precision::int8, options_.ranges->at(u.name() + ".input", "prepare").hi),
+          u.conv2(), u.shortcut(), isa_, options_.ranges.get()));
+    else if (bf16())
       blocks_.push_back(std::make_unique<PreparedBasicBlock<SKMiddle<M>, kernels::bf16_t>>(
           u.name(), SKMiddle<M>(u.conv1(), isa_, kernels::Precision::bf16), u.conv2(), u.shortcut(), isa_));
     else

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -131,6 +133,17 @@ struct ThreadRanges {
     return all;
   }
 };
+
+/// Whether x[0, n) holds a NaN or an infinity (all exponent bits set), in one vectorisable pass.
+inline bool has_non_finite(const float* x, std::size_t n) {
+  std::uint32_t any = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    any |= (bits & 0x7F800000u) == 0x7F800000u ? 1u : 0u;
+  }
+  return any != 0;
+}
 
 /// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
 inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {

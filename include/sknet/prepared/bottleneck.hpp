@@ -618,18 +618,31 @@ class PreparedBottleneck final : public PreparedBlock {
 /// float (the projection rounded to bf16 once; a bf16 middle before a float conv2, whose input channels
 /// per group are odd, writes bf16 U_m and its bf16 V rows are widened), and conv2's output is rounded to
 /// bf16 at the end.
-template <class Middle, class Act = float>
+/// int8 blocks (Pointwise = PreparedPointwiseInt8; float activations) take a middle built with
+/// Precision::int8 at the calibrated range of the block input ("<block>.input"), which quantizes the
+/// input rows as it reads them, and run conv2 in int8 on V at "<block>.v" with the float shortcut (the
+/// input, or its int8 projection) in its epilogue; an image whose input held a NaN or an infinity (no
+/// code holds it) has its attention and its output made NaN. A float block records both ranges when
+/// BlockRun::recorder is set.
+template <class Middle, class Act = float, class Pointwise = PreparedPointwiseOf<Act>>
 class PreparedBasicBlock final : public PreparedBlock {
   static constexpr bool kBf16 = std::is_same_v<Act, kernels::bf16_t>;
+  static constexpr bool kInt8 = std::is_same_v<Pointwise, PreparedPointwiseInt8>;
+  static_assert(!kInt8 || !kBf16, "int8 blocks keep float activations");
 
  public:
   using dim_t = kernels::dim_t;
+  /// int8: `ranges` holds "<name>.input" and "<name>.v".
   PreparedBasicBlock(std::string name, Middle middle, const ConvBnAct<float>& conv2, const Shortcut<float>& shortcut,
-                     kernels::Isa isa)
+                     kernels::Isa isa, const ActivationRanges* ranges = nullptr)
       : name_(std::move(name)),
         middle_(std::move(middle)),
-        conv2_(conv2, isa, kBf16 && middle_.reads_bf16() ? kernels::Precision::bf16 : kernels::Precision::f32),
-        shortcut_(shortcut, isa) {}
+        conv2_(conv2, isa,
+               kInt8                              ? kernels::Precision::int8
+               : kBf16 && middle_.reads_bf16() ? kernels::Precision::bf16
+                                                  : kernels::Precision::f32,
+               kInt8 ? int8_range(ranges, name_ + ".v").hi : 0.0f),
+        shortcut_(shortcut, isa, ranges, name_ + ".input") {}
 
   const std::string& name() const override { return name_; }
   FeatureShape out_shape(const FeatureShape& in) const override {
@@ -665,6 +678,7 @@ class PreparedBasicBlock final : public PreparedBlock {
   FeatureShape run(const BlockRun& r) const override {
     if constexpr (kBf16)
       if (bf16_arithmetic()) return run_bf16(r);
+    if constexpr (kInt8) return run_int8(r);
     ThreadPool& pool = *r.pool;
     const Workspace& ws = *r.ws;
     const int threads = pool.size();
@@ -676,9 +690,9 @@ class PreparedBasicBlock final : public PreparedBlock {
       detail::widen_rows(pool, conv2_.isa(), reinterpret_cast<const kernels::bf16_t*>(r.x), wide, n * h * w * r.in.c);
       x = wide;
     }
+    if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
 
-    std::array<float*, Middle::paths()> u{};
-    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);
     middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
@@ -698,21 +712,21 @@ class PreparedBasicBlock final : public PreparedBlock {
     }
     // V whole, rows split over the pool (from a bf16 middle's bf16 U_m: bf16 rows, widened).
     float* v = ws.get(Slot::mid);
-    const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
-    pool.run([&](int t) {
-      const auto rows = split_range(n * opix, threads, t);
-      for (dim_t p0 = rows.first; p0 < rows.second;) {
-        const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
-        if (middle_.reads_bf16()) {
+    if (middle_.reads_bf16()) {
+      const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(conv2_.isa());
+      pool.run([&](int t) {
+        const auto rows = split_range(n * opix, threads, t);
+        for (dim_t p0 = rows.first; p0 < rows.second;) {
+          const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
           auto* vb = reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::v)) + std::size_t(t) * std::size_t(kSelectRows * c);
           widen(middle_.select_bf16(r.attention, u.data(), opix, p0, p1, vb), v + p0 * c, (p1 - p0) * c);
-        } else {
-          const float* rows_v = middle_.select(r.attention, u.data(), opix, p0, p1, v + p0 * c);
-          if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+          p0 = p1;
         }
-        p0 = p1;
-      }
-    });
+      });
+    } else {
+      select_float_v(pool, r.attention, u.data(), n, opix, v);
+    }
+    if (r.recorder) record(*r.recorder, ".v", detail::finite_range(pool, v, std::size_t(n * opix * c)));
     float* sums = head_sums(r, cout);
     if constexpr (kBf16) {  // conv2 into the branches' buffer (U is spent), then rounded into y
       float* out = ws.get(Slot::branches);
@@ -736,8 +750,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     const auto* x = reinterpret_cast<const kernels::bf16_t*>(r.x);
     auto* y = reinterpret_cast<kernels::bf16_t*>(r.y);
 
-    std::array<float*, Middle::paths()> u{};  // bf16 U_m
-    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);  // bf16 U_m
     middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
@@ -765,6 +778,87 @@ class PreparedBasicBlock final : public PreparedBlock {
     return {n, oh, ow, cout};
   }
 
+  /// U_m's buffers (pixels rows each) in Slot::branches.
+  std::array<float*, Middle::paths()> branch_outputs(const Workspace& ws, dim_t pixels) const {
+    std::array<float*, Middle::paths()> u{};
+    for (int m = 0; m < Middle::paths(); ++m)
+      u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * pixels * middle_.channels());
+    return u;
+  }
+  /// V whole (float U_m), rows split over the pool.
+  void select_float_v(ThreadPool& pool, const float* attention, const float* const* u, dim_t n, dim_t opix,
+                      float* v) const {
+    const dim_t c = middle_.channels();
+    const int threads = pool.size();
+    pool.run([&](int t) {
+      const auto rows = split_range(n * opix, threads, t);
+      for (dim_t p0 = rows.first; p0 < rows.second;) {
+        const dim_t p1 = std::min(rows.second, p0 + kSelectRows);
+        const float* rows_v = middle_.select(attention, u, opix, p0, p1, v + p0 * c);
+        if (rows_v != v + p0 * c) std::copy_n(rows_v, (p1 - p0) * c, v + p0 * c);
+        p0 = p1;
+      }
+    });
+  }
+
+  /// The int8 block: the middle and conv2 quantize their float inputs as they read them.
+  FeatureShape run_int8(const BlockRun& r) const {
+    ThreadPool& pool = *r.pool;
+    const Workspace& ws = *r.ws;
+    const int threads = pool.size();
+    const dim_t n = r.in.n, h = r.in.h, w = r.in.w;
+    const dim_t oh = middle_.out_extent(h), ow = middle_.out_extent(w), opix = oh * ow, cout = conv2_.out_channels();
+    const float* x = r.x;
+    // Images with a NaN or an infinity: no code holds it, so they are marked NaN below.
+    std::vector<unsigned char>& bad = bad_images_of_thread();
+    bad.assign(std::size_t(n), 0);
+    const dim_t image = h * w * r.in.c;
+    pool.run([&](int t) {
+      const auto part = split_range(n, threads, t);
+      for (dim_t img = part.first; img < part.second; ++img) {
+        bad[std::size_t(img)] = detail::has_non_finite(x + img * image, std::size_t(image)) ? 1 : 0;
+      }
+    });
+    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);
+    middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
+    for (dim_t img = 0; img < n; ++img)
+      if (bad[std::size_t(img)]) middle_.mark_non_finite(u.data(), ws.get(Slot::sums), opix, img);
+    Profiler::mark(r.profiler, 2);
+    middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
+    Profiler::mark(r.profiler, 3);
+    const float* residual = x;
+    if (!shortcut_.identity()) {  // into r.y, conv2 adds it in place
+      shortcut_.project(pool, ws, x, r.in, oh, ow, r.y);
+      residual = r.y;
+      Profiler::mark(r.profiler, 4);
+    }
+    float* v = ws.get(Slot::mid);
+    select_float_v(pool, r.attention, u.data(), n, opix, v);
+    float* sums = head_sums(r, cout);
+    conv2_.run(pool, n, oh, ow, v, r.y, residual, /*force_relu=*/true, sums);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (dim_t img = 0; img < n; ++img)
+      if (bad[std::size_t(img)]) {  // V was NaN there: conv2 read it as 0
+        std::fill_n(r.y + img * opix * cout, opix * cout, nan);
+        if (sums) std::fill_n(sums, cout, nan);
+      }
+    Profiler::mark(r.profiler, 5);
+    return {n, oh, ow, cout};
+  }
+  /// This thread's per-image flags (kept between calls: no allocation after the first forward).
+  static std::vector<unsigned char>& bad_images_of_thread() {
+    static thread_local std::vector<unsigned char> flags;
+    return flags;
+  }
+  static const ActivationRanges::Range& int8_range(const ActivationRanges* ranges, const std::string& tensor) {
+    if (!ranges)
+      detail::fail<ConfigError>("prepare", "activation ranges of " + tensor, "calibrated ranges for an int8 network", "none");
+    return ranges->at(tensor, "prepare");
+  }
+  void record(RangeRecorder& recorder, const char* tensor, std::pair<float, float> range) const {
+    if (range.first <= range.second) recorder.record(name_ + tensor, range.first, range.second);
+  }
+
   /// The head reads per-thread sums [threads][cout]: threads split conv2's channels, so the sums of a
   /// single image go to the first row and the others are zeroed. Null unless r.head_sums.
   float* head_sums(const BlockRun& r, dim_t cout) const {
@@ -777,7 +871,7 @@ class PreparedBasicBlock final : public PreparedBlock {
   std::string name_;
   Middle middle_;
   PreparedConv3x3 conv2_;
-  PreparedShortcut<Act> shortcut_;
+  PreparedShortcut<Act, Pointwise> shortcut_;
 };
 
 }  // namespace sknet
