@@ -192,7 +192,7 @@ TEST_CASE("int8 SK branch kernels read u8 code rows as float rows that quantize 
 TEST_CASE("PackedBranchWeightsInt8 refuses group widths that are not quads, bad scales and bad weights",
           "[kernels][int8][grouped_conv]") {
   std::vector<float> w(64 * 64 * 9, 0.01f);
-  const std::vector<float> b(64, 0.0f);
+  const std::vector<float> b(128, 0.0f);
   const float* wp[2] = {w.data(), w.data()};
   const float* bp[2] = {b.data(), b.data()};
   const SKBranchGeometry depthwise{1, 8, 8, 32, 32, 2, 1, 0};
