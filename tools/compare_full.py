@@ -20,6 +20,7 @@ Examples (from the repository root):
     /usr/bin/python3 tools/compare_full.py --arch sknet101 --paths 3
     /usr/bin/python3 tools/compare_full.py --reference float64     # against float64 PyTorch
     /usr/bin/python3 tools/compare_full.py --dry-run --check-f64   # PyTorch side only
+    /usr/bin/python3 tools/compare_full.py --arch sknet50 --precision bf16 --logit-tol 5e-3 --attn-tol 5e-3
 
 PyTorch's own float32 result differs from float64 by up to ~1e-5 in the attention of the deepest
 nets (sknet101); --reference float64 removes that noise from the comparison.
@@ -77,6 +78,8 @@ def run_case(arch, paths, args, workdir):
     net = randomize_sknet_(SKNet(cfg), gen, calib_shape=(2, args.size, args.size)).eval()
     x = torch.randn(args.batch, cfg.in_chans, args.size, args.size, generator=gen,
                     dtype=torch.float32)
+    # int8: the calibration images, 16 others from the same generator (never the compared input).
+    calib = torch.randn(16, cfg.in_chans, args.size, args.size, generator=gen, dtype=torch.float32)
     t_init = time.perf_counter() - t0
 
     case = os.path.join(workdir, "%s_m%d" % (arch, paths))
@@ -130,6 +133,18 @@ def run_case(arch, paths, args, workdir):
 
     cmd = [args.sknet, "run", "--arch", arch, "--paths", str(paths), "--weights", wpath,
            "--input", xpath, "--output", ypath, "--attention-dir", adir, "--kernels", args.kernels]
+    if args.precision != "f32":
+        cmd += ["--precision", args.precision]
+    if args.precision == "int8":
+        cpath, rpath = os.path.join(case, "calibration.npy"), os.path.join(case, "ranges.json")
+        np.save(cpath, calib.numpy().astype("<f4"))
+        ccmd = [args.sknet, "calibrate", "--arch", arch, "--paths", str(paths), "--weights", wpath,
+                "--inputs", cpath, "--output", rpath]
+        print("  $ " + " ".join(ccmd))
+        if subprocess.run(ccmd).returncode != 0:
+            row["note"] = "sknet calibrate failed"
+            return row
+        cmd += ["--scales", rpath]
     print("  $ " + " ".join(cmd))
     t0 = time.perf_counter()
     try:
@@ -201,6 +216,9 @@ def main():
     ap.add_argument("--kernels", choices=["fast", "reference"], default="fast",
                     help="sknet run --kernels: the float32 SIMD fast path (default) or the reference "
                          "kernels accumulating in double")
+    ap.add_argument("--precision", choices=["f32", "bf16", "int8"], default="f32",
+                    help="sknet run --precision (int8: calibrated first by `sknet calibrate` on 16 other "
+                         "random inputs); pass the tolerances to check with --logit-tol / --attn-tol")
     ap.add_argument("--keep", metavar="DIR",
                     help="write the files to DIR and keep them (default: a temp dir, removed)")
     args = ap.parse_args()
@@ -233,9 +251,9 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print("input [%d, 3, %d, %d]; reference PyTorch %s; tolerances: logits rel %.0e, "
-          "attention abs %.0e" % (args.batch, args.size, args.size, args.reference,
-                                  args.logit_tol, args.attn_tol))
+    print("input [%d, 3, %d, %d]; sknet precision %s; reference PyTorch %s; tolerances: logits rel "
+          "%.0e, attention abs %.0e" % (args.batch, args.size, args.size, args.precision, args.reference,
+                                        args.logit_tol, args.attn_tol))
     hdr = "%-9s %2s %15s %15s %6s %9s %9s  %s" % ("arch", "M", "max rel logit", "max attn err",
                                                 "result", "torch s", "sknet s", "note")
     print(hdr)
