@@ -100,6 +100,20 @@ LoadReport load_state_dict(Layer& layer, const StateDict<Scalar>& dict, bool str
   return report;
 }
 
+namespace detail {
+/// The end of a layer-by-layer load: the entries of `left` (a map by key) that no layer asked for are
+/// reported as unexpected (but the buffers ignored_state_key names), `left` is emptied, and a strict
+/// load throws StateDictError naming `what` and listing every problem.
+template <class Map>
+LoadReport finish_load(Map& left, LoadReport& report, bool strict, const std::string& what) {
+  for (const auto& entry : left)
+    if (!ignored_state_key(entry.first)) report.unexpected.push_back(entry.first);
+  left.clear();
+  if (strict && !report.ok()) throw StateDictError("load: " + what + " does not match the model:" + report.to_string());
+  return report;
+}
+}  // namespace detail
+
 /// Loads a network layer by layer from a dict it owns, erasing each entry once copied, so the
 /// weights are held about once in memory while a model is built piece by piece.
 /// Call it as fill(layer, prefix) for every piece, then finish().
@@ -128,14 +142,7 @@ class ConsumingLoader {
 
   /// Reports the keys no layer asked for as unexpected; strict: throws StateDictError listing
   /// every problem (the half-built model must then be discarded).
-  LoadReport finish(bool strict = true) {
-    for (const auto& entry : dict_)
-      if (!ignored_state_key(entry.first)) report_.unexpected.push_back(entry.first);
-    dict_.clear();
-    if (strict && !report_.ok())
-      throw StateDictError("load: the state dict does not match the model:" + report_.to_string());
-    return report_;
-  }
+  LoadReport finish(bool strict = true) { return detail::finish_load(dict_, report_, strict, "the state dict"); }
 
  private:
   StateDict<Scalar> dict_;

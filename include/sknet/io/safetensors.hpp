@@ -611,14 +611,7 @@ class SafetensorsLoader {
 
   /// Reports the tensors no layer asked for as unexpected; strict: throws StateDictError (naming the
   /// file) listing every problem (the half-built model must then be discarded).
-  LoadReport finish(bool strict = true) {
-    for (const auto& entry : pending_)
-      if (!ignored_state_key(entry.first)) report_.unexpected.push_back(entry.first);
-    pending_.clear();
-    if (strict && !report_.ok())
-      throw StateDictError("load: " + file_.path() + " does not match the model:" + report_.to_string());
-    return report_;
-  }
+  LoadReport finish(bool strict = true) { return sknet::detail::finish_load(pending_, report_, strict, file_.path()); }
 
  private:
   InputFile file_;
