@@ -145,6 +145,19 @@ inline bool has_non_finite(const float* x, std::size_t n) {
   return any != 0;
 }
 
+/// The calibrated range of `tensor` that an int8 layer quantizes at; ConfigError when an int8 network
+/// is prepared without ranges, or (ActivationRanges::at) without that one.
+inline const ActivationRanges::Range& calibrated_range(const ActivationRanges* ranges, const std::string& tensor) {
+  if (!ranges)
+    fail<ConfigError>("prepare", "activation ranges of " + tensor, "calibrated ranges for an int8 network", "none");
+  return ranges->at(tensor, "prepare");
+}
+
+/// Records `range` as tensor `name`'s, unless it is empty (no finite value seen).
+inline void record_range(RangeRecorder& recorder, const std::string& name, std::pair<float, float> range) {
+  if (range.first <= range.second) recorder.record(name, range.first, range.second);
+}
+
 /// The smallest and largest finite value of x[0, n), split over the pool ({+inf, -inf} when none).
 inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, std::size_t n) {
   const int threads = pool.size();
@@ -154,6 +167,12 @@ inline std::pair<float, float> finite_range(ThreadPool& pool, const float* x, st
     ranges.add(t, x + r.first, std::size_t(r.second - r.first));
   });
   return ranges.merged();
+}
+
+/// Calibration: records x[0, n)'s finite range as tensor `name`'s when a recorder is given.
+inline void record_finite_range(RangeRecorder* recorder, const std::string& name, ThreadPool& pool, const float* x,
+                                std::size_t n) {
+  if (recorder) record_range(*recorder, name, finite_range(pool, x, n));
 }
 
 }  // namespace detail

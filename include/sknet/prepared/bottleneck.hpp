@@ -89,9 +89,7 @@ template <class Pointwise>
 Pointwise make_pointwise(const ConvBnAct<float>& layer, kernels::Isa isa, const ActivationRanges* ranges,
                          const std::string& tensor) {
   if constexpr (std::is_same_v<Pointwise, PreparedPointwiseInt8>) {
-    if (!ranges)
-      fail<ConfigError>("prepare", "activation ranges of " + tensor, "calibrated ranges for an int8 network", "none");
-    const ActivationRanges::Range& r = ranges->at(tensor, "prepare");
+    const ActivationRanges::Range& r = calibrated_range(ranges, tensor);
     return Pointwise::from(layer, isa, r.lo, r.hi);
   } else {
     (void)ranges, (void)tensor;
@@ -409,17 +407,16 @@ class PreparedBottleneck final : public PreparedBlock {
       relu.float_dst = bf16_mid ? nullptr : ws.get(Slot::mid);
       conv1_.run(pool, n * h * w, x, relu, reinterpret_cast<kernels::bf16_t*>(ws.get(Slot::mid)));
     } else {
-      if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
+      detail::record_finite_range(r.recorder, name_ + ".input", pool, x, std::size_t(n * h * w * r.in.c));
       PointwiseEpilogueOf<Act> relu;
       relu.relu = true;
       conv1_.run(pool, n * h * w, x, relu, ws.get(Slot::mid));
-      if (r.recorder) record(*r.recorder, ".mid", detail::finite_range(pool, ws.get(Slot::mid), std::size_t(n * h * w * c)));
+      detail::record_finite_range(r.recorder, name_ + ".mid", pool, ws.get(Slot::mid), std::size_t(n * h * w * c));
     }
     Profiler::mark(r.profiler, 1);
 
     // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
-    std::array<float*, Middle::paths()> u{};
-    for (int m = 0; m < Middle::paths(); ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * n * opix * c);
+    const std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, c);
     if (bf16_mid)
       middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
     else if (codes_mid)
@@ -494,7 +491,7 @@ class PreparedBottleneck final : public PreparedBlock {
         }
       }
     });
-    if (r.recorder) record(*r.recorder, ".v", v_ranges.merged());
+    if (r.recorder) detail::record_range(*r.recorder, name_ + ".v", v_ranges.merged());
     Profiler::mark(r.profiler, 5);
     return {n, oh, ow, cout};
   }
@@ -539,7 +536,7 @@ class PreparedBottleneck final : public PreparedBlock {
         p0 = p1;
       }
     });
-    if (r.recorder) record(*r.recorder, ".v", v_ranges.merged());
+    if (r.recorder) detail::record_range(*r.recorder, name_ + ".v", v_ranges.merged());
     Profiler::mark(r.profiler, 5);
     float* gates = ws.get(Slot::scratch);  // [cout] mean, [cout] gate, then the SE's own scratch
     for (dim_t img = 0; img < n; ++img) {
@@ -574,9 +571,6 @@ class PreparedBottleneck final : public PreparedBlock {
     return out;
   }
 
-  void record(RangeRecorder& recorder, const char* tensor, std::pair<float, float> range) const {
-    if (range.first <= range.second) recorder.record(name_ + tensor, range.first, range.second);
-  }
   /// Thread t's scratch for quantizing a block of V rows.
   kernels::u8_t* quantized_rows(const Workspace& ws, int t) const {
     return reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized)) +
@@ -641,7 +635,7 @@ class PreparedBasicBlock final : public PreparedBlock {
                kInt8                              ? kernels::Precision::int8
                : kBf16 && middle_.reads_bf16() ? kernels::Precision::bf16
                                                   : kernels::Precision::f32,
-               kInt8 ? int8_range(ranges, name_ + ".v").hi : 0.0f),
+               kInt8 ? detail::calibrated_range(ranges, name_ + ".v").hi : 0.0f),
         shortcut_(shortcut, isa, ranges, name_ + ".input") {}
 
   const std::string& name() const override { return name_; }
@@ -690,9 +684,9 @@ class PreparedBasicBlock final : public PreparedBlock {
       detail::widen_rows(pool, conv2_.isa(), reinterpret_cast<const kernels::bf16_t*>(r.x), wide, n * h * w * r.in.c);
       x = wide;
     }
-    if (r.recorder) record(*r.recorder, ".input", detail::finite_range(pool, x, std::size_t(n * h * w * r.in.c)));
+    detail::record_finite_range(r.recorder, name_ + ".input", pool, x, std::size_t(n * h * w * r.in.c));
 
-    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);
+    const std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, middle_.channels());
     middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
@@ -726,7 +720,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     } else {
       select_float_v(pool, r.attention, u.data(), n, opix, v);
     }
-    if (r.recorder) record(*r.recorder, ".v", detail::finite_range(pool, v, std::size_t(n * opix * c)));
+    detail::record_finite_range(r.recorder, name_ + ".v", pool, v, std::size_t(n * opix * c));
     float* sums = head_sums(r, cout);
     if constexpr (kBf16) {  // conv2 into the branches' buffer (U is spent), then rounded into y
       float* out = ws.get(Slot::branches);
@@ -750,7 +744,7 @@ class PreparedBasicBlock final : public PreparedBlock {
     const auto* x = reinterpret_cast<const kernels::bf16_t*>(r.x);
     auto* y = reinterpret_cast<kernels::bf16_t*>(r.y);
 
-    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);  // bf16 U_m
+    const std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, middle_.channels());  // bf16 U_m
     middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     middle_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));
@@ -778,13 +772,6 @@ class PreparedBasicBlock final : public PreparedBlock {
     return {n, oh, ow, cout};
   }
 
-  /// U_m's buffers (pixels rows each) in Slot::branches.
-  std::array<float*, Middle::paths()> branch_outputs(const Workspace& ws, dim_t pixels) const {
-    std::array<float*, Middle::paths()> u{};
-    for (int m = 0; m < Middle::paths(); ++m)
-      u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * pixels * middle_.channels());
-    return u;
-  }
   /// V whole (float U_m), rows split over the pool.
   void select_float_v(ThreadPool& pool, const float* attention, const float* const* u, dim_t n, dim_t opix,
                       float* v) const {
@@ -819,7 +806,7 @@ class PreparedBasicBlock final : public PreparedBlock {
         bad[std::size_t(img)] = detail::has_non_finite(x + img * image, std::size_t(image)) ? 1 : 0;
       }
     });
-    const std::array<float*, Middle::paths()> u = branch_outputs(ws, n * opix);
+    const std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, middle_.channels());
     middle_.split(pool, n, h, w, x, u.data(), ws.get(Slot::sums));
     for (dim_t img = 0; img < n; ++img)
       if (bad[std::size_t(img)]) middle_.mark_non_finite(u.data(), ws.get(Slot::sums), opix, img);
@@ -849,14 +836,6 @@ class PreparedBasicBlock final : public PreparedBlock {
   static std::vector<unsigned char>& bad_images_of_thread() {
     static thread_local std::vector<unsigned char> flags;
     return flags;
-  }
-  static const ActivationRanges::Range& int8_range(const ActivationRanges* ranges, const std::string& tensor) {
-    if (!ranges)
-      detail::fail<ConfigError>("prepare", "activation ranges of " + tensor, "calibrated ranges for an int8 network", "none");
-    return ranges->at(tensor, "prepare");
-  }
-  void record(RangeRecorder& recorder, const char* tensor, std::pair<float, float> range) const {
-    if (range.first <= range.second) recorder.record(name_ + tensor, range.first, range.second);
   }
 
   /// The head reads per-thread sums [threads][cout]: threads split conv2's channels, so the sums of a

@@ -117,8 +117,7 @@ class PreparedShuffleUnit final : public PreparedBlock {
       first_.run(pool, n * h * w, depthwise_ ? x : x + c, ep, reinterpret_cast<Act*>(ws.get(Slot::mid)), nullptr, in_);
     }
     Profiler::mark(r.profiler, 1);
-    std::array<float*, M> u{};
-    for (int m = 0; m < M; ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * pixels * c);
+    const std::array<float*, M> u = detail::branch_outputs<M>(ws, pixels, c);
     sk_.split(pool, n, h, w, ws.get(Slot::mid), u.data(), ws.get(Slot::sums));
     Profiler::mark(r.profiler, 2);
     sk_.attend(ws.get(Slot::sums), threads, n, opix, r.attention, ws.get(Slot::scratch));

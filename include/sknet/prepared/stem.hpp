@@ -85,10 +85,7 @@ class StemConvolution {
     const dim_t oh = extent.first, ow = extent.second;            // (clang rejects captured bindings in C++17)
     const std::size_t patch_floats = std::size_t(ow * conv_.taps()), ring_floats = std::size_t(4 * ow * c);
     const int threads = pool.size();
-    if (recorder) {
-      const auto range = detail::finite_range(pool, input, std::size_t(n * ih * iw * cin_));
-      if (range.first <= range.second) recorder->record(name_, range.first, range.second);
-    }
+    detail::record_finite_range(recorder, name_, pool, input, std::size_t(n * ih * iw * cin_));
     const PreparedPointwiseInt8* q = conv_.gemm_int8();
     const auto codes_of = [&](int t) {
       return q ? reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized) + std::size_t(t) * scratch_floats(*q, ow))

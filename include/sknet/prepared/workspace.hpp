@@ -115,6 +115,15 @@ namespace detail {
 /// Floats of workspace that hold `bytes` bytes.
 inline std::size_t floats_for_bytes(std::size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
+/// The M branch outputs U_m of an SK convolution in Slot::branches, one after the other, `pixels` rows
+/// of `channels` floats each.
+template <int M>
+std::array<float*, M> branch_outputs(const Workspace& ws, std::int64_t pixels, std::int64_t channels) {
+  std::array<float*, M> u{};
+  for (int m = 0; m < M; ++m) u[std::size_t(m)] = ws.get(Slot::branches) + std::size_t(m * pixels * channels);
+  return u;
+}
+
 }  // namespace detail
 
 }  // namespace sknet
