@@ -8,6 +8,7 @@
 
 #include "support/fma_peak.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <random>
@@ -70,25 +71,41 @@ void run_kernel(benchmark::State& state, KernelFn kernel, dim_t block, sknet::ke
   set_counters(state, g.flops(), isa);
 }
 
-/// The public entry point (compile-time ISA) through PackedPointwiseWeights.
-void BM_Pointwise(benchmark::State& state) {
+/// The public entry point (compile-time ISA) through PackedPointwiseWeights, cycling over `copies`
+/// copies of the packed weights (1: always the same, cached). Args: Cin, Cout, P.
+void time_public_kernel(benchmark::State& state, std::size_t copies) {
   const dim_t cin = state.range(0), cout = state.range(1), pixels = state.range(2);
   const PointwiseGeometry g{pixels, cin, cout, cin, cout};
   const auto src = random_vector(std::size_t(pixels * cin), 1);
   const auto weight = random_vector(std::size_t(cout * cin), 2);
   const auto bias = random_vector(std::size_t(cout), 3);
-  const sknet::kernels::PackedPointwiseWeights packed(weight.data(), cout, cin);
+  std::vector<sknet::kernels::PackedPointwiseWeights> packed;
+  for (std::size_t i = 0; i < copies; ++i) packed.emplace_back(weight.data(), cout, cin);
   std::vector<float> dst(std::size_t(pixels * cout));
   PointwiseEpilogue ep;
   ep.bias = bias.data();
   ep.relu = true;
+  std::size_t next = 0;
   for (auto _ : state) {
-    sknet::kernels::pointwise_conv(g, src.data(), packed, ep, dst.data());
+    sknet::kernels::pointwise_conv(g, src.data(), packed[next], ep, dst.data());
+    next = next + 1 == copies ? 0 : next + 1;
     benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
   state.SetLabel(sknet::kernels::isa_name(sknet::kernels::active_isa()));
   set_counters(state, g.flops());
+}
+
+void BM_Pointwise(benchmark::State& state) { time_public_kernel(state, 1); }
+
+/// The same with the weights cold, as in a network at batch 1: each call reads another of enough copies
+/// of the packed weights (>= 192 MB in all) that none is still cached, so they stream from DRAM
+/// (ResNeXt-50's 1x1 weights are 90 MB per forward). weight_GBps: the weights' bytes per second.
+void BM_PointwiseColdWeights(benchmark::State& state) {
+  const std::size_t bytes = std::size_t(state.range(0) * state.range(1)) * sizeof(float);
+  time_public_kernel(state, std::max<std::size_t>(4, (std::size_t(192) << 20) / bytes));
+  state.counters["weight_GBps"] =
+      benchmark::Counter(double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 /// The stride-2 downsample as a caller must run it with this API: one call per output row
@@ -228,6 +245,7 @@ void small_shapes(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_Pointwise)->Apply(shapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PointwiseColdWeights)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PointwiseDownsample)->ArgNames({"Cin", "Cout", "OW"})->Args({256, 512, 28})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Eigen)->Apply(shapes)->Unit(benchmark::kMicrosecond);
 

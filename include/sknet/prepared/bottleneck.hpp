@@ -126,6 +126,8 @@ class SKMiddle {
   dim_t stride() const { return sk_.stride(); }
   dim_t out_extent(dim_t in) const { return sk_.out_extent(in); }
   static constexpr int paths() { return M; }
+  /// select() builds V into its buffer.
+  static constexpr bool reads_v_in_place() { return false; }
   dim_t attention_channels() const { return sk_.channels(); }
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
   /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
@@ -182,6 +184,8 @@ class GroupedMiddle {
   dim_t stride() const { return conv_.stride(); }
   dim_t out_extent(dim_t in) const { return conv_.out_extent(in); }
   static constexpr int paths() { return 1; }
+  /// select() returns U_1's float rows themselves (V = U_1).
+  static constexpr bool reads_v_in_place() { return true; }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
   /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
@@ -466,8 +470,9 @@ class PreparedBottleneck final : public PreparedBlock {
       const auto rows = by_pixels ? split_range(pixels, threads, t) : std::pair<long, long>{0, pixels};
       const auto cols = by_pixels ? std::pair<long, long>{0, cout} : split_range(cout, threads, t, 16);
       if (cols.first >= cols.second) return;
-      for (dim_t p0 = rows.first; p0 < rows.second; p0 += kBlockRows) {
-        const dim_t p1 = std::min<dim_t>(rows.second, p0 + kBlockRows);
+      const dim_t block = conv3_block_rows(rows.second - rows.first);
+      for (dim_t p0 = rows.first; p0 < rows.second; p0 += block) {
+        const dim_t p1 = std::min<dim_t>(rows.second, p0 + block);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         mine.residual = residual + p0 * cout;
         if constexpr (kBf16) {
@@ -515,7 +520,8 @@ class PreparedBottleneck final : public PreparedBlock {
       PointwiseEpilogueOf<Act> ep;
       ep.bias = conv3_.bias();
       for (dim_t p0 = rows.first; p0 < rows.second;) {  // runs of rows of one image (per-image sums)
-        const dim_t img = p0 / opix, p1 = std::min({rows.second, p0 + kBlockRows, (img + 1) * opix});
+        const dim_t img = p0 / opix, run_end = std::min(rows.second, (img + 1) * opix);
+        const dim_t p1 = std::min(run_end, p0 + conv3_block_rows(run_end - p0));
         ep.channel_sums = sums + (std::size_t(t) * std::size_t(n) + std::size_t(img)) * std::size_t(cout);
         const kernels::PointwiseGeometry g{p1 - p0, c, cout, c, cout};
         if constexpr (kBf16) {
@@ -590,6 +596,15 @@ class PreparedBottleneck final : public PreparedBlock {
   static kernels::Isa isa_of(const Pointwise& p) { return p.weights().isa(); }
   static float as_float(float v) { return v; }
   static float as_float(kernels::bf16_t v) { return kernels::from_bf16(v); }
+
+  /// Rows of V per conv3 call out of `rows` left: all of them when conv3 reads V in place (a float
+  /// U_1: the kernel blocks the rows itself), else the first of equal blocks of at most kBlockRows (a
+  /// short last block would read all of conv3's weights again for a few rows: P = 196 ran as 192 + 4).
+  static dim_t conv3_block_rows(dim_t rows) {
+    if constexpr (!kBf16 && !kInt8 && Middle::reads_v_in_place()) return rows;
+    const dim_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+    return (rows + blocks - 1) / blocks;
+  }
 
   static constexpr dim_t kBlockRows = 192;  ///< rows of V built at a time (stay in L2 for conv3)
   std::string name_;

@@ -14,8 +14,9 @@
 // lines) go to L1 (ResNeXt-50 batch 1: 2.3% and 1.4% of the whole network at 1 thread); while a tile
 // runs, the next tile's activation rows go to L1 (they come from DRAM at
 // batch > 1: 256->128 at P = 25088, 195 -> 228 GFLOP/s) and its share of the next weight panel to
-// L2 (at 7x7 a panel is read by only 7 row tiles and the weights stream from DRAM: 1024->2048 at
-// P = 49 with cold weights, 180 -> 225 GFLOP/s).
+// all cache levels (at 7x7 a panel is read by only 7 row tiles and the weights stream from DRAM:
+// 1024->2048 at P = 49 with cold weights, 180 -> 225 GFLOP/s with prefetches into L2; prefetching into
+// L1 as well is another 5-8% there on Zen 5, bench_pointwise BM_PointwiseColdWeights).
 #pragma once
 
 #include "sknet/kernels/pointwise.hpp"
@@ -93,7 +94,7 @@ struct PointwiseTileKernel {
     };
     // Every 16 k (one cache line per row), prefetch the same line of the next row tile's rows:
     // they come from DRAM when the activations do not fit in cache (large maps, batch > 1).
-    // Spread this tile's share of the next weight panel evenly over the same steps (into L2).
+    // Spread this tile's share of the next weight panel evenly over the same steps.
     const float* next = a + MR * lda;
     detail::PointwisePrefetchCursor next_wei(t.prefetch);
     const dim_t quota = kc >= 16 ? (next_wei.left() + kc / 16 - 1) / (kc / 16) : 0;
@@ -101,13 +102,13 @@ struct PointwiseTileKernel {
     for (; k + 16 <= kc; k += 16) {
 #pragma GCC unroll 12
       for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * lda + k), _MM_HINT_T0);
-      for (dim_t q = 0; q < quota && next_wei.left() > 0; ++q) _mm_prefetch(next_wei.next(), _MM_HINT_T1);
+      for (dim_t q = 0; q < quota && next_wei.left() > 0; ++q) _mm_prefetch(next_wei.next(), _MM_HINT_T0);
 #pragma GCC unroll 4
       for (int kk = 0; kk < 16; ++kk) step(k + kk);
     }
 #pragma GCC unroll 4
     for (; k < kc; ++k) step(k);
-    while (next_wei.left() > 0) _mm_prefetch(next_wei.next(), _MM_HINT_T1);
+    while (next_wei.left() > 0) _mm_prefetch(next_wei.next(), _MM_HINT_T0);
 
     if (t.last) {
       if (t.relu) {
