@@ -41,8 +41,8 @@
 // ([section][chunk of L channels][pixel][L]; one section, or one per branch with split_input): pixels
 // are then L floats apart (no L1 set conflicts at Cin*4-byte strides, constant offsets in the unrolled
 // tiles, zero-padded partial blocks) and each pixel's channels are read contiguously. Loop order:
-// image -> block group (its weights and ring within about half of L2) -> pair of output rows -> block
-// -> tile -> branch.
+// image -> block group (its weights and ring within about half of L2; depthwise over 4 blocks: of
+// L1) -> pair of output rows -> block -> tile -> branch.
 //
 // Every ISA instantiates the shared tile kernel and driver (kernels/sk_branches_body.inc) with its own
 // vector vocabulary in its own namespace (kernels/<isa>/grouped_conv.hpp); the ISA is chosen at run time
