@@ -67,10 +67,10 @@ class StemConvolution {
     return {in.n, h, w, cout_};
   }
   void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const {
-    const dim_t ow = conv_extent(in.h, in.w).second, rows = max_pool_ ? 3 : 1;
-    needs.need(Slot::im2col, std::size_t(threads) * std::size_t(rows * ow * conv_.taps()));
+    const dim_t ow = conv_extent(in.h, in.w).second;
+    needs.need(Slot::im2col, std::size_t(threads) * std::size_t(rows_per_call() * ow * conv_.taps()));
     if (const PreparedPointwiseInt8* q = conv_.gemm_int8())
-      needs.need(Slot::quantized, std::size_t(threads) * scratch_floats(*q, rows * ow));
+      needs.need(Slot::quantized, std::size_t(threads) * scratch_floats(*q, rows_per_call() * ow));
     if (max_pool_) needs.need(Slot::stem_ring, std::size_t(threads) * std::size_t(kRingRows * ow * cout_));
     const FeatureShape out = out_shape(in);
     needs.need(Slot::activation_a, std::size_t(out.n * out.h * out.w * out.c));
@@ -84,13 +84,13 @@ class StemConvolution {
     const std::pair<dim_t, dim_t> extent = conv_extent(ih, iw);  // no structured binding: lambdas capture these
     const dim_t oh = extent.first, ow = extent.second;            // (clang rejects captured bindings in C++17)
     const std::size_t row_floats = std::size_t(ow * c);
-    const std::size_t patch_floats = std::size_t((max_pool_ ? 3 : 1) * ow * conv_.taps());
+    const std::size_t patch_floats = std::size_t(rows_per_call() * ow * conv_.taps());
     const int threads = pool.size();
     detail::record_finite_range(recorder, name_, pool, input, std::size_t(n * ih * iw * cin_));
     const PreparedPointwiseInt8* q = conv_.gemm_int8();
     const auto codes_of = [&](int t) {
       return q ? reinterpret_cast<kernels::u8_t*>(ws.get(Slot::quantized) +
-                                                  std::size_t(t) * scratch_floats(*q, (max_pool_ ? 3 : 1) * ow))
+                                                  std::size_t(t) * scratch_floats(*q, rows_per_call() * ow))
                : nullptr;
     };
     if (!max_pool_) {
@@ -112,7 +112,7 @@ class StemConvolution {
       float* patch = ws.get(Slot::im2col) + std::size_t(t) * patch_floats;
       kernels::u8_t* codes = codes_of(t);
       float* ring = ws.get(Slot::stem_ring) + std::size_t(t) * std::size_t(kRingRows) * row_floats;
-      float* vmax = ring + 6 * row_floats;
+      float* vmax = ring + 2 * kHalfRows * row_floats;
       const auto rows = split_range(n * ph, threads, t);
       dim_t have_img = -1, have_row = -1;  // the last stem row computed, at `last`
       const float* last = nullptr;
@@ -122,8 +122,9 @@ class StemConvolution {
         const dim_t y0 = std::max<dim_t>(0, 2 * py - 1), y1 = std::min<dim_t>(oh - 1, 2 * py + 1);
         const bool carried = img == have_img && have_row == y0;  // the previous pool row's last stem row
         const dim_t first_new = carried ? have_row + 1 : y0;
-        float* fresh = ring + std::size_t(3 * half) * row_floats;
-        if (first_new <= y1)
+        float* fresh = ring + std::size_t(kHalfRows * half) * row_floats;
+        const bool any_new = first_new <= y1;
+        if (any_new)
           conv_rows(input, img, first_new, y1 - first_new + 1, ih, iw, ow, patch, codes, fresh);
         const auto row_of = [&](dim_t y) -> const float* {
           return y < first_new ? last : fresh + std::size_t(y - first_new) * row_floats;
@@ -144,15 +145,18 @@ class StemConvolution {
         }
         last = row_of(y1);
         have_img = img, have_row = y1;
-        if (first_new <= y1) half ^= 1;
+        if (any_new) half ^= 1;
       }
     });
     return {n, ph, pw, c};
   }
 
  private:
-  /// Rows of the ring per thread: two halves of three stem rows, then their maximum.
-  static constexpr dim_t kRingRows = 7;
+  /// Rows of the ring per thread: two halves of the most stem rows one call computes (three: a
+  /// thread's first pool row), then their maximum.
+  static constexpr dim_t kHalfRows = 3, kRingRows = 2 * kHalfRows + 1;
+  /// Stem rows one conv_rows() call computes at most (its patch and int8 scratch are sized for them).
+  dim_t rows_per_call() const { return max_pool_ ? kHalfRows : 1; }
 
   /// max that returns NaN when either side is NaN (as PyTorch's max pool).
   static float nan_max(float a, float b) { return a < b || b != b ? b : a; }
