@@ -425,7 +425,8 @@ class PreparedNetwork {
       r.ws = &lane.ws;
       r.x = x;
       r.in = shape;
-      r.y = y;
+      const bool in_place = b.runs_in_place();
+      r.y = in_place ? x : y;
       if (b.attention_channels() > 0) {
         r.attention = ctx.attention_[a].second.data() + first * b.attention_paths() * b.attention_channels();
         ++a;
@@ -434,7 +435,7 @@ class PreparedNetwork {
       r.profiler = prof;
       r.recorder = ctx.recorder_;
       shape = b.run(r);
-      std::swap(x, y);
+      if (!in_place) std::swap(x, y);
     }
     if (bf16() && in.n > 1) {  // the head pools float rows (one image: the last block's channel sums)
       const kernels::Bf16WidenFn widen = kernels::bf16_widen_kernel(isa_);

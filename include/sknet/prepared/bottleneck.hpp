@@ -109,6 +109,10 @@ class PreparedBlock {
   /// Paths M and channels of the attention the block writes per image ([M][C]); 0 channels: none.
   virtual kernels::dim_t attention_paths() const = 0;
   virtual kernels::dim_t attention_channels() const = 0;
+  /// Whether run() may be given its input as its output (r.y == r.x): it reads each input pixel only
+  /// before writing that output pixel. The network then writes the block's output over its input
+  /// instead of into a second buffer (whose lines the stores would first have to fetch).
+  virtual bool runs_in_place() const { return false; }
   virtual FeatureShape run(const BlockRun& r) const = 0;
 };
 
@@ -359,6 +363,10 @@ class PreparedBottleneck final : public PreparedBlock {
   }
   dim_t attention_paths() const override { return Middle::paths(); }
   dim_t attention_channels() const override { return middle_.attention_channels(); }
+  /// With an identity shortcut and no SE gate, x is read whole by conv1, then conv3 reads each pixel's
+  /// residual just before it writes that pixel (an in-place residual add, which the float and bf16
+  /// kernels allow).
+  bool runs_in_place() const override { return shortcut_.identity() && !se_ && !kInt8; }
 
   void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const override {
     const FeatureShape out = out_shape(in);
@@ -659,6 +667,9 @@ class PreparedBasicBlock final : public PreparedBlock {
   }
   dim_t attention_paths() const override { return Middle::paths(); }
   dim_t attention_channels() const override { return middle_.attention_channels(); }
+  /// With an identity shortcut, x is read whole by the middle, then conv2 reads each pixel's residual
+  /// just before it writes that pixel (as it does with a projection written into y).
+  bool runs_in_place() const override { return shortcut_.identity() && !kInt8; }
   /// Whether the block runs its convolutions on bf16 rows (see the class comment).
   bool bf16_arithmetic() const {
     return kBf16 && middle_.reads_bf16() && conv2_.precision() == kernels::Precision::bf16;
