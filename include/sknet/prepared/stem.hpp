@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sknet/kernels/max_pool.hpp"
 #include "sknet/models/resnet_stem.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/pooling.hpp"
@@ -47,6 +48,7 @@ class StemConvolution {
     kernel_ = o.kernel_size()[0], stride_ = o.stride()[0], pad_ = o.padding()[0];
     cin_ = o.in_channels(), cout_ = o.out_channels();
     max_pool_ = pool.has_value();
+    max_pool_row_ = kernels::max_pool_row_kernel(isa);
     conv_ = PreparedIm2colConv::from(stem, isa, int8_input);  // packed [cout][ky][kx][ic]
   }
   /// The name of its input's calibrated range.
@@ -104,9 +106,8 @@ class StemConvolution {
     }
     // Pool row py reads stem rows 2py-1..2py+1: the rows it shares with the pool row before stay where
     // they were computed, the new ones (two, or three at a thread's first row) come from one GEMM call
-    // into the other half of the ring (a call of 112 rows ran 10% slower than one of 224). The last
-    // ring row holds their maximum. (std::max(a, b) returns a when b is NaN: NaN is compared first so
-    // that it propagates.)
+    // into the other half of the ring (a call of 112 rows ran 10% slower than one of 224). The pool
+    // kernel of the ISA (vectorised; NaN propagates) keeps their column maxima in the last ring row.
     const dim_t ph = out_extent(oh, 3, 2, 1, 1), pw = out_extent(ow, 3, 2, 1, 1);
     pool.run([&](int t) {
       float* patch = ws.get(Slot::im2col) + std::size_t(t) * patch_floats;
@@ -129,20 +130,10 @@ class StemConvolution {
         const auto row_of = [&](dim_t y) -> const float* {
           return y < first_new ? last : fresh + std::size_t(y - first_new) * row_floats;
         };
-        std::copy_n(row_of(y0), ow * c, vmax);
-        for (dim_t y = y0 + 1; y <= y1; ++y) {
-          const float* src = row_of(y);
-          for (dim_t i = 0; i < ow * c; ++i) vmax[i] = nan_max(vmax[i], src[i]);
-        }
-        float* o = dst + r * pw * c;
-        for (dim_t px = 0; px < pw; ++px, o += c) {
-          const dim_t x0 = std::max<dim_t>(0, 2 * px - 1), x1 = std::min<dim_t>(ow - 1, 2 * px + 1);
-          std::copy_n(vmax + x0 * c, c, o);
-          for (dim_t x = x0 + 1; x <= x1; ++x) {
-            const float* src = vmax + x * c;
-            for (dim_t ch = 0; ch < c; ++ch) o[ch] = nan_max(o[ch], src[ch]);
-          }
-        }
+        const float* window[3];
+        int count = 0;
+        for (dim_t y = y0; y <= y1; ++y) window[count++] = row_of(y);
+        max_pool_row_(window, count, ow, c, vmax, dst + r * pw * c);
         last = row_of(y1);
         have_img = img, have_row = y1;
         if (any_new) half ^= 1;
@@ -157,9 +148,6 @@ class StemConvolution {
   static constexpr dim_t kHalfRows = 3, kRingRows = 2 * kHalfRows + 1;
   /// Stem rows one conv_rows() call computes at most (its patch and int8 scratch are sized for them).
   dim_t rows_per_call() const { return max_pool_ ? kHalfRows : 1; }
-
-  /// max that returns NaN when either side is NaN (as PyTorch's max pool).
-  static float nan_max(float a, float b) { return a < b || b != b ? b : a; }
 
   /// Floats of Slot::quantized one thread's int8 GEMM of `ow` patch rows needs.
   static std::size_t scratch_floats(const PreparedPointwiseInt8& q, dim_t ow) {
@@ -190,6 +178,7 @@ class StemConvolution {
   PreparedIm2colConv conv_;  // [cout][k * k * cin], float or int8
   dim_t kernel_ = 0, stride_ = 1, pad_ = 0, cin_ = 0, cout_ = 0;
   bool max_pool_ = false;
+  kernels::MaxPoolRowFn max_pool_row_ = nullptr;
 };
 
 /// The prepared stem of a network: its convolutions in order, the max pool fused into the last.
