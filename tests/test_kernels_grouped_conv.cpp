@@ -245,6 +245,35 @@ TEST_CASE("sk_branches_conv3x3 on power-of-two widths (avx512: tiles of 16 and 8
           }
 }
 
+TEST_CASE("sk_branches_conv3x3 on wide rows (several tiles per kernel call)", "[kernels][grouped_conv]") {
+  // A kernel call runs every tile of one width in a row (SKTile::span), on both rows of a pair
+  // (span_rows): rows of 3-4 widest tiles plus narrower ends, odd heights (a last single row), batch 2,
+  // depthwise (58 channels: a partial last block), in-lane, and wide groups (2 blocks per tile), against
+  // the reference; the channel sums also per block of 16 channels, which must equal the whole bit for bit.
+  const auto vs = variants();
+  unsigned seed = 900;
+  for (const dim_t c : {58, 64})
+    for (const dim_t gw : {1, 4, 32})
+      for (const dim_t stride : {1, 2})
+        for (const dim_t ow : {42, 47, 56}) {
+          if (c % gw) continue;
+          SKBranchGeometry g{2, 2 * stride + 1, ow * stride - stride + 1, c, c / gw, 2, stride, dim_t(seed % 2) * 2};
+          const Problem p(g, ++seed);
+          for (const auto& v : vs) {
+            check_variant(p, v);
+            INFO(v.name << ": " << describe(g));
+            const PackedBranchWeights w = p.pack(v.isa);
+            Outputs whole(g), by_channels(g);
+            auto d0 = whole.ptrs(), d1 = by_channels.ptrs();
+            v.fn(g, p.padded.data(), w, d0.data(), whole.sums.data(), 0, c, 0, g.oh());
+            for (dim_t c0 = 0; c0 < c; c0 += 16)
+              v.fn(g, p.padded.data(), w, d1.data(), by_channels.sums.data(), c0, std::min(c0 + 16, c), 0, g.oh());
+            CHECK(by_channels.u == whole.u);
+            CHECK(by_channels.sums == whole.sums);
+          }
+        }
+}
+
 TEST_CASE("sk_branches_conv3x3 channel and row splits equal the whole", "[kernels][grouped_conv]") {
   const auto vs = variants();
   unsigned seed = 500;

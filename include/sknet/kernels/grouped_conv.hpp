@@ -220,11 +220,16 @@ struct SKTile {
   float* dst = nullptr;          ///< U_m at (n, oy, ox0, c0)
   const float* res = nullptr;    ///< the residual at (n, oy, ox0, c0), or null
   dim_t dst_pix = 0, dst_row = 0;  ///< floats between output pixels (c) and rows (ow * c), also of res
-  float* sums = nullptr;         ///< channel_sums at (n, c0), or null
+  float* sums = nullptr;         ///< the block's running channel sums (whole aligned vectors of L floats
+                                 ///< per block, added to channel_sums by the driver), or null
   bool relu = true;              ///< ReLU after bias + residual + convolution
   bool bf16_out = false;         ///< pair vocabularies: dst is bf16 (offsets count bf16 values)
   bool bf16_res = false;         ///< pair vocabularies: res is bf16 (offsets count bf16 values)
   int lanes = 0;                 ///< valid channels of the (last) block, 1..L
+  dim_t span = 1;                ///< tiles the call runs side by side, T pixels apart (dst, res and col
+                                 ///< above are the first's)
+  dim_t span_rows = 1;           ///< 1-row tiles: consecutive output rows the call runs them on (rows,
+                                 ///< dst and res above are the first row's)
 };
 using SKTileFn = void (*)(const SKTile&);
 
