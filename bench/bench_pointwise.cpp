@@ -246,6 +246,8 @@ void small_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Pointwise)->Apply(shapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PointwiseColdWeights)->Apply(small_shapes)->Unit(benchmark::kMicrosecond);
+// The classifier at batch 1 (ImageNet, 2048 features): a matrix-vector product, weights from DRAM.
+BENCHMARK(BM_PointwiseColdWeights)->ArgNames({"Cin", "Cout", "P"})->Args({2048, 1000, 1})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PointwiseDownsample)->ArgNames({"Cin", "Cout", "OW"})->Args({256, 512, 28})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Eigen)->Apply(shapes)->Unit(benchmark::kMicrosecond);
 
