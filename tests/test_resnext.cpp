@@ -4,15 +4,19 @@
 #include <catch2/catch.hpp>
 
 #include <sknet/io/npy.hpp>
+#include <sknet/kernels/se_gate.hpp>
 #include <sknet/io/safetensors.hpp>
 #include <sknet/models/prepared_network.hpp>
 #include <sknet/models/architectures.hpp>
 #include <sknet/models/resnext.hpp>
 #include <sknet/sknet.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
+#include <vector>
 
 #include "support/network_fixture.hpp"
 #include "support/safetensors_fixture.hpp"
@@ -328,4 +332,60 @@ TEST_CASE("ResNeXt rejects bad configurations and inputs", "[resnext][errors]") 
   wrong.setZero();
   CHECK_THROWS_WITH(net.forward(wrong), Contains("expected 3, got 4"));
   CHECK_THROWS_AS(fast.forward(wrong), ShapeError);
+}
+
+// SE-ResNeXt's gate kernels (kernels/se_gate.hpp): every ISA this CPU runs against the same formula in
+// double, y = ReLU(gate * y + residual) with the head's channel sums, then NaN in y, the residual
+// and the gate.
+TEST_CASE("the SE gate row kernels match the naive formula, NaN included", "[resnext][kernels]") {
+  using sknet::kernels::Isa;
+  for (int i = 0; i <= int(sknet::kernels::cpu_isa()); ++i) {
+    const Isa isa = Isa(i);
+    const sknet::kernels::SEGateRowsFn kernel = sknet::kernels::se_gate_rows_kernel(isa);
+    for (const std::int64_t rows : {1, 3, 7})
+      for (const std::int64_t c : {1, 15, 16, 17, 64, 100}) {
+        CAPTURE(sknet::kernels::isa_name(isa), rows, c);
+        sknet_test::naive::Array y0({rows, c}), res({rows, c}), gate({c});
+        sknet_test::naive::fill_uniform(y0, std::uint64_t(rows * 100 + c), -2, 2);
+        sknet_test::naive::fill_uniform(res, std::uint64_t(rows * 100 + c + 1), -1, 1);
+        sknet_test::naive::fill_uniform(gate, std::uint64_t(c), 0, 1);
+        std::vector<float> y(y0.data.begin(), y0.data.end()), r(res.data.begin(), res.data.end());
+        std::vector<float> g(gate.data.begin(), gate.data.end()), sums(std::size_t(c), 1.0f);
+        kernel(y.data(), r.data(), g.data(), rows, c, sums.data());
+        bool close = true, sums_close = true;
+        for (std::int64_t ch = 0; ch < c; ++ch) {
+          double sum = 1.0, scale = 1.0;
+          for (std::int64_t p = 0; p < rows; ++p) {
+            const std::size_t k = std::size_t(p * c + ch);
+            const double v = double(float(y0.data[k])) * double(g[std::size_t(ch)]) + double(r[k]);
+            const double want = v > 0.0 ? v : 0.0;
+            close = close && std::abs(double(y[k]) - want) <= 1e-6 * (1.0 + std::abs(v));
+            sum += want;
+            scale += std::abs(want);
+          }
+          sums_close = sums_close && std::abs(double(sums[std::size_t(ch)]) - sum) <= 1e-6 * scale;
+        }
+        CHECK(close);
+        CHECK(sums_close);
+
+        // NaN in y at (0, 0), in the residual at (rows - 1, c - 1), in the gate of channel c / 2: those
+        // outputs (and their channels' sums) are NaN, and only those.
+        std::vector<float> yn(y0.data.begin(), y0.data.end());
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        yn[0] = nan;
+        r[std::size_t(rows * c - 1)] = nan;
+        g[std::size_t(c / 2)] = nan;
+        std::fill(sums.begin(), sums.end(), 0.0f);
+        kernel(yn.data(), r.data(), g.data(), rows, c, sums.data());
+        bool nan_right = true;
+        for (std::int64_t p = 0; p < rows; ++p)
+          for (std::int64_t ch = 0; ch < c; ++ch) {
+            const bool want_nan = (p == 0 && ch == 0) || (p == rows - 1 && ch == c - 1) || ch == c / 2;
+            nan_right = nan_right && std::isnan(yn[std::size_t(p * c + ch)]) == want_nan;
+          }
+        for (std::int64_t ch = 0; ch < c; ++ch)
+          nan_right = nan_right && std::isnan(sums[std::size_t(ch)]) == (ch == 0 || ch == c - 1 || ch == c / 2);
+        CHECK(nan_right);
+      }
+  }
 }

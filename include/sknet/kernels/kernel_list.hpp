@@ -10,6 +10,7 @@
 #include "sknet/kernels/dispatch.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
 #include "sknet/kernels/max_pool.hpp"
+#include "sknet/kernels/se_gate.hpp"
 #include "sknet/kernels/pointwise.hpp"
 #include "sknet/kernels/pointwise_bf16.hpp"
 #include "sknet/kernels/pointwise_int8.hpp"
@@ -207,9 +208,9 @@ SKNET_KERNEL_ENTRY const KernelList& kernel_list() noexcept;
 #include "sknet/kernels/portable/sk_branches_bf16.hpp"
 #include "sknet/kernels/avx512/sk_branches_int8.hpp"
 #include "sknet/kernels/portable/sk_branches_int8.hpp"
-#include "sknet/kernels/avx2/max_pool.hpp"
-#include "sknet/kernels/avx512/max_pool.hpp"
-#include "sknet/kernels/portable/max_pool.hpp"
+#include "sknet/kernels/avx2/row_kernels.hpp"
+#include "sknet/kernels/avx512/row_kernels.hpp"
+#include "sknet/kernels/portable/row_kernels.hpp"
 
 // Rows of an ISA this build has no kernels for (not x86-64) drop out of the tables.
 #define SKNET_IF_ISA_portable(...) __VA_ARGS__
@@ -351,6 +352,16 @@ SKNET_KERNEL_ENTRY MaxPoolRowFn max_pool_row_kernel(Isa isa) noexcept {
   (void)isa;
 #endif
   return &portable::max_pool_3x3s2_row;
+}
+
+SKNET_KERNEL_ENTRY SEGateRowsFn se_gate_rows_kernel(Isa isa) noexcept {
+#if SKNET_HAS_SIMD_KERNELS
+  if (isa == Isa::avx512 && cpu_supports(Isa::avx512)) return &avx512::se_gate_rows;
+  if (isa == Isa::avx2 && cpu_supports(Isa::avx2)) return &avx2::se_gate_rows;
+#else
+  (void)isa;
+#endif
+  return &portable::se_gate_rows;
 }
 
 SKNET_KERNEL_ENTRY U8QuantizeFn u8_quantize_kernel(Isa isa) noexcept {

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -37,6 +38,8 @@
 #include <vector>
 
 #include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/pointwise.hpp"
+#include "sknet/kernels/se_gate.hpp"
 #include "sknet/ops/conv_bn.hpp"
 #include "sknet/ops/shortcut.hpp"
 #include "sknet/ops/squeeze_excite.hpp"
@@ -299,39 +302,38 @@ class PreparedShortcut {
   std::optional<Pointwise> projection_;
 };
 
-/// The SE gate, prepared: g = sigmoid(fc2(ReLU(fc1(mean)))) per image, in float.
+/// The SE gate, prepared: g = sigmoid(fc2(ReLU(fc1(mean)))) per image, in float; both FCs run as
+/// matrix-vector products (one pixel) on the pointwise kernels of the block's ISA.
 class PreparedSqueezeExcite {
  public:
   using dim_t = kernels::dim_t;
-  explicit PreparedSqueezeExcite(const SqueezeExcite<float>& se)
+  PreparedSqueezeExcite(const SqueezeExcite<float>& se, kernels::Isa isa)
       : c_(se.channels()), d_(se.width()),
-        w1_(se.fc1().weight().data(), se.fc1().weight().data() + se.fc1().weight().size()),
+        fc1_(se.fc1().weight().data(), d_, c_, isa),
         b1_(se.fc1().bias().data(), se.fc1().bias().data() + d_),
-        w2_(se.fc2().weight().data(), se.fc2().weight().data() + se.fc2().weight().size()),
+        fc2_(se.fc2().weight().data(), c_, d_, isa),
         b2_(se.fc2().bias().data(), se.fc2().bias().data() + c_) {}
   dim_t channels() const { return c_; }
   /// Floats of scratch gate() needs.
-  dim_t scratch_size() const { return c_ + d_; }
+  dim_t scratch_size() const { return d_; }
   /// gate [C] of one image from its channel means `mean` [C]; scratch: scratch_size() floats.
   void gate(const float* mean, float* gate, float* scratch) const {
-    float* z = scratch;
-    for (dim_t j = 0; j < d_; ++j) {
-      float acc = b1_[std::size_t(j)];
-      const float* row = w1_.data() + j * c_;
-      for (dim_t c = 0; c < c_; ++c) acc += row[c] * mean[c];
-      z[j] = acc > 0.0f || acc != acc ? acc : 0.0f;  // ReLU keeping NaN
-    }
-    for (dim_t c = 0; c < c_; ++c) {
-      float acc = b2_[std::size_t(c)];
-      const float* row = w2_.data() + c * d_;
-      for (dim_t j = 0; j < d_; ++j) acc += row[j] * z[j];
-      gate[c] = 1.0f / (1.0f + std::exp(-acc));
-    }
+    kernels::PointwiseEpilogue reduce;  // z = ReLU(fc1 mean + b1), NaN kept
+    reduce.bias = b1_.data();
+    reduce.relu = true;
+    kernels::pointwise_conv({1, c_, d_, c_, d_}, mean, fc1_, reduce, scratch);
+    kernels::PointwiseEpilogue expand;
+    expand.bias = b2_.data();
+    kernels::pointwise_conv({1, d_, c_, d_, c_}, scratch, fc2_, expand, gate);
+    for (dim_t c = 0; c < c_; ++c) gate[c] = 1.0f / (1.0f + std::exp(-gate[c]));
   }
 
  private:
   dim_t c_, d_;
-  std::vector<float> w1_, b1_, w2_, b2_;
+  kernels::PackedPointwiseWeights fc1_;  // [d][C]
+  std::vector<float> b1_;
+  kernels::PackedPointwiseWeights fc2_;  // [C][d]
+  std::vector<float> b2_;
 };
 
 /// The bottleneck block over a middle (SKMiddle<M> or GroupedMiddle), on float or bf16 activations
@@ -354,7 +356,7 @@ class PreparedBottleneck final : public PreparedBlock {
         middle_(std::move(middle)),
         conv3_(detail::make_pointwise<Pointwise>(conv3, isa, ranges, name_ + ".v")),
         shortcut_(shortcut, isa, ranges, name_ + ".input") {
-    if (se) se_.emplace(*se);
+    if (se) se_.emplace(*se, isa);
   }
 
   const std::string& name() const override { return name_; }
@@ -521,6 +523,7 @@ class PreparedBottleneck final : public PreparedBlock {
     float* sums = ws.get(Slot::head_sums);  // [threads][n][cout]
     std::fill_n(sums, std::size_t(threads) * std::size_t(n * cout), 0.0f);
     const kernels::Bf16NarrowFn narrow = kernels::bf16_narrow_kernel(isa_of(conv3_));
+    const kernels::SEGateRowsFn gate_rows = kernels::se_gate_rows_kernel(isa_of(conv3_));
     detail::ThreadRanges v_ranges(r.recorder ? threads : 0);  // V, when calibrating
     pool.run([&](int t) {
       float* v = ws.get(Slot::v) + std::size_t(t) * std::size_t(kBlockRows * c) * (kBf16 ? 2 : 1);
@@ -563,24 +566,29 @@ class PreparedBottleneck final : public PreparedBlock {
       }
       for (dim_t ch = 0; ch < cout; ++ch) mean[ch] /= float(opix);
       se_->gate(mean, g, gates + 2 * cout);
+      // The head reads the per-thread sums of the last block's output (one image: the conv3 sums
+      // above, in the same slot, are no longer needed).
+      float* head = r.head_sums ? ws.get(Slot::head_sums) : nullptr;
+      if (head) std::fill_n(head, std::size_t(threads) * std::size_t(cout), 0.0f);
       pool.run([&](int t) {
         const auto rows = split_range(opix, threads, t);
-        for (dim_t p = rows.first; p < rows.second; ++p) {
-          float* o = y + (img * opix + p) * cout;
-          const Act* s = residual + (img * opix + p) * cout;
-          for (dim_t ch = 0; ch < cout; ++ch) {
-            const float v = o[ch] * g[ch] + as_float(s[ch]);
-            o[ch] = v > 0.0f || v != v ? v : 0.0f;  // ReLU keeping NaN
+        float* head_t = head ? head + std::size_t(t) * std::size_t(cout) : nullptr;
+        if constexpr (kBf16) {
+          for (dim_t p = rows.first; p < rows.second; ++p) {
+            float* o = y + (img * opix + p) * cout;
+            const Act* s = residual + (img * opix + p) * cout;
+            for (dim_t ch = 0; ch < cout; ++ch) {
+              const float v = o[ch] * g[ch] + as_float(s[ch]);
+              o[ch] = v > 0.0f || v != v ? v : 0.0f;  // ReLU keeping NaN
+              if (head_t) head_t[ch] += o[ch];
+            }
+            narrow(o, reinterpret_cast<kernels::bf16_t*>(r.y) + (img * opix + p) * cout, cout);
           }
-          if constexpr (kBf16) narrow(o, reinterpret_cast<kernels::bf16_t*>(r.y) + (img * opix + p) * cout, cout);
+        } else {
+          gate_rows(y + (img * opix + rows.first) * cout, residual + (img * opix + rows.first) * cout, g,
+                    rows.second - rows.first, cout, head_t);
         }
       });
-    }
-    if (r.head_sums) {  // the head reads the per-thread sums of the block's output: one image
-      float* head = ws.get(Slot::head_sums);
-      std::fill_n(head, std::size_t(threads) * std::size_t(cout), 0.0f);
-      for (dim_t p = 0; p < opix; ++p)
-        for (dim_t ch = 0; ch < cout; ++ch) head[ch] += y[p * cout + ch];
     }
     return out;
   }

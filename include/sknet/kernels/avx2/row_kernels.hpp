@@ -1,8 +1,10 @@
-// sknet kernels, AVX2 + FMA: the 3x3, stride-2 max pool row kernel (kernels/max_pool.hpp; body in
-// kernels/max_pool_body.inc, vectorised for this ISA's registers).
+// sknet kernels, AVX2 + FMA: the small row kernels, one body each compiled for this ISA's registers:
+// the stem's 3x3, stride-2 max pool (kernels/max_pool.hpp, body kernels/max_pool_body.inc) and the
+// SE gate (kernels/se_gate.hpp, body kernels/se_gate_body.inc).
 #pragma once
 
 #include "sknet/kernels/max_pool.hpp"
+#include "sknet/kernels/se_gate.hpp"
 
 #if SKNET_HAS_SIMD_KERNELS
 
@@ -13,6 +15,7 @@ namespace avx2 {
 inline namespace SKNET_BASELINE_TAG {
 
 #include "sknet/kernels/max_pool_body.inc"
+#include "sknet/kernels/se_gate_body.inc"
 
 }  // namespace SKNET_BASELINE_TAG
 }  // namespace avx2
