@@ -608,6 +608,7 @@ TEST_CASE("sk_branches_conv3x3 dense convolutions: multi-block tiles, ranges equ
       {512, 64, 1, 1, 7, 7, false},    // a wide input on a small map
       {1024, 48, 2, 1, 5, 7, true},    // the same with two sections, c = 3 blocks of 16
       {40, 80, 1, 2, 11, 16, false},   // stride 2, c = 5 blocks of 16
+      {72, 32, 1, 2, 9, 11, false},    // stride 2, 4 whole chunks of input and a partial one (pixel-major copy)
   };
   unsigned seed = 700;
   for (const Case& k : cases)
