@@ -35,6 +35,12 @@ void* operator new(std::size_t size, std::align_val_t a) { return sknet_test::re
 void* operator new[](std::size_t size, std::align_val_t a) { return sknet_test::replaced_allocate(size, std::size_t(a)); }
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return sknet_test::replaced_allocate_nothrow(size); }
 void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return sknet_test::replaced_allocate_nothrow(size); }
+// Each delete frees what the matching new took from malloc / aligned_alloc; g++ 12's
+// -Wmismatched-new-delete (seen in the tsan build) cannot see that and warns on the free.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -43,3 +49,6 @@ void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

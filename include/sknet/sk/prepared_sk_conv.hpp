@@ -25,6 +25,7 @@
 
 #include "sknet/error.hpp"
 #include "sknet/kernels/grouped_conv.hpp"
+#include "sknet/kernels/pointwise.hpp"
 #include "sknet/kernels/sk_branches_bf16.hpp"
 #include "sknet/kernels/sk_branches_int8.hpp"
 #include "sknet/ops/conv_bn.hpp"
@@ -97,9 +98,10 @@ class PreparedSKConv {
         branches_[std::size_t(call)] = kernels::PackedBranchWeights(g, wp.data() + first, bp.data() + first, isa);
     }
     if (!attention_) return;
-    fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight_, reduce_bias_);
-    const auto& sel = sk.select().fc_select().weight();
-    select_weight_.assign(sel.data(), sel.data() + sel.size());
+    std::vector<float> reduce_weight;
+    fold_conv_bn(sk.fuse().fc_reduce(), sk.fuse().bn(), reduce_weight, reduce_bias_);
+    reduce_ = kernels::PackedPointwiseWeights(reduce_weight.data(), attn_width_, width_, isa);
+    select_ = kernels::PackedPointwiseWeights(sk.select().fc_select().weight().data(), M * width_, attn_width_, isa);
   }
 
   const std::string& label() const { return label_; }
@@ -231,19 +233,14 @@ class PreparedSKConv {
         for (dim_t ch = 0; ch < c; ++ch) s[ch] += sums[ch];
       }
       for (dim_t ch = 0; ch < c; ++ch) s[ch] /= float(pixels_per_image);
-      for (dim_t j = 0; j < d; ++j) {
-        float acc = reduce_bias_[std::size_t(j)];
-        const float* wr = reduce_weight_.data() + j * c;
-        for (dim_t ch = 0; ch < c; ++ch) acc += wr[ch] * s[ch];
-        z[j] = std::max(acc, 0.0f);
-      }
+      // z = ReLU(fc_reduce s + b) (BN folded, NaN kept), logits = fc_select z: matrix-vector products
+      // (one pixel) on the 1x1 kernels.
+      kernels::PointwiseEpilogue reduce;
+      reduce.bias = reduce_bias_.data();
+      reduce.relu = true;
+      kernels::pointwise_conv({1, c, d, c, d}, s, reduce_, reduce, z);
       float* a = attention + img * M * c;
-      for (dim_t mc = 0; mc < M * c; ++mc) {
-        float acc = 0;
-        const float* ws = select_weight_.data() + mc * d;
-        for (dim_t j = 0; j < d; ++j) acc += ws[j] * z[j];
-        a[mc] = acc;
-      }
+      kernels::pointwise_conv({1, d, M * c, d, M * c}, z, select_, kernels::PointwiseEpilogue{}, a);
       for (dim_t ch = 0; ch < c; ++ch) {
         float top = a[ch];
         for (int m = 1; m < M; ++m) top = std::max(top, a[m * c + ch]);
@@ -337,7 +334,8 @@ class PreparedSKConv {
   std::array<kernels::PackedBranchWeights, M> branches_;  // [0] for all paths, or [m] for path m alone
   std::array<kernels::PackedBranchWeightsBf16, M> branches_bf16_;  // the same, bf16 (bf16_)
   std::array<kernels::PackedBranchWeightsInt8, M> branches_int8_;  // the same, int8 (int8_)
-  std::vector<float> reduce_weight_, reduce_bias_, select_weight_;  // [d][C], [d], [M*C][d]
+  kernels::PackedPointwiseWeights reduce_, select_;  // fc_reduce with BN folded [d][C], fc_select [M*C][d]
+  std::vector<float> reduce_bias_;                   // [d]
 };
 
 }  // namespace sknet
