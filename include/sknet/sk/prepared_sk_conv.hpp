@@ -1,7 +1,8 @@
 // sknet: PreparedSKConv, the fast float inference form of one SK convolution (Split, Fuse, Select).
 //
 // prepare folds every branch BN into its grouped convolution and the attention BN into fc_reduce,
-// and packs the branch weights for the compiled instruction set. Every option of the SK spec runs
+// and packs the branch weights and both attention FCs (run as matrix-vector products on the 1x1
+// kernels) for the chosen instruction set. Every option of the SK spec runs
 // here: per-path kernel sizes and dilations (one call of the SK branch kernel for all paths), per-path
 // groups (one call per path, each with its own packing), and sum aggregation (attention all ones). The three steps are exposed
 // separately so a network can fuse them with its neighbours (PreparedSKNet feeds conv1's output
