@@ -311,6 +311,15 @@ inline void pointwise_conv(const PointwiseGeometry& g, const float* src, const P
   pointwise_conv(g, src, w, ep, dst, 0, g.pixels, 0, g.cout);
 }
 
+/// One pixel (a matrix-vector product, e.g. an attention or SE fully connected layer):
+/// y[co] = relu?(sum_ci W[co, ci] * x[ci] + bias[co]) for co < w.cout(); bias may be null. ReLU keeps NaN.
+inline void pointwise_matvec(const PackedPointwiseWeights& w, const float* x, const float* bias, bool relu, float* y) {
+  PointwiseEpilogue ep;
+  ep.bias = bias;
+  ep.relu = relu;
+  pointwise_conv({1, w.cin(), w.cout(), w.cin(), w.cout()}, x, w, ep, y);
+}
+
 }  // namespace kernels
 }  // namespace sknet
 

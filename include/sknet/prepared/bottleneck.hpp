@@ -318,13 +318,8 @@ class PreparedSqueezeExcite {
   dim_t scratch_size() const { return d_; }
   /// gate [C] of one image from its channel means `mean` [C]; scratch: scratch_size() floats.
   void gate(const float* mean, float* gate, float* scratch) const {
-    kernels::PointwiseEpilogue reduce;  // z = ReLU(fc1 mean + b1), NaN kept
-    reduce.bias = b1_.data();
-    reduce.relu = true;
-    kernels::pointwise_conv({1, c_, d_, c_, d_}, mean, fc1_, reduce, scratch);
-    kernels::PointwiseEpilogue expand;
-    expand.bias = b2_.data();
-    kernels::pointwise_conv({1, d_, c_, d_, c_}, scratch, fc2_, expand, gate);
+    kernels::pointwise_matvec(fc1_, mean, b1_.data(), /*relu=*/true, scratch);  // z, NaN kept
+    kernels::pointwise_matvec(fc2_, scratch, b2_.data(), /*relu=*/false, gate);
     for (dim_t c = 0; c < c_; ++c) gate[c] = 1.0f / (1.0f + std::exp(-gate[c]));
   }
 

@@ -217,7 +217,7 @@ class PreparedSKConv {
   /// scratch: at least scratch_size() floats.
   void attend(const float* per_thread_sums, int threads, dim_t n, dim_t pixels_per_image, float* attention,
               float* scratch) const {
-    const dim_t c = width_, d = attn_width_;
+    const dim_t c = width_;
     if (!attention_) {  // ones (NaN for an image whose sums mark_non_finite() poisoned)
       for (dim_t img = 0; img < n; ++img) {
         const float one = std::isnan(per_thread_sums[img * c]) ? per_thread_sums[img * c] : 1.0f;
@@ -226,7 +226,7 @@ class PreparedSKConv {
       return;
     }
     float* s = scratch;      // [C] the pooled U
-    float* z = scratch + c;  // [d]
+    float* z = scratch + c;  // [attention_width()]
     for (dim_t img = 0; img < n; ++img) {
       std::fill(s, s + c, 0.0f);
       for (int t = 0; t < threads; ++t) {
@@ -236,12 +236,9 @@ class PreparedSKConv {
       for (dim_t ch = 0; ch < c; ++ch) s[ch] /= float(pixels_per_image);
       // z = ReLU(fc_reduce s + b) (BN folded, NaN kept), logits = fc_select z: matrix-vector products
       // (one pixel) on the 1x1 kernels.
-      kernels::PointwiseEpilogue reduce;
-      reduce.bias = reduce_bias_.data();
-      reduce.relu = true;
-      kernels::pointwise_conv({1, c, d, c, d}, s, reduce_, reduce, z);
+      kernels::pointwise_matvec(reduce_, s, reduce_bias_.data(), /*relu=*/true, z);
       float* a = attention + img * M * c;
-      kernels::pointwise_conv({1, d, M * c, d, M * c}, z, select_, kernels::PointwiseEpilogue{}, a);
+      kernels::pointwise_matvec(select_, z, nullptr, /*relu=*/false, a);
       for (dim_t ch = 0; ch < c; ++ch) {
         float top = a[ch];
         for (int m = 1; m < M; ++m) top = std::max(top, a[m * c + ch]);
