@@ -21,11 +21,11 @@
 // and memset (a write) over each of the M output buffers, at the same sizes, so at the same cache
 // level (L2 for every SK-ShuffleNetV2 shape), and bound_pct = that time / the kernel's time;
 // dram_bound_pct is the same fraction for the same bytes moved at main-memory bandwidth (measured once
-// over 64 MB). At these shapes the L2 bound is below the FMA bound (peak_pct = 100): fp32 depthwise SK
-// is memory-bound only when its data comes from DRAM. The compute side: fma_floor_us (the useful
-// multiply-adds at the FMA peak), roofline_pct = max(bound_us, fma_floor_us) / time, and
-// l2_half_needs_pct, the share of the FMA peak that half of the L2 bound would take (over 100 at stride
-// 1: half of the L2 bound is out of reach there whatever the kernel does).
+// over 64 MB). The compute side: fma_floor_us (the useful multiply-adds at the FMA peak), roofline_pct
+// = max(bound_us, fma_floor_us) / time, and l2_half_needs_pct, the share of the FMA peak that half of
+// the L2 bound would take. At stride 1 the L2 bound is below the FMA floor (from L2, fp32 depthwise SK
+// is compute-bound there; on Zen 5 half of the L2 bound takes 76-89% of the FMA peak, bench/RESULTS.md);
+// at stride 2 the two are close.
 // Run: build/release/bench/bench_grouped_conv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -191,7 +191,7 @@ void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry
     // The compute side of the roofline: the useful multiply-adds at the FMA peak. fma_floor_us is that
     // time; roofline_pct = max(bound_us, fma_floor_us) / the kernel's time (the fraction of what the
     // core could do at best: both limits apply at once); l2_half_needs_pct = the share of the FMA peak a
-    // kernel would need to reach half of the L2 bound (above 100: out of reach whatever the kernel).
+    // kernel would need to reach half of the L2 bound (above 100 it is out of reach whatever the kernel).
     const double tf = g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa);
     state.counters["fma_floor_us"] = tf * 1e6;
     state.counters["roofline_pct"] =
