@@ -178,6 +178,7 @@ void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry
     benchmark::ClobberMemory();
   }
   state.counters["GFLOPS"] = benchmark::Counter(g.flops() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double fma_peak = sknet_bench::fma_peak_gflops(kernel.isa);
   if (bound) {  // the bytes a call must move: its input once, each output once, the packed weights once
     const std::size_t in_bytes = std::size_t(n * g.h * g.w * cin) * 4, out_bytes = std::size_t(n * g.oh() * g.ow() * c) * 4;
     const std::size_t weight_bytes = std::size_t(packed.size()) * 4;
@@ -192,13 +193,12 @@ void measure(benchmark::State& state, const Info& kernel, const SKBranchGeometry
     // time; roofline_pct = max(bound_us, fma_floor_us) / the kernel's time (the fraction of what the
     // core could do at best: both limits apply at once); l2_half_needs_pct = the share of the FMA peak a
     // kernel would need to reach half of the L2 bound (above 100 it is out of reach whatever the kernel).
-    const double tf = g.flops() * 1e-9 / sknet_bench::fma_peak_gflops(kernel.isa);
+    const double tf = g.flops() * 1e-9 / fma_peak;
     state.counters["fma_floor_us"] = tf * 1e6;
     state.counters["roofline_pct"] =
         benchmark::Counter(std::max(t, tf) * 100.0, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["l2_half_needs_pct"] = tf / (2.0 * t) * 100.0;
   }
-  const double fma_peak = sknet_bench::fma_peak_gflops(kernel.isa);
   double peak = fma_peak;
   if (kBf16 && sknet_bench::bf16_dot_peak_gflops() > 0) peak = sknet_bench::bf16_dot_peak_gflops();
   if (kInt8 && sknet_bench::int8_dot_peak_gops() > 0) peak = sknet_bench::int8_dot_peak_gops();
