@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <cstdint>
@@ -659,6 +660,89 @@ TEST_CASE("sk_branches_conv3x3 residual in place (dst == residual, one branch)",
     v.fn(g, p.padded.data(), w, dst, nullptr, 0, g.c, 0, g.oh(), e);
     SKNET_CHECK_CLOSE(inout, p.expected[0], kFloatTolerance, "U_1 in place");
   }
+}
+
+TEST_CASE("sk_branches_conv3x3 writes one path of stride 1 over its dense input", "[kernels][grouped_conv]") {
+  // {c, groups, h, w, n}: in-lane, cross, broadcast, 2-block broadcast and depthwise kinds; 1024 x 7x7
+  // takes several block groups; narrow and odd maps take the 2-row and short tiles.
+  const std::vector<std::array<dim_t, 5>> shapes = {{128, 32, 14, 14, 1}, {256, 32, 9, 30, 1}, {512, 32, 7, 7, 2},
+                                                    {1024, 32, 7, 7, 1}, {48, 48, 5, 11, 1},  {64, 4, 6, 3, 2},
+                                                    {96, 12, 13, 17, 1}};
+  for (const auto& s : shapes) {
+    SKBranchGeometry g{s[4], s[2], s[3], s[0], s[1], 1, 1, 0};
+    const Problem p(g, 77 + unsigned(s[0] + s[2]));
+    const dim_t gw = g.group_width();
+    const dim_t cut = std::max<dim_t>(kSKBranchChannelStep, gw) * (g.c / std::max<dim_t>(kSKBranchChannelStep, gw) / 2);
+    for (const auto& v : variants()) {
+      INFO(v.name << ": " << describe(g));
+      const PackedBranchWeights w = p.pack(v.isa);
+      Outputs separate(g);
+      auto d = separate.ptrs();
+      v.fn(g, p.padded.data(), w, d.data(), nullptr, 0, g.c, 0, g.oh());
+      // Whole, then in two channel ranges cut on a group boundary (one after the other, as two
+      // threads would run them: each reads only its own channels).
+      std::vector<float> inout(p.x.size() + kGuard, kSentinel);
+      std::copy(p.x.begin(), p.x.end(), inout.begin());
+      float* self[] = {inout.data()};
+      REQUIRE(sk_branches_in_place_ok(g, 0, g.c, 0, g.oh(), {}));
+      v.fn(g, inout.data(), w, self, nullptr, 0, g.c, 0, g.oh());
+      CHECK(std::equal(separate.u[0].begin(), separate.u[0].end() - kGuard, inout.begin()));
+      SKNET_CHECK_CLOSE(std::vector<float>(inout.begin(), inout.end() - kGuard), p.expected[0], kFloatTolerance, "U_1 in place");
+      CHECK(std::all_of(inout.end() - kGuard, inout.end(), [](float f) { return f == kSentinel; }));
+      if (cut > 0 && cut < g.c) {
+        std::copy(p.x.begin(), p.x.end(), inout.begin());
+        REQUIRE(sk_branches_in_place_ok(g, 0, cut, 0, g.oh(), {}));
+        v.fn(g, inout.data(), w, self, nullptr, 0, cut, 0, g.oh());
+        v.fn(g, inout.data(), w, self, nullptr, cut, g.c, 0, g.oh());
+        CHECK(std::equal(separate.u[0].begin(), separate.u[0].end() - kGuard, inout.begin()));
+      }
+    }
+  }
+}
+
+TEST_CASE("sk_branches_conv3x3 refuses outputs that overlap its input otherwise", "[kernels][grouped_conv]") {
+  SKBranchGeometry g{1, 6, 6, 64, 16, 1, 1, 0};  // gw = 4
+  const Problem p(g, 31);
+  const auto wp = p.weight_ptrs(), bp = p.bias_ptrs();
+  const PackedBranchWeights w(g, wp.data(), bp.data());
+  std::vector<float> buf(p.x.size() * 2 + 64);
+  std::copy(p.x.begin(), p.x.end(), buf.begin());
+  float* self[] = {buf.data()};
+  CHECK_NOTHROW(sk_branches_conv3x3(g, buf.data(), w, self, nullptr, 0, 64, 0, g.oh()));
+  float* shifted[] = {buf.data() + 16};  // overlaps, but not exactly
+  CHECK_THROWS_AS(sk_branches_conv3x3(g, buf.data(), w, shifted, nullptr, 0, 64, 0, g.oh()), KernelError);
+  CHECK_THROWS_AS(sk_branches_conv3x3(g, buf.data(), w, self, nullptr, 0, 64, 0, 3), KernelError);  // some rows
+  SKBranchEpilogue with_residual;
+  with_residual.residual = buf.data() + p.x.size();
+  CHECK_THROWS_AS(sk_branches_conv3x3(g, buf.data(), w, self, nullptr, 0, 64, 0, g.oh(), with_residual), KernelError);
+  float* after[] = {buf.data() + p.x.size()};  // no overlap
+  CHECK_NOTHROW(sk_branches_conv3x3(g, buf.data(), w, after, nullptr, 0, 64, 0, g.oh(), with_residual));
+
+  CHECK(sk_branches_in_place_ok(g, 0, 64, 0, g.oh(), {}));
+  CHECK(sk_branches_in_place_ok(g, 16, 48, 0, g.oh(), {}));
+  SKBranchGeometry wide = g;  // gw = 32: a range must not cut a group
+  wide.groups = 2;
+  CHECK(!sk_branches_in_place_ok(wide, 0, 16, 0, g.oh(), {}));
+  CHECK(sk_branches_in_place_ok(wide, 32, 64, 0, g.oh(), {}));
+  SKBranchGeometry strided = g;
+  strided.stride = 2;
+  CHECK(!sk_branches_in_place_ok(strided, 0, 64, 0, strided.oh(), {}));
+  const Problem ps(strided, 32);
+  const auto wps = ps.weight_ptrs(), bps = ps.bias_ptrs();
+  const PackedBranchWeights ws(strided, wps.data(), bps.data());
+  CHECK_THROWS_AS(sk_branches_conv3x3(strided, buf.data(), ws, self, nullptr, 0, 64, 0, strided.oh()), KernelError);
+  SKBranchGeometry padded = g;
+  padded.pad = 1;
+  CHECK(!sk_branches_in_place_ok(padded, 0, 64, 0, g.oh(), {}));
+  SKBranchGeometry two = g;
+  two.paths = 2;
+  CHECK(!sk_branches_in_place_ok(two, 0, 64, 0, g.oh(), {}));
+  SKBranchGeometry narrower = g;
+  narrower.cin = 32;
+  CHECK(!sk_branches_in_place_ok(narrower, 0, 64, 0, g.oh(), {}));
+  SKBranchGeometry straddling{1, 6, 6, 96, 4, 1, 1, 0};  // gw = 24: a block's groups straddle blocks
+  CHECK(!sk_branches_may_run_in_place(straddling));
+  CHECK(sk_branches_may_run_in_place(g));
 }
 
 TEST_CASE("sk_branches_conv3x3 propagates NaN with split input, ReLU off and a residual", "[kernels][grouped_conv]") {

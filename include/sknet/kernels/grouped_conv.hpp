@@ -183,7 +183,48 @@ inline void validate(const SKBranchGeometry& g) {
     fail("pad must be 0 (dense input) or >= the largest reach D (k - 1) / 2 of the branches");
 }
 
+/// Whether sk_branches_conv3x3 may write its output over its input (dst[0] == src_padded) for geometry
+/// g: one path over a dense input (pad 0) of as many channels as it outputs (no split or partial input),
+/// stride 1, and a group width that divides 8 or is a multiple of 16, so that the input channels every
+/// block of outputs reads are its own or stay with it in a block group (for 8- and 16-lane vectors).
+/// The driver copies every input row it reads into its ring of rows before any output row is written
+/// over it and never reads a source row twice, so each output lands on input the call no longer
+/// needs. (ResNeXt's grouped 3x3s of stride 1 run so: one activation buffer less per block, and the
+/// stores find their lines in cache.)
+inline bool sk_branches_may_run_in_place(const SKBranchGeometry& g) {
+  const dim_t gw = g.group_width();
+  return g.paths == 1 && g.pad == 0 && g.stride == 1 && !g.split_input && g.in_channels() == g.c &&
+         g.path_in_channels() == g.c && (8 % gw == 0 || gw % 16 == 0);
+}
+
+/// The same for a call on channels [c_begin, c_end) and output rows [oy_begin, oy_end) with epilogue
+/// e: all rows, the channel range's ends on group boundaries (so it reads only its own input channels),
+/// no residual and float outputs.
+inline bool sk_branches_in_place_ok(const SKBranchGeometry& g, dim_t c_begin, dim_t c_end, dim_t oy_begin,
+                                    dim_t oy_end, const SKBranchEpilogue& e) {
+  const dim_t gw = g.group_width();
+  return sk_branches_may_run_in_place(g) && oy_begin == 0 && oy_end == g.oh() && c_begin % gw == 0 &&
+         c_end % gw == 0 && e.residual == nullptr && !e.bf16_out;
+}
+
 namespace detail {
+
+/// Throws KernelError when an output of sk_branches_conv3x3 overlaps its input, unless the call may run
+/// in place (sk_branches_in_place_ok, dst[0] == src exactly).
+inline void require_sk_no_overlap(const SKBranchGeometry& g, const void* src, std::size_t src_bytes,
+                                  const float* const* dst, std::size_t dst_bytes, dim_t c_begin, dim_t c_end,
+                                  dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& e) {
+  const auto s0 = reinterpret_cast<std::uintptr_t>(src), s1 = s0 + src_bytes;
+  for (dim_t m = 0; m < g.paths; ++m) {
+    const auto d0 = reinterpret_cast<std::uintptr_t>(dst[m]), d1 = d0 + dst_bytes;
+    if (d0 >= s1 || s0 >= d1) continue;
+    if (m == 0 && d0 == s0 && sk_branches_in_place_ok(g, c_begin, c_end, oy_begin, oy_end, e)) continue;
+    throw KernelError("sk_branches_conv3x3: output " + std::to_string(m) +
+                      " overlaps the input; only one path of stride 1 over a dense input of as many channels, "
+                      "all rows, channel ranges on group boundaries and no residual may write over its input "
+                      "exactly (sk_branches_in_place_ok)");
+  }
+}
 
 /// How a tile kernel forms the input vector of one reduction step (see the file comment).
 enum class SKKind : int { kVertical = 0, kInLane = 1, kCross = 2, kBroadcast = 3 };
@@ -479,13 +520,22 @@ class PackedBranchWeights : public detail::SKBranchPacking {
 /// Requires: w packed from g (the same c, cin, split_input, groups, paths); src_padded
 /// [n, h+2*pad, w+2*pad, in_channels] with a zero border (or, with pad = 0, the dense input
 /// [n, h, w, in_channels]); c_begin a multiple of kSKBranchChannelStep (16); c_end one too, or c;
-/// dst overlaps nothing else (but see SKBranchEpilogue::residual). Threads may run disjoint channel
+/// dst overlaps nothing else (but see SKBranchEpilogue::residual), except that dst[0] may be src_padded
+/// itself where sk_branches_in_place_ok holds (each thread then runs whole groups; an output that
+/// overlaps the input otherwise: KernelError). Threads may run disjoint channel
 /// ranges concurrently and share channel_sums; threads splitting rows need their own channel_sums.
 /// Every output is computed in the same order whatever the ranges. ReLU propagates NaN (as PyTorch's
 /// does). After the first call with a geometry on a thread, later calls allocate nothing.
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
                                 float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                 dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue = {}) {
+  // The input read: every pixel's cin floats, but only the first path_cin of the last (a path of a
+  // wider input starts at its offset into the pixel).
+  const dim_t src_pixels = g.n * g.padded_h() * g.padded_w();
+  const dim_t src_floats = (src_pixels - 1) * g.in_channels() + (g.path_cin > 0 ? g.path_cin : g.in_channels());
+  detail::require_sk_no_overlap(g, src_padded, sizeof(float) * std::size_t(src_floats),
+                                dst, sizeof(float) * std::size_t(g.n * g.oh() * g.ow() * g.c), c_begin, c_end, oy_begin,
+                                oy_end, epilogue);
   sk_branches_kernel(w.isa())(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 /// All rows of channels [c_begin, c_end).

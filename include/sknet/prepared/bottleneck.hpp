@@ -135,6 +135,8 @@ class SKMiddle {
   static constexpr int paths() { return M; }
   /// select() builds V into its buffer.
   static constexpr bool reads_v_in_place() { return false; }
+  /// split() writes its M outputs beside its input.
+  bool splits_in_place(int) const { return false; }
   dim_t attention_channels() const { return sk_.channels(); }
   std::size_t scratch_floats() const { return std::size_t(sk_.scratch_size()); }
   /// Whether split() reads bf16 rows (its branch convolutions run in bf16).
@@ -193,6 +195,9 @@ class GroupedMiddle {
   static constexpr int paths() { return 1; }
   /// select() returns U_1's float rows themselves (V = U_1).
   static constexpr bool reads_v_in_place() { return true; }
+  /// Whether split() may write U_1 over its float input with `threads` threads (stride 1, the float
+  /// kernel: PreparedConv3x3::runs_in_place).
+  bool splits_in_place(int threads) const { return conv_.runs_in_place(threads); }
   dim_t attention_channels() const { return 0; }
   std::size_t scratch_floats() const { return 0; }
   /// With reads_bf16(), x may be bf16 rows and U_1 is written as bf16 (for select_bf16).
@@ -364,13 +369,18 @@ class PreparedBottleneck final : public PreparedBlock {
   /// residual just before it writes that pixel (an in-place residual add, which the float and bf16
   /// kernels allow).
   bool runs_in_place() const override { return shortcut_.identity() && !se_ && !kInt8; }
+  /// Whether the middle writes its output over conv1's (float blocks whose middle allows it).
+  bool splits_in_place(int threads) const {
+    if constexpr (kBf16 || kInt8) return false;
+    else return middle_.splits_in_place(threads);
+  }
 
   void add_needs(const FeatureShape& in, int threads, WorkspaceNeeds& needs) const override {
     const FeatureShape out = out_shape(in);
     const std::size_t c = std::size_t(middle_.channels()), t = std::size_t(threads);
     const std::size_t opix = std::size_t(out.n * out.h * out.w);
     needs.need(Slot::mid, std::size_t(in.n * in.h * in.w) * c);
-    needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
+    if (!splits_in_place(threads)) needs.need(Slot::branches, std::size_t(Middle::paths()) * opix * c);
     needs.need(Slot::v, t * std::size_t(kBlockRows) * c * (kBf16 ? 2 : 1));  // bf16: + the rounded rows
     needs.need(Slot::sums, t * std::size_t(in.n) * c);
     needs.need(Slot::scratch, std::max(middle_.scratch_floats(), se_ ? std::size_t(2 * se_->channels() + se_->scratch_size()) : 0));
@@ -424,8 +434,11 @@ class PreparedBottleneck final : public PreparedBlock {
     }
     Profiler::mark(r.profiler, 1);
 
-    // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass.
-    const std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, c);
+    // The middle's outputs U_m (and, for SK, the channel sums of U) in one pass; a grouped middle of
+    // stride 1 writes U_1 over conv1's output, which nothing reads after it (one buffer less per
+    // block, whose stores would first have to fetch its lines; bench/RESULTS.md).
+    std::array<float*, Middle::paths()> u = detail::branch_outputs<Middle::paths()>(ws, n * opix, c);
+    if (splits_in_place(threads)) u[0] = ws.get(Slot::mid);
     if (bf16_mid)
       middle_.split(pool, n, h, w, reinterpret_cast<const kernels::bf16_t*>(ws.get(Slot::mid)), u.data(), ws.get(Slot::sums));
     else if (codes_mid)

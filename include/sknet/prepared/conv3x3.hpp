@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -62,13 +63,22 @@ class PreparedConv3x3 {
   float int8_input_scale() const { return weights_int8_.empty() ? 1.0f : weights_int8_.input_scale(); }
   dim_t stride() const { return stride_; }
   bool relu() const { return relu_; }
+  /// Whether run() may be given x as its dst (no residual, float input) with `threads` threads: the float
+  /// kernel where kernels::sk_branches_may_run_in_place (stride 1, as many input as output channels,
+  /// groups of a width that divides 8 or is a multiple of 16) and at least one whole step of groups per
+  /// thread (run() then splits the channels at group boundaries).
+  bool runs_in_place(int threads) const {
+    return precision() == kernels::Precision::f32 && kernels::sk_branches_may_run_in_place(geometry(1, 1, 1)) &&
+           cout_ / in_place_step() >= threads;
+  }
   dim_t out_extent(dim_t in) const { return (in - 1) / stride_ + 1; }
 
   /// dst [n, oh, ow, cout] = act(conv(x) + bias + residual) with x [n, h, w, cin]; act is the layer's
   /// ReLU, or ReLU when `force_relu` (a basic block's ReLU after its shortcut). residual: dst's layout
   /// or null (may be dst itself). channel_sums [n][cout] (zeroed by the caller, as the kernel's) += the
   /// sums of the outputs, or null.
-  /// Output channels are split over the pool. When precision() is bf16, x and the residual may hold
+  /// Output channels are split over the pool. dst may be x itself where runs_in_place(pool.size()).
+  /// When precision() is bf16, x and the residual may hold
   /// bf16 values (Src, Res = kernels::bf16_t; a bf16 residual may be dst itself with bf16_out) and, with
   /// bf16_out, dst receives bf16 values. In int8 x may hold u8 codes at int8_input_scale()
   /// (Src = kernels::u8_t), and a NaN or infinite float input has no code and reads as 0 (callers mark
@@ -91,8 +101,10 @@ class PreparedConv3x3 {
     ep.bf16_out = bf16_out;
     float* const out[1] = {dst};
     const int threads = pool.size();
+    const bool in_place = static_cast<const void*>(x) == static_cast<const void*>(dst);
+    const dim_t step = in_place ? in_place_step() : kernels::kSKBranchChannelStep;
     pool.run([&](int t) {
-      const auto r = split_range(cout_, threads, t, kernels::kSKBranchChannelStep);
+      const auto r = split_range(cout_, threads, t, step);
       if (r.first >= r.second) return;
       if (!weights_int8_.empty()) {
         if constexpr (!kBf16Input && !kBf16Residual)
@@ -106,6 +118,8 @@ class PreparedConv3x3 {
   }
 
  private:
+  /// In place, each thread's channels start on a group boundary and on a kernel channel step.
+  dim_t in_place_step() const { return std::lcm(kernels::kSKBranchChannelStep, cout_ / groups_); }
   kernels::SKBranchGeometry geometry(dim_t n, dim_t h, dim_t w) const {
     kernels::SKBranchGeometry g;
     g.n = n, g.h = h, g.w = w, g.c = cout_, g.groups = groups_, g.paths = 1, g.stride = stride_, g.pad = 0;
