@@ -7,7 +7,8 @@
 // double-precision NCHW oracle (tests/reference/naive.hpp): input channels != output channels both ways, split
 // input, dense (G = 1) and grouped convolutions with different input and output group widths, 1-3 branches,
 // strides 1-3, odd map sizes, ReLU on and off, a residual (also in place), the multi-block tiles, channel and row
-// ranges, NaN propagation and the invalid geometries.
+// ranges, NaN propagation and the invalid geometries; one path of stride 1 writing over its own input (bit for
+// bit the separate-output result) and the overlaps of an output with the input that the kernel refuses.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -55,7 +55,7 @@ class Profiler {
 enum class Slot : int {
   activation_a,  ///< block inputs / outputs, ping-ponged
   activation_b,
-  mid,           ///< conv1's output
+  mid,           ///< conv1's output (a grouped middle of stride 1 writes its U_1 over it)
   branches,      ///< the middle's outputs U_m, `paths` consecutive buffers of branch_floats each
   gathered,      ///< a strided (or average-pooled) downsample's input rows
   shortcut,      ///< the projection shortcut when the block's output is gated (SE) before the add
