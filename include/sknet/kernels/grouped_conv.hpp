@@ -209,12 +209,16 @@ inline bool sk_branches_in_place_ok(const SKBranchGeometry& g, dim_t c_begin, di
 
 namespace detail {
 
-/// Throws KernelError when an output of sk_branches_conv3x3 overlaps its input, unless the call may run
-/// in place (sk_branches_in_place_ok, dst[0] == src exactly).
-inline void require_sk_no_overlap(const SKBranchGeometry& g, const void* src, std::size_t src_bytes,
-                                  const float* const* dst, std::size_t dst_bytes, dim_t c_begin, dim_t c_end,
-                                  dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& e) {
-  const auto s0 = reinterpret_cast<std::uintptr_t>(src), s1 = s0 + src_bytes;
+/// Throws KernelError when an output of sk_branches_conv3x3 (float) overlaps its input, unless the call
+/// may run in place (sk_branches_in_place_ok, dst[0] == src exactly).
+inline void require_sk_no_overlap(const SKBranchGeometry& g, const float* src, const float* const* dst, dim_t c_begin,
+                                  dim_t c_end, dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& e) {
+  // The input read: every pixel's cin floats, but only the first path_cin of the last (a path of a
+  // wider input starts at its offset into the pixel).
+  const dim_t src_pixels = g.n * g.padded_h() * g.padded_w();
+  const dim_t src_floats = (src_pixels - 1) * g.in_channels() + (g.path_cin > 0 ? g.path_cin : g.in_channels());
+  const std::size_t dst_bytes = sizeof(float) * std::size_t(g.n * g.oh() * g.ow() * g.c);
+  const auto s0 = reinterpret_cast<std::uintptr_t>(src), s1 = s0 + sizeof(float) * std::size_t(src_floats);
   for (dim_t m = 0; m < g.paths; ++m) {
     const auto d0 = reinterpret_cast<std::uintptr_t>(dst[m]), d1 = d0 + dst_bytes;
     if (d0 >= s1 || s0 >= d1) continue;
@@ -529,13 +533,7 @@ class PackedBranchWeights : public detail::SKBranchPacking {
 inline void sk_branches_conv3x3(const SKBranchGeometry& g, const float* src_padded, const PackedBranchWeights& w,
                                 float* const* dst, float* channel_sums, dim_t c_begin, dim_t c_end,
                                 dim_t oy_begin, dim_t oy_end, const SKBranchEpilogue& epilogue = {}) {
-  // The input read: every pixel's cin floats, but only the first path_cin of the last (a path of a
-  // wider input starts at its offset into the pixel).
-  const dim_t src_pixels = g.n * g.padded_h() * g.padded_w();
-  const dim_t src_floats = (src_pixels - 1) * g.in_channels() + (g.path_cin > 0 ? g.path_cin : g.in_channels());
-  detail::require_sk_no_overlap(g, src_padded, sizeof(float) * std::size_t(src_floats),
-                                dst, sizeof(float) * std::size_t(g.n * g.oh() * g.ow() * g.c), c_begin, c_end, oy_begin,
-                                oy_end, epilogue);
+  detail::require_sk_no_overlap(g, src_padded, dst, c_begin, c_end, oy_begin, oy_end, epilogue);
   sk_branches_kernel(w.isa())(g, src_padded, w, dst, channel_sums, c_begin, c_end, oy_begin, oy_end, epilogue);
 }
 /// All rows of channels [c_begin, c_end).
